@@ -1,0 +1,11 @@
+//! lastmile: the TLS posture between Kubernetes gateways and their backends.
+//!
+//! Data flows one way: a [`source`] produces a [`snapshot::Snapshot`], the pure
+//! [`posture::evaluate`] turns it into a [`posture::Posture`], and [`report`] renders it.
+
+pub mod model;
+pub mod posture;
+pub mod report;
+pub mod sanitize;
+pub mod snapshot;
+pub mod source;

@@ -1,0 +1,184 @@
+//! Metadata, references and conditions shared by every object kind.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The API group of Gateway API objects.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+/// The API group of Envoy Gateway's own objects.
+pub const EG_GROUP: &str = "gateway.envoyproxy.io";
+/// Envoy Gateway's default controller name.
+pub const EG_CONTROLLER: &str = "gateway.envoyproxy.io/gatewayclass-controller";
+
+/// Where an object came from: a file and the line its document starts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    pub file: Option<String>,
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{file}:{line}"),
+            (Some(file), None) => write!(f, "{file}"),
+            (None, Some(line)) => write!(f, "line {line}"),
+            (None, None) => write!(f, "(unknown origin)"),
+        }
+    }
+}
+
+/// The part of `metadata` lastmile uses.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ObjectMeta {
+    pub name: String,
+    pub namespace: String,
+    pub uid: Option<String>,
+    pub generation: Option<i64>,
+    pub creation_timestamp: Option<jiff::Timestamp>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One `status.conditions[]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub observed_generation: Option<i64>,
+    #[serde(deserialize_with = "lenient_timestamp")]
+    pub last_transition_time: Option<jiff::Timestamp>,
+}
+
+impl Condition {
+    pub fn is_true(&self) -> bool {
+        self.status == "True"
+    }
+}
+
+/// A parentRef / ancestorRef (Gateway API `ParentReference`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ParentRef {
+    #[serde(deserialize_with = "opt_string_lenient")]
+    pub group: Option<String>,
+    #[serde(deserialize_with = "opt_string_lenient")]
+    pub kind: Option<String>,
+    #[serde(deserialize_with = "opt_string_lenient")]
+    pub namespace: Option<String>,
+    pub name: String,
+    #[serde(deserialize_with = "opt_string_lenient")]
+    pub section_name: Option<String>,
+    pub port: Option<i64>,
+}
+
+impl ParentRef {
+    /// `KIND/NS/NAME[/SECTION]` with Gateway API defaults applied; `default_ns` is the namespace
+    /// of the object that wrote the reference.
+    pub fn display(&self, default_ns: &str) -> String {
+        let kind = self.kind.as_deref().unwrap_or("Gateway");
+        let ns = self.namespace.as_deref().unwrap_or(default_ns);
+        match &self.section_name {
+            Some(s) => format!("{kind}/{ns}/{}/{s}", self.name),
+            None => format!("{kind}/{ns}/{}", self.name),
+        }
+    }
+
+    /// True when this reference points at a Gateway (group/kind unset or Gateway API defaults).
+    pub fn is_gateway(&self) -> bool {
+        self.group.as_deref().is_none_or(|g| g == GATEWAY_GROUP)
+            && self.kind.as_deref().is_none_or(|k| k == "Gateway")
+    }
+}
+
+/// A reference to a namespaced object, used for CA bundles and client certificates
+/// (`LocalObjectReference` / `SecretObjectReference`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ObjectRef {
+    #[serde(deserialize_with = "opt_string_lenient")]
+    pub group: Option<String>,
+    #[serde(deserialize_with = "opt_string_lenient")]
+    pub kind: Option<String>,
+    pub name: String,
+    #[serde(deserialize_with = "opt_string_lenient")]
+    pub namespace: Option<String>,
+}
+
+impl ObjectRef {
+    pub fn group_or_core(&self) -> &str {
+        self.group.as_deref().unwrap_or("")
+    }
+}
+
+/// Status of one `(ancestorRef, controllerName)` pair (`PolicyAncestorStatus`), also used
+/// for route `status.parents[]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AncestorStatus {
+    #[serde(alias = "parentRef")]
+    pub ancestor_ref: ParentRef,
+    pub controller_name: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub conditions: Vec<Condition>,
+}
+
+/// Accepts a string, a number or null for a field that should be a string
+/// (YAML writes `sectionName: 3443` as an integer).
+pub fn opt_string_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) if s.is_empty() => None,
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        other => return Err(serde::de::Error::custom(format!("expected a string, found {other}"))),
+    })
+}
+
+/// Like [`opt_string_lenient`] but keeps the empty string (group `""` means core).
+pub fn opt_string_keep_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        other => return Err(serde::de::Error::custom(format!("expected a string, found {other}"))),
+    })
+}
+
+/// Accepts an integer or a numeric string.
+pub fn opt_i64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => Some(
+            s.parse()
+                .map_err(|_| serde::de::Error::custom(format!("expected a number, found {s:?}")))?,
+        ),
+        other => return Err(serde::de::Error::custom(format!("expected a number, found {other}"))),
+    })
+}
+
+/// Treats `null` as the type's default (`conditions: null` in controller output).
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Timestamps that are null or unparsable are dropped instead of failing the whole object.
+fn lenient_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<jiff::Timestamp>, D::Error> {
+    let v = Option::<String>::deserialize(d)?;
+    Ok(v.and_then(|s| s.parse().ok()))
+}

@@ -1,0 +1,283 @@
+//! The immutable, indexed set of objects one evaluation works on.
+
+use crate::model::*;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// An object (or document) that could not be read. It never hides the other objects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectError {
+    /// `KIND/NS/NAME` when known, else a description of the document.
+    pub object: String,
+    pub origin: Origin,
+    pub message: String,
+}
+
+impl ObjectError {
+    /// One line naming the object, where it came from and what is wrong.
+    pub fn describe(&self) -> String {
+        format!("{} ({}): {}", self.object, self.origin, self.message)
+    }
+}
+
+/// Where a snapshot came from, for headers and reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SourceInfo {
+    /// `demo`, `files` or `cluster`.
+    pub kind: String,
+    /// Human description: the file list, or the kube context.
+    pub description: String,
+}
+
+/// One decoded object, before indexing.
+#[derive(Debug, Clone)]
+pub enum Object {
+    GatewayClass(GatewayClass),
+    Gateway(Gateway),
+    Route(Route),
+    Policy(BackendTlsPolicy),
+    ReferenceGrant(ReferenceGrant),
+    Service(Service),
+    Backend(Backend),
+    EnvoyProxy(EnvoyProxy),
+    CertSource(BundleKind, CertSource),
+    AuxOwner(AuxBackendOwner),
+}
+
+impl Object {
+    /// `KIND/NS/NAME` (or `KIND/NAME` for cluster-scoped kinds).
+    pub fn key(&self) -> String {
+        let (kind, meta): (&str, &ObjectMeta) = match self {
+            Object::GatewayClass(o) => ("GatewayClass", &o.meta),
+            Object::Gateway(o) => ("Gateway", &o.meta),
+            Object::Route(o) => (o.kind.as_str(), &o.meta),
+            Object::Policy(o) => ("BackendTLSPolicy", &o.meta),
+            Object::ReferenceGrant(o) => ("ReferenceGrant", &o.meta),
+            Object::Service(o) => (o.kind, &o.meta),
+            Object::Backend(o) => ("Backend", &o.meta),
+            Object::EnvoyProxy(o) => ("EnvoyProxy", &o.meta),
+            Object::CertSource(k, o) => (k.as_str(), &o.meta),
+            Object::AuxOwner(o) if o.kind == AuxOwnerKind::EnvoyProxy => {
+                return format!("{}#telemetry", object_key("EnvoyProxy", &o.meta.namespace, &o.meta.name));
+            }
+            Object::AuxOwner(o) => (o.kind.as_str(), &o.meta),
+        };
+        object_key(kind, &meta.namespace, &meta.name)
+    }
+}
+
+/// `KIND/NS/NAME`, or `KIND/NAME` when `ns` is empty.
+pub fn object_key(kind: &str, ns: &str, name: &str) -> String {
+    if ns.is_empty() { format!("{kind}/{name}") } else { format!("{kind}/{ns}/{name}") }
+}
+
+/// Collects decoded objects and errors, then freezes them into a [`Snapshot`].
+#[derive(Debug, Default)]
+pub struct SnapshotBuilder {
+    objects: Vec<(Object, Origin)>,
+    raw: BTreeMap<String, Arc<Value>>,
+    errors: Vec<ObjectError>,
+    ignored: BTreeMap<String, usize>,
+}
+
+impl SnapshotBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, object: Object, origin: Origin, raw: Option<Value>) {
+        if let Some(raw) = raw {
+            self.raw.insert(object.key(), Arc::new(raw));
+        }
+        self.objects.push((object, origin));
+    }
+
+    pub fn error(&mut self, error: ObjectError) {
+        self.errors.push(error);
+    }
+
+    /// Counts an object of a kind lastmile does not use.
+    pub fn ignore(&mut self, kind: &str) {
+        *self.ignored.entry(kind.to_string()).or_default() += 1;
+    }
+
+    pub fn build(self, source: SourceInfo) -> Snapshot {
+        let mut s = Snapshot { source, errors: self.errors, ignored: self.ignored, raw: self.raw, ..Default::default() };
+        // Later definitions of the same object replace earlier ones (like `kubectl apply`),
+        // but the duplicate is reported so nobody is surprised.
+        let mut seen: HashMap<String, Origin> = HashMap::new();
+        let mut objects = Vec::with_capacity(self.objects.len());
+        for (obj, origin) in self.objects.into_iter().rev() {
+            let key = obj.key();
+            if let Some(later) = seen.get(&key) {
+                s.errors.push(ObjectError {
+                    object: key,
+                    origin: origin.clone(),
+                    message: format!("defined more than once; the definition at {later} is used"),
+                });
+                continue;
+            }
+            seen.insert(key, origin);
+            objects.push(obj);
+        }
+        objects.reverse();
+        for obj in objects {
+            match obj {
+                Object::GatewayClass(o) => s.gateway_classes.push(o),
+                Object::Gateway(o) => s.gateways.push(o),
+                Object::Route(o) => s.routes.push(o),
+                Object::Policy(o) => s.policies.push(o),
+                Object::ReferenceGrant(o) => s.reference_grants.push(o),
+                Object::Service(o) => s.services.push(o),
+                Object::Backend(o) => s.backends.push(o),
+                Object::EnvoyProxy(o) => s.envoy_proxies.push(o),
+                Object::CertSource(k, o) => s.cert_sources.push((k, o)),
+                Object::AuxOwner(o) => s.aux_owners.push(o),
+            }
+        }
+        let by_ns_name = |m: &ObjectMeta| (m.namespace.clone(), m.name.clone());
+        s.gateway_classes.sort_by_key(|o| by_ns_name(&o.meta));
+        s.gateways.sort_by_key(|o| by_ns_name(&o.meta));
+        s.routes.sort_by(|a, b| (a.kind, &a.meta.namespace, &a.meta.name).cmp(&(b.kind, &b.meta.namespace, &b.meta.name)));
+        s.reference_grants.sort_by_key(|o| by_ns_name(&o.meta));
+        s.services.sort_by(|a, b| (a.kind, &a.meta.namespace, &a.meta.name).cmp(&(b.kind, &b.meta.namespace, &b.meta.name)));
+        s.backends.sort_by_key(|o| by_ns_name(&o.meta));
+        s.envoy_proxies.sort_by_key(|o| by_ns_name(&o.meta));
+        s.cert_sources.sort_by(|a, b| (a.0, &a.1.meta.namespace, &a.1.meta.name).cmp(&(b.0, &b.1.meta.namespace, &b.1.meta.name)));
+        s.aux_owners.sort_by(|a, b| (a.kind, &a.meta.namespace, &a.meta.name).cmp(&(b.kind, &b.meta.namespace, &b.meta.name)));
+        // Envoy Gateway's order: oldest first, then namespace, then name.
+        s.policies.sort_by(|a, b| {
+            (a.meta.creation_timestamp, &a.meta.namespace, &a.meta.name).cmp(&(b.meta.creation_timestamp, &b.meta.namespace, &b.meta.name))
+        });
+        s.index();
+        s
+    }
+}
+
+/// Immutable set of objects plus lookup indexes. Build it with [`SnapshotBuilder`].
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub source: SourceInfo,
+    pub gateway_classes: Vec<GatewayClass>,
+    pub gateways: Vec<Gateway>,
+    pub routes: Vec<Route>,
+    /// Sorted as Envoy Gateway sorts them: creationTimestamp, namespace, name.
+    pub policies: Vec<BackendTlsPolicy>,
+    pub reference_grants: Vec<ReferenceGrant>,
+    /// Services and ServiceImports.
+    pub services: Vec<Service>,
+    pub backends: Vec<Backend>,
+    pub envoy_proxies: Vec<EnvoyProxy>,
+    pub cert_sources: Vec<(BundleKind, CertSource)>,
+    pub aux_owners: Vec<AuxBackendOwner>,
+    pub errors: Vec<ObjectError>,
+    /// Objects of kinds lastmile does not use, counted per kind.
+    pub ignored: BTreeMap<String, usize>,
+    /// The objects as read (Secret values redacted), keyed by `KIND/NS/NAME`, for YAML views.
+    pub raw: BTreeMap<String, Arc<Value>>,
+    idx: Indexes,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Indexes {
+    classes: HashMap<String, usize>,
+    gateways: HashMap<(String, String), usize>,
+    services: HashMap<(&'static str, String, String), usize>,
+    backends: HashMap<(String, String), usize>,
+    proxies: HashMap<(String, String), usize>,
+    certs: HashMap<(BundleKind, String, String), usize>,
+    grants_by_ns: HashMap<String, Vec<usize>>,
+    policies_by_ns: HashMap<String, Vec<usize>>,
+}
+
+impl Snapshot {
+    fn index(&mut self) {
+        let mut idx = Indexes::default();
+        for (i, o) in self.gateway_classes.iter().enumerate() {
+            idx.classes.insert(o.meta.name.clone(), i);
+        }
+        for (i, o) in self.gateways.iter().enumerate() {
+            idx.gateways.insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
+        }
+        for (i, o) in self.services.iter().enumerate() {
+            idx.services.insert((o.kind, o.meta.namespace.clone(), o.meta.name.clone()), i);
+        }
+        for (i, o) in self.backends.iter().enumerate() {
+            idx.backends.insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
+        }
+        for (i, o) in self.envoy_proxies.iter().enumerate() {
+            idx.proxies.insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
+        }
+        for (i, (k, o)) in self.cert_sources.iter().enumerate() {
+            idx.certs.insert((*k, o.meta.namespace.clone(), o.meta.name.clone()), i);
+        }
+        for (i, o) in self.reference_grants.iter().enumerate() {
+            idx.grants_by_ns.entry(o.meta.namespace.clone()).or_default().push(i);
+        }
+        for (i, o) in self.policies.iter().enumerate() {
+            idx.policies_by_ns.entry(o.meta.namespace.clone()).or_default().push(i);
+        }
+        self.idx = idx;
+    }
+
+    pub fn gateway_class(&self, name: &str) -> Option<&GatewayClass> {
+        self.idx.classes.get(name).map(|&i| &self.gateway_classes[i])
+    }
+
+    pub fn gateway(&self, ns: &str, name: &str) -> Option<&Gateway> {
+        self.idx.gateways.get(&(ns.to_string(), name.to_string())).map(|&i| &self.gateways[i])
+    }
+
+    /// A Service (`kind == "Service"`) or ServiceImport.
+    pub fn service(&self, kind: &str, ns: &str, name: &str) -> Option<&Service> {
+        let kind: &'static str = match kind {
+            "Service" => "Service",
+            "ServiceImport" => "ServiceImport",
+            _ => return None,
+        };
+        self.idx.services.get(&(kind, ns.to_string(), name.to_string())).map(|&i| &self.services[i])
+    }
+
+    pub fn backend(&self, ns: &str, name: &str) -> Option<&Backend> {
+        self.idx.backends.get(&(ns.to_string(), name.to_string())).map(|&i| &self.backends[i])
+    }
+
+    pub fn envoy_proxy(&self, ns: &str, name: &str) -> Option<&EnvoyProxy> {
+        self.idx.proxies.get(&(ns.to_string(), name.to_string())).map(|&i| &self.envoy_proxies[i])
+    }
+
+    pub fn cert_source(&self, kind: BundleKind, ns: &str, name: &str) -> Option<&CertSource> {
+        let ns = if kind == BundleKind::ClusterTrustBundle { "" } else { ns };
+        self.idx.certs.get(&(kind, ns.to_string(), name.to_string())).map(|&i| &self.cert_sources[i].1)
+    }
+
+    pub fn grants_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a ReferenceGrant> + 'a {
+        self.idx.grants_by_ns.get(ns).into_iter().flatten().map(|&i| &self.reference_grants[i])
+    }
+
+    /// Policies in `ns`, in Envoy Gateway's order.
+    pub fn policies_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a BackendTlsPolicy> + 'a {
+        self.idx.policies_by_ns.get(ns).into_iter().flatten().map(|&i| &self.policies[i])
+    }
+
+    /// Whether any ReferenceGrant in `to_ns` permits the reference.
+    pub fn reference_permitted(&self, from_group: &str, from_kind: &str, from_ns: &str, to_ns: &str, to_group: &str, to_kind: &str, to_name: &str) -> bool {
+        from_ns == to_ns || self.grants_in(to_ns).any(|g| g.permits(from_group, from_kind, from_ns, to_group, to_kind, to_name))
+    }
+
+    /// Number of objects (excluding errors and ignored kinds).
+    pub fn object_count(&self) -> usize {
+        self.gateway_classes.len()
+            + self.gateways.len()
+            + self.routes.len()
+            + self.policies.len()
+            + self.reference_grants.len()
+            + self.services.len()
+            + self.backends.len()
+            + self.envoy_proxies.len()
+            + self.cert_sources.len()
+            + self.aux_owners.len()
+    }
+}

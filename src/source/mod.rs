@@ -1,0 +1,25 @@
+//! Sources produce a [`Snapshot`](crate::snapshot::Snapshot): manifest files, or the embedded demo.
+
+pub mod decode;
+pub mod demo;
+pub mod manifest;
+
+use crate::snapshot::{Snapshot, SnapshotBuilder, SourceInfo};
+use std::path::PathBuf;
+
+pub use manifest::SourceError;
+
+/// Reads manifest paths into a snapshot.
+pub fn from_paths(paths: &[PathBuf]) -> Result<Snapshot, SourceError> {
+    let mut b = SnapshotBuilder::new();
+    manifest::load_paths(&mut b, paths)?;
+    let description = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    Ok(b.build(SourceInfo { kind: "files".into(), description }))
+}
+
+/// Parses manifest text (for tests and stdin-like callers).
+pub fn from_text(text: &str, label: &str) -> Snapshot {
+    let mut b = SnapshotBuilder::new();
+    manifest::add_text(&mut b, text, label);
+    b.build(SourceInfo { kind: "files".into(), description: label.into() })
+}
