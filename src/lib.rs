@@ -3,6 +3,7 @@
 //! Data flows one way: a [`source`] produces a [`snapshot::Snapshot`], the pure
 //! [`posture::evaluate`] turns it into a [`posture::Posture`], and [`report`] renders it.
 
+pub mod cli;
 pub mod model;
 pub mod posture;
 pub mod report;

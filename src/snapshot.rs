@@ -119,7 +119,8 @@ impl SnapshotBuilder {
                 });
                 continue;
             }
-            seen.insert(key, origin);
+            seen.insert(key.clone(), origin.clone());
+            s.origins.insert(key, origin);
             objects.push(obj);
         }
         objects.reverse();
@@ -177,6 +178,8 @@ pub struct Snapshot {
     pub ignored: BTreeMap<String, usize>,
     /// The objects as read (Secret values redacted), keyed by `KIND/NS/NAME`, for YAML views.
     pub raw: BTreeMap<String, Arc<Value>>,
+    /// Where each object (by `KIND/NS/NAME`) was read from.
+    pub origins: HashMap<String, Origin>,
     idx: Indexes,
 }
 

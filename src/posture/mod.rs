@@ -1,1 +1,341 @@
+//! The pure core: `Snapshot -> Posture`. No I/O, no clock reads (time is a parameter).
+//!
+//! For every edge (Gateway parentRef, Route, rule, backendRef) the effective backend TLS mode
+//! and why; for every BackendTLSPolicy its computed role beside its reported status; the
+//! attachment tree; and findings with severities.
 
+mod context;
+mod edge_eval;
+mod findings;
+mod heuristics;
+mod select;
+mod status;
+mod tree;
+mod trust;
+
+pub use findings::{Finding, RuleInfo, Severity, rule_catalog};
+pub use heuristics::{PortLook, port_look};
+pub use tree::{NodeKind, NodeState, TreeNode};
+
+use crate::model::{ParentRef, SanMatcher};
+use crate::snapshot::{ObjectError, Snapshot, SourceInfo};
+use serde::Serialize;
+use std::fmt;
+
+/// Effective mode of an edge. The kebab-case names are part of the JSON contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    TlsVerified,
+    TlsUnverified,
+    Plaintext,
+    PlaintextToTlsPort,
+    Passthrough,
+    FailClosed,
+    FailOpenPlaintext,
+    Unresolved,
+    Unknown,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 9] = [
+        Mode::TlsVerified,
+        Mode::TlsUnverified,
+        Mode::Plaintext,
+        Mode::PlaintextToTlsPort,
+        Mode::Passthrough,
+        Mode::FailClosed,
+        Mode::FailOpenPlaintext,
+        Mode::Unresolved,
+        Mode::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::TlsVerified => "tls-verified",
+            Mode::TlsUnverified => "tls-unverified",
+            Mode::Plaintext => "plaintext",
+            Mode::PlaintextToTlsPort => "plaintext-to-tls-port",
+            Mode::Passthrough => "passthrough",
+            Mode::FailClosed => "fail-closed",
+            Mode::FailOpenPlaintext => "fail-open-plaintext",
+            Mode::Unresolved => "unresolved",
+            Mode::Unknown => "unknown",
+        }
+    }
+
+    /// A symbol that carries the meaning without colour.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Mode::TlsVerified => "✔",
+            Mode::TlsUnverified => "!",
+            Mode::Plaintext => "○",
+            Mode::PlaintextToTlsPort => "✘",
+            Mode::Passthrough => "⇢",
+            Mode::FailClosed => "⛔",
+            Mode::FailOpenPlaintext => "‼",
+            Mode::Unresolved => "?",
+            Mode::Unknown => "·",
+        }
+    }
+
+    /// Whether the gateway originates TLS to the backend on this edge.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Mode::TlsVerified | Mode::TlsUnverified)
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the server certificate is validated against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trust {
+    System,
+    CaRefs,
+    None,
+}
+
+/// Which rules were used for an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Semantics {
+    /// Envoy Gateway (current release), for `gateway.envoyproxy.io/gatewayclass-controller`.
+    EnvoyGateway,
+    /// The Gateway API specification, for every other controller.
+    GatewayApiSpec,
+}
+
+impl Semantics {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Semantics::EnvoyGateway => "Envoy Gateway v1.9 semantics",
+            Semantics::GatewayApiSpec => "Gateway API v1.5 specification semantics",
+        }
+    }
+}
+
+/// How one CA reference resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaRefState {
+    /// `KIND/NS/NAME` (`ClusterTrustBundle/NAME` for the cluster-scoped kind).
+    pub reference: String,
+    /// `resolved`, `missing`, `no-ca-key`, `no-certificate`, `invalid-kind`, `sds`.
+    pub state: &'static str,
+    /// The data key the bundle was read from.
+    pub key: Option<String>,
+    /// Certificates found, with their facts.
+    pub certificates: Vec<crate::model::CertFacts>,
+    pub detail: Option<String>,
+}
+
+impl CaRefState {
+    pub fn resolved(&self) -> bool {
+        self.state == "resolved" || self.state == "sds"
+    }
+}
+
+/// Where the client certificate presented to the backend comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientCert {
+    /// The object that configures it: `Gateway/NS/NAME`, `EnvoyProxy/NS/NAME` or `Backend/NS/NAME`.
+    pub source: String,
+    /// The Secret, `NS/NAME`.
+    pub secret: String,
+    pub resolved: bool,
+}
+
+/// One edge: (Gateway parentRef, Route, rule, backendRef) — or an Envoy Gateway policy's own
+/// backend (ext-proc, ext-auth, telemetry), with the policy in place of the route.
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    /// `NS/NAME` of the Gateway.
+    pub gateway: String,
+    pub gateway_class: String,
+    pub controller: String,
+    pub semantics: Semantics,
+    pub listener: Option<String>,
+    /// `KIND/NS/NAME` of the route (or of the owning Envoy Gateway policy for auxiliary backends).
+    pub route: String,
+    pub rule: usize,
+    pub backend_ref: usize,
+    /// `KIND/NS/NAME:PORT` (`:PORT` omitted when the ref has no port).
+    pub backend: String,
+    /// For auxiliary backends: `extproc`, `extauth`, `jwt`, `oidc`, `accesslog_otel`, `tracing`.
+    pub via: Option<String>,
+    pub mode: Mode,
+    pub mtls: bool,
+    /// `NS/NAME` of the policy that decides this edge.
+    pub policy: Option<String>,
+    pub sni: Option<String>,
+    /// SNI follows the client's Host header or the endpoint hostname instead of a fixed name.
+    pub auto_sni: bool,
+    pub trust: Trust,
+    pub ca_refs: Vec<String>,
+    pub ca_ref_states: Vec<CaRefState>,
+    pub sans: Vec<SanMatcher>,
+    pub client_cert: Option<ClientCert>,
+    pub insecure_skip_verify: bool,
+    pub min_version: Option<String>,
+    pub max_version: Option<String>,
+    pub alpn: Option<Vec<String>>,
+    /// The route is attached to the Gateway through this parentRef (listener and namespace match).
+    pub attached: bool,
+    pub weight: i64,
+    pub reasons: Vec<String>,
+    /// Envoy Gateway's name for this destination (`httproute/NS/NAME/rule/R/backend/B`).
+    pub key: String,
+    #[serde(skip)]
+    pub parent_ref: ParentRef,
+    #[serde(skip)]
+    pub route_namespace: String,
+    /// Port hints that explain the plaintext modes.
+    #[serde(skip)]
+    pub port_look: PortLook,
+    #[serde(skip)]
+    pub listener_terminates_tls: bool,
+    #[serde(skip)]
+    pub double_tls: bool,
+    #[serde(skip)]
+    pub client_cert_warning: Option<String>,
+}
+
+/// A condition as computed or reported, for the policy view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionView {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    /// `observedGeneration < metadata.generation`.
+    pub stale: bool,
+    pub observed_generation: Option<i64>,
+    pub last_transition_time: Option<jiff::Timestamp>,
+}
+
+/// One `(ancestor, controller)` of a policy: what was reported, what lastmile computes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AncestorView {
+    /// `KIND/NS/NAME[/SECTION]`.
+    pub ancestor: String,
+    pub controller: String,
+    /// Reported conditions (empty when the controller wrote none for this ancestor).
+    pub conditions: Vec<ConditionView>,
+    /// What lastmile computes for this ancestor (empty when it computes none).
+    pub computed: Vec<ConditionView>,
+    pub reported: bool,
+    pub matches: bool,
+    #[serde(skip)]
+    pub ancestor_ref: ParentRef,
+}
+
+/// Per-target outcome of a policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetView {
+    /// `KIND/NAME[:SECTION]`.
+    pub target: String,
+    /// `winner`, `conflicted`, `shadowed`, `unattached`, `invalid`.
+    pub role: &'static str,
+    pub detail: String,
+    /// Number of edges this target decides.
+    pub edges: usize,
+}
+
+/// Computed role of a policy overall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyRole {
+    Winner,
+    Conflicted,
+    Unattached,
+    Invalid,
+    Partial,
+}
+
+impl PolicyRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyRole::Winner => "winner",
+            PolicyRole::Conflicted => "conflicted",
+            PolicyRole::Unattached => "unattached",
+            PolicyRole::Invalid => "invalid",
+            PolicyRole::Partial => "partial",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyReport {
+    /// `NS/NAME`.
+    pub policy: String,
+    pub api_version: String,
+    pub role: PolicyRole,
+    pub targets: Vec<TargetView>,
+    pub ancestors: Vec<AncestorView>,
+    pub reported_matches_computed: bool,
+    pub generation: Option<i64>,
+    pub problems: Vec<String>,
+    pub hostname: String,
+    pub ca_refs: Vec<CaRefState>,
+    pub well_known: Option<String>,
+}
+
+/// Engine settings that a cluster would tell us (Envoy Gateway feature flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `extensionApis.enableBackend` in the Envoy Gateway configuration.
+    pub eg_backend_api: bool,
+    /// Envoy Gateway SDS secret references feature flag.
+    pub eg_sds_secret_refs: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { eg_backend_api: true, eg_sds_secret_refs: false }
+    }
+}
+
+/// Everything lastmile computes from a snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Posture {
+    pub source: SourceInfo,
+    pub evaluated_at: jiff::Timestamp,
+    pub edges: Vec<Edge>,
+    pub policies: Vec<PolicyReport>,
+    pub findings: Vec<Finding>,
+    pub errors: Vec<ObjectError>,
+    pub tree: Vec<TreeNode>,
+}
+
+impl Posture {
+    /// Number of edges per mode, in [`Mode::ALL`] order.
+    pub fn mode_counts(&self) -> Vec<(Mode, usize)> {
+        Mode::ALL.iter().map(|m| (*m, self.edges.iter().filter(|e| e.mode == *m).count())).collect()
+    }
+}
+
+/// Computes the posture of `snapshot` at time `now`.
+pub fn evaluate(snapshot: &Snapshot, now: jiff::Timestamp, options: &Options) -> Posture {
+    let ctx = context::Context::new(snapshot, options);
+    let mut recorder = status::Recorder::default();
+    let mut edges = edge_eval::route_edges(&ctx, &mut recorder);
+    edges.extend(edge_eval::aux_edges(&ctx, &mut recorder));
+    edge_eval::mark_failed_rules(&mut edges);
+    let policies = status::policy_reports(&ctx, &edges, recorder);
+    let findings = findings::collect(&ctx, &edges, &policies, now);
+    let tree = tree::build(&ctx, &edges, &policies);
+    Posture {
+        source: snapshot.source.clone(),
+        evaluated_at: now,
+        edges,
+        policies,
+        findings,
+        errors: snapshot.errors.clone(),
+        tree,
+    }
+}

@@ -1,1 +1,32 @@
+//! Renders a [`Posture`](crate::posture::Posture) for `lastmile check`: text, JSON, SARIF, JUnit.
 
+pub mod json;
+pub mod junit;
+pub mod sarif;
+pub mod text;
+
+use crate::posture::{Finding, Posture, Severity};
+
+/// Output formats of `lastmile check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+    Junit,
+}
+
+/// Renders `posture` in `format`. `fail_on` decides which findings count as failures (JUnit).
+pub fn render(posture: &Posture, format: Format, fail_on: Severity) -> String {
+    match format {
+        Format::Text => text::render(posture, fail_on),
+        Format::Json => json::render(posture),
+        Format::Sarif => sarif::render(posture),
+        Format::Junit => junit::render(posture, fail_on),
+    }
+}
+
+/// Findings at or above `threshold`.
+pub fn failing(posture: &Posture, threshold: Severity) -> impl Iterator<Item = &Finding> {
+    posture.findings.iter().filter(move |f| f.severity >= threshold)
+}

@@ -1,0 +1,59 @@
+//! Command-line interface: flags follow kubectl and k9s.
+
+use crate::posture::Severity;
+use crate::report::Format;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "lastmile", version, about = "How your Kubernetes gateways talk TLS to their backends: the effective mode of every route backend, policy status cross-checked, findings.", long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
+    /// Manifest file or directory to read (repeatable; `-` reads stdin). YAML (multi-document),
+    /// JSON and `kind: List` dumps from `kubectl get -o yaml` are accepted.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", global = true)]
+    pub files: Vec<PathBuf>,
+    /// Use the embedded demo cluster.
+    #[arg(long, global = true, conflicts_with = "files")]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate once and report (text, JSON, SARIF or JUnit). Exit 0: no finding at or above
+    /// --fail-on; 1: such findings; 2: tool error (bad flags, unreadable input).
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Lowest severity that makes the exit code 1.
+    #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_severity)]
+    pub fail_on: Severity,
+    /// Evaluate certificate expiry at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<jiff::Timestamp>,
+    /// Write the report to this file instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl Default for CheckArgs {
+    fn default() -> Self {
+        CheckArgs { format: Format::Text, fail_on: Severity::High, at: None, output: None }
+    }
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    Severity::parse(s).ok_or_else(|| format!("unknown severity {s:?} (critical, high, medium, low, info)"))
+}

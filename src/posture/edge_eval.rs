@@ -1,0 +1,616 @@
+//! Per-edge evaluation: from a backendRef to its effective backend TLS mode and the reasons.
+
+use super::context::{Context, GatewayCtx};
+use super::heuristics::{PortLook, backend_look, port_look};
+use super::select::{Selected, TargetKey, select};
+use super::status::{Recorder, cond};
+use super::trust::{ClientCertOutcome, client_cert, resolve_cas, tls_params};
+use super::{Edge, Mode, Semantics, Trust};
+use crate::model::*;
+
+/// Where a backendRef sits: which gateway parentRef, route (or policy), rule and index.
+struct Site<'r> {
+    owner_kind: &'r str,
+    owner_group: &'r str,
+    owner_ns: &'r str,
+    owner_name: &'r str,
+    route_kind: Option<RouteKind>,
+    parent_ref: ParentRef,
+    listener: Option<String>,
+    attached: bool,
+    attach_note: Option<String>,
+    passthrough: bool,
+    terminates_tls: bool,
+    rule: usize,
+    index: usize,
+    via: Option<&'static str>,
+    key: String,
+}
+
+/// Edges of every route, once per (Gateway parentRef, route, rule, backendRef).
+pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    for route in &ctx.snap.routes {
+        for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
+            let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
+            let Some(gw) = ctx.gateway(gw_ns, &pr.name) else { continue };
+            let att = attachment(gw, route, pr);
+            let lower = route.kind.as_str().to_ascii_lowercase();
+            for (ri, rule) in route.rules.iter().enumerate() {
+                for (bi, br) in rule.backend_refs.iter().enumerate() {
+                    let rule_key = if route.kind.is_http_family() { ri as i64 } else { -1 };
+                    let site = Site {
+                        owner_kind: route.kind.as_str(),
+                        owner_group: GATEWAY_GROUP,
+                        owner_ns: &route.meta.namespace,
+                        owner_name: &route.meta.name,
+                        route_kind: Some(route.kind),
+                        parent_ref: pr.clone(),
+                        listener: att.listener.clone(),
+                        attached: att.attached,
+                        attach_note: att.note.clone(),
+                        passthrough: att.passthrough,
+                        terminates_tls: att.terminates_tls,
+                        rule: ri,
+                        index: bi,
+                        via: None,
+                        key: format!("{lower}/{}/{}/rule/{rule_key}/backend/{bi}", route.meta.namespace, route.meta.name),
+                    };
+                    edges.push(evaluate(ctx, rec, gw, &site, br));
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// Backends owned by Envoy Gateway policies and EnvoyProxy telemetry.
+pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    for owner in &ctx.snap.aux_owners {
+        let gateways = aux_gateways(ctx, owner);
+        let ns = owner.meta.namespace.as_str();
+        let ancestor = ParentRef {
+            group: Some(EG_GROUP.into()),
+            kind: Some(owner.kind.as_str().into()),
+            namespace: Some(ns.into()),
+            name: owner.meta.name.clone(),
+            section_name: None,
+            port: None,
+        };
+        for gw in gateways {
+            if gw.semantics != Some(Semantics::EnvoyGateway) {
+                continue;
+            }
+            for group in &owner.groups {
+                for (j, br) in group.refs.iter().enumerate() {
+                    let key = match owner.kind {
+                        AuxOwnerKind::EnvoyProxy if group.feature == "tracing" => format!("tracing/backend/{j}"),
+                        AuxOwnerKind::EnvoyProxy => format!("accesslog_otel_{}_{}/backend/{j}", group.index / 100, group.index % 100),
+                        _ => format!("{}/{ns}/{}/{}/{}/backend/{j}", owner.kind.as_str().to_ascii_lowercase(), owner.meta.name, group.feature, group.index),
+                    };
+                    let site = Site {
+                        owner_kind: owner.kind.as_str(),
+                        owner_group: EG_GROUP,
+                        owner_ns: ns,
+                        owner_name: &owner.meta.name,
+                        route_kind: None,
+                        parent_ref: ancestor.clone(),
+                        listener: None,
+                        attached: true,
+                        attach_note: None,
+                        passthrough: false,
+                        terminates_tls: false,
+                        rule: group.index,
+                        index: j,
+                        via: Some(group.feature),
+                        key,
+                    };
+                    edges.push(evaluate(ctx, rec, gw, &site, br));
+                }
+            }
+        }
+    }
+    edges
+}
+
+fn aux_gateways<'c, 'a>(ctx: &'c Context<'a>, owner: &AuxBackendOwner) -> Vec<&'c GatewayCtx<'a>> {
+    let mut out: Vec<&GatewayCtx> = Vec::new();
+    let ns = owner.meta.namespace.as_str();
+    let mut push = |g: &'c GatewayCtx<'a>| {
+        if !out.iter().any(|x| std::ptr::eq(x.gateway, g.gateway)) {
+            out.push(g);
+        }
+    };
+    match owner.kind {
+        AuxOwnerKind::EnvoyProxy => {
+            for g in ctx.gateways() {
+                if g.proxy.is_some_and(|p| p.meta.namespace == owner.meta.namespace && p.meta.name == owner.meta.name) {
+                    push(g);
+                }
+            }
+        }
+        _ => {
+            for t in &owner.target_refs {
+                match t.kind.as_str() {
+                    "Gateway" => {
+                        if let Some(g) = ctx.gateway(ns, &t.name) {
+                            push(g);
+                        }
+                    }
+                    kind if RouteKind::from_kind(kind).is_some() => {
+                        for r in ctx.snap.routes.iter().filter(|r| r.kind.as_str() == kind && r.meta.namespace == ns && r.meta.name == t.name) {
+                            for pr in r.parent_refs.iter().filter(|p| p.is_gateway()) {
+                                if let Some(g) = ctx.gateway(pr.namespace.as_deref().unwrap_or(ns), &pr.name) {
+                                    push(g);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+struct Attachment {
+    listener: Option<String>,
+    attached: bool,
+    note: Option<String>,
+    passthrough: bool,
+    terminates_tls: bool,
+}
+
+/// Which listener(s) a parentRef selects and whether the route attaches.
+fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
+    let g = gw.gateway;
+    let kind = route.kind.as_str();
+    let mut candidates: Vec<&Listener> = g.listeners.iter().collect();
+    let mut note = None;
+    if let Some(section) = &pr.section_name {
+        candidates.retain(|l| &l.name == section);
+        if candidates.is_empty() {
+            note = Some(format!("Gateway {}/{} has no listener named {section}: the route is not attached (NoMatchingParent)", g.meta.namespace, g.meta.name));
+        }
+    }
+    if let Some(port) = pr.port {
+        candidates.retain(|l| l.port == Some(port));
+    }
+    let by_kind: Vec<&Listener> = candidates.iter().copied().filter(|l| l.accepts_kind(kind)).collect();
+    if note.is_none() && by_kind.is_empty() {
+        note = Some(format!("no listener of Gateway {}/{} accepts {kind} (protocols: {})", g.meta.namespace, g.meta.name,
+            candidates.iter().map(|l| l.protocol.as_str()).collect::<Vec<_>>().join(", ")));
+    }
+    let ns_ok: Vec<&Listener> = by_kind
+        .iter()
+        .copied()
+        .filter(|l| {
+            let from = l.allowed_routes.as_ref().and_then(|a| a.namespaces.as_ref()).and_then(|n| n.from.as_deref()).unwrap_or("Same");
+            from != "Same" || route.meta.namespace == g.meta.namespace
+        })
+        .collect();
+    if note.is_none() && ns_ok.is_empty() {
+        note = Some(format!("listeners of Gateway {}/{} only allow routes from their own namespace (allowedRoutes Same)", g.meta.namespace, g.meta.name));
+    }
+    let listener = match (ns_ok.as_slice(), &pr.section_name) {
+        ([only], _) => Some(only.name.clone()),
+        (_, Some(s)) => Some(s.clone()),
+        _ => None,
+    };
+    Attachment {
+        listener,
+        attached: !ns_ok.is_empty(),
+        passthrough: route.kind == RouteKind::Tls && !ns_ok.is_empty() && ns_ok.iter().all(|l| l.is_passthrough()),
+        terminates_tls: ns_ok.iter().any(|l| l.terminates_tls()),
+        note,
+    }
+}
+
+/// What a backendRef resolved to.
+enum Target<'a> {
+    Service(&'a Service, &'a ServicePort),
+    Backend(&'a Backend),
+}
+
+fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef) -> Edge {
+    let ns = br.namespace.as_deref().unwrap_or(site.owner_ns);
+    let kind = br.kind();
+    let backend = match br.port {
+        Some(p) => format!("{kind}/{ns}/{}:{p}", br.name),
+        None => format!("{kind}/{ns}/{}", br.name),
+    };
+    let mut reasons = Vec::new();
+    if let Some(n) = &site.attach_note {
+        reasons.push(n.clone());
+    }
+    Edge {
+        gateway: gw.key(),
+        gateway_class: gw.gateway.class_name.clone(),
+        controller: gw.controller().to_string(),
+        semantics: gw.semantics.unwrap_or(Semantics::GatewayApiSpec),
+        listener: site.listener.clone(),
+        route: format!("{}/{}/{}", site.owner_kind, site.owner_ns, site.owner_name),
+        rule: site.rule,
+        backend_ref: site.index,
+        backend,
+        via: site.via.map(str::to_string),
+        mode: Mode::Unknown,
+        mtls: false,
+        policy: None,
+        sni: None,
+        auto_sni: false,
+        trust: Trust::None,
+        ca_refs: vec![],
+        ca_ref_states: vec![],
+        sans: vec![],
+        client_cert: None,
+        insecure_skip_verify: false,
+        min_version: None,
+        max_version: None,
+        alpn: None,
+        attached: site.attached,
+        weight: br.weight.unwrap_or(1),
+        reasons,
+        key: site.key.clone(),
+        parent_ref: site.parent_ref.clone(),
+        route_namespace: site.owner_ns.to_string(),
+        port_look: PortLook::default(),
+        listener_terminates_tls: site.terminates_tls,
+        double_tls: false,
+        client_cert_warning: None,
+    }
+}
+
+fn done(mut e: Edge, mode: Mode, reason: impl Into<String>) -> Edge {
+    e.mode = mode;
+    e.reasons.push(reason.into());
+    e
+}
+
+fn evaluate(ctx: &Context, rec: &mut Recorder, gw: &GatewayCtx, site: &Site, br: &BackendRef) -> Edge {
+    let mut e = new_edge(gw, site, br);
+    let Some(semantics) = gw.semantics else {
+        return done(e, Mode::Unknown, format!("GatewayClass {} not found: no known controller programs this Gateway", gw.gateway.class_name));
+    };
+    let snap = ctx.snap;
+    let ns = br.namespace.as_deref().unwrap_or(site.owner_ns).to_string();
+    let (group, kind) = (br.group(), br.kind());
+    let supported = match semantics {
+        Semantics::EnvoyGateway => matches!((group, kind), ("", "Service") | ("multicluster.x-k8s.io", "ServiceImport") | (EG_GROUP, "Backend")),
+        Semantics::GatewayApiSpec => matches!((group, kind), ("", "Service")),
+    };
+    if !supported {
+        if semantics == Semantics::GatewayApiSpec && group == EG_GROUP {
+            return done(e, Mode::Unresolved, format!("{kind} is an Envoy Gateway kind; controller {} does not support it (InvalidKind)", gw.controller()));
+        }
+        let g = if group.is_empty() { String::new() } else { format!(" ({group})") };
+        return done(e, Mode::Unknown, format!("backend kind {kind}{g} is not modelled by lastmile; its TLS cannot be computed"));
+    }
+    if ns != site.owner_ns && !snap.reference_permitted(site.owner_group, site.owner_kind, site.owner_ns, &ns, group, kind, &br.name) {
+        return done(e, Mode::Unresolved, format!("no ReferenceGrant in namespace {ns} lets {} from namespace {} refer to {kind} {} (RefNotPermitted): requests get HTTP 500", site.owner_kind, site.owner_ns, br.name));
+    }
+    let target = match kind {
+        "Backend" => {
+            if !ctx.opts.eg_backend_api {
+                return done(e, Mode::Unresolved, "the Envoy Gateway Backend API is disabled (extensionApis.enableBackend): Backend references are invalid");
+            }
+            match snap.backend(&ns, &br.name) {
+                Some(b) => Target::Backend(b),
+                None => return done(e, Mode::Unresolved, format!("Backend {ns}/{} not found (BackendNotFound)", br.name)),
+            }
+        }
+        _ => {
+            let Some(svc) = snap.service(kind, &ns, &br.name) else {
+                return done(e, Mode::Unresolved, format!("{kind} {ns}/{} not found (BackendNotFound)", br.name));
+            };
+            let Some(port) = br.port else {
+                return done(e, Mode::Unresolved, format!("backendRef to {kind} {} has no port (a port is required)", br.name));
+            };
+            let Some(sp) = svc.port(port) else {
+                let known: Vec<String> = svc.ports.iter().filter_map(|p| p.port).map(|p| p.to_string()).collect();
+                return done(e, Mode::Unresolved, format!("{kind} {ns}/{} has no port {port} (ports: {})", br.name, known.join(", ")));
+            };
+            Target::Service(svc, sp)
+        }
+    };
+    let (key, backend) = match &target {
+        Target::Service(svc, sp) => {
+            e.port_look = port_look(sp, &svc.meta.annotations);
+            (
+                TargetKey { group: group.into(), kind: kind.into(), name: br.name.clone(), namespace: ns.clone(), section: sp.name.clone() },
+                None,
+            )
+        }
+        Target::Backend(b) => {
+            e.port_look = backend_look(b, br.port);
+            (
+                TargetKey { group: group.into(), kind: kind.into(), name: br.name.clone(), namespace: ns.clone(), section: br.port.map(|p| p.to_string()) },
+                Some(*b),
+            )
+        }
+    };
+    if br.weight == Some(0) {
+        e.reasons.push("weight 0: this backend receives no traffic".into());
+    }
+    // Policies a controller can see: current Gateway API releases serve BackendTLSPolicy v1;
+    // an object in the Gateway API v1.0 shape comes from a v1alpha2-only CRD that they do not watch.
+    let visible = select(snap, semantics, &key, |p| !p.legacy_shape);
+    let would_be = select(snap, semantics, &key, |_| true);
+    let backend_tls = backend.and_then(|b| b.tls.as_ref()).filter(|_| semantics == Semantics::EnvoyGateway);
+
+    // Envoy Gateway validates the Backend's own TLS block when it validates the backendRef.
+    if let (Some(b), Some(t)) = (backend, backend_tls)
+        && let Err(why) = eg_backend_tls_valid(ctx, b, t)
+    {
+        return done(e, Mode::FailClosed, format!("Backend {}/{} is invalid: {why} (route ResolvedRefs=False/InvalidBackendRef): requests get HTTP 500", b.meta.namespace, b.meta.name));
+    }
+
+    if visible.is_none() && backend_tls.is_none() {
+        return plaintext_outcome(e, site, would_be);
+    }
+    tls_outcome(ctx, rec, gw, site, e, semantics, visible, backend, backend_tls)
+}
+
+/// No policy and no Backend TLS: plaintext, one of its variants, or passthrough.
+fn plaintext_outcome(mut e: Edge, site: &Site, would_be: Option<Selected>) -> Edge {
+    if let Some(w) = would_be {
+        e.policy = Some(w.policy.key());
+        return done(
+            e,
+            Mode::FailOpenPlaintext,
+            format!(
+                "policy {} is written as {} in the Gateway API v1.0 shape (spec.targetRef/spec.tls); current controllers watch BackendTLSPolicy v1 only, so it is ignored and traffic is plaintext",
+                w.policy.key(),
+                w.policy.version.api_version()
+            ),
+        );
+    }
+    if site.passthrough {
+        return done(e, Mode::Passthrough, "TLSRoute on a Passthrough listener: the client's TLS session reaches the backend untouched");
+    }
+    if e.port_look.looks_tls() {
+        let why = e.port_look.tls.join(", ");
+        return done(
+            e,
+            Mode::PlaintextToTlsPort,
+            format!("no BackendTLSPolicy and no Backend TLS: the gateway sends plaintext to a port that looks like TLS ({why}); HTTP backends answer 400 Bad Request, gRPC/h2 backends reset (503)"),
+        );
+    }
+    let mut reason = "no BackendTLSPolicy and no Backend TLS: plaintext to the backend".to_string();
+    if !e.port_look.maybe_tls.is_empty() {
+        reason.push_str(&format!(" (the port may serve TLS: {})", e.port_look.maybe_tls.join(", ")));
+    }
+    if site.terminates_tls {
+        reason.push_str("; TLS from the client ends at the gateway");
+    }
+    done(e, Mode::Plaintext, reason)
+}
+
+/// Envoy Gateway's check of a Backend's `spec.tls` block.
+fn eg_backend_tls_valid(ctx: &Context, b: &Backend, t: &BackendTlsSettings) -> Result<(), String> {
+    let insecure = t.insecure_skip_verify.unwrap_or(false);
+    let has_ca = !t.ca_certificate_refs.is_empty();
+    let has_wk = t.well_known_ca_certificates.is_some();
+    if has_ca && has_wk {
+        return Err("spec.tls sets both caCertificateRefs and wellKnownCACertificates".into());
+    }
+    if insecure && (has_ca || has_wk) {
+        return Err("spec.tls sets insecureSkipVerify together with a CA".into());
+    }
+    if t.sni.is_some() && t.auto_sni_from_endpoint_hostname == Some(true) {
+        return Err("spec.tls sets both sni and autoSNIFromEndpointHostname".into());
+    }
+    if !insecure && !has_ca && !has_wk {
+        // Valid only when a policy with CA settings covers the Backend (matched by name only).
+        let ports: Vec<String> = b.endpoints.iter().filter_map(|e| e.port()).map(|p| p.to_string()).collect();
+        let covered = ctx.snap.policies.iter().filter(|p| !p.legacy_shape).any(|p| {
+            let has_trust = !p.ca_refs.is_empty() || p.well_known.is_some();
+            let targets: Vec<&PolicyTarget> = p.targets.iter().filter(|t| t.kind == "Backend" && t.name == b.meta.name).collect();
+            has_trust
+                && (targets.iter().any(|t| t.section_name.is_none())
+                    || (!targets.is_empty() && !ports.is_empty() && ports.iter().all(|port| targets.iter().any(|t| t.section_name.as_deref() == Some(port)))))
+        });
+        if !covered {
+            return Err("spec.tls must specify either caCertificateRefs or wellKnownCACertificates when insecureSkipVerify is unset or false, and no BackendTLSPolicy supplies a CA".into());
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tls_outcome(
+    ctx: &Context,
+    rec: &mut Recorder,
+    gw: &GatewayCtx,
+    site: &Site,
+    mut e: Edge,
+    semantics: Semantics,
+    chosen: Option<Selected>,
+    backend: Option<&Backend>,
+    backend_tls: Option<&BackendTlsSettings>,
+) -> Edge {
+    let snap = ctx.snap;
+    let sds = ctx.opts.eg_sds_secret_refs;
+    let ancestor = match semantics {
+        Semantics::EnvoyGateway => site.parent_ref.clone(),
+        Semantics::GatewayApiSpec => ParentRef {
+            group: Some(GATEWAY_GROUP.into()),
+            kind: Some("Gateway".into()),
+            namespace: Some(gw.gateway.meta.namespace.clone()),
+            name: gw.gateway.meta.name.clone(),
+            section_name: None,
+            port: None,
+        },
+    };
+    let controller = gw.controller().to_string();
+    let mut trust = Trust::None;
+    let mut sni = None;
+    let mut sans = Vec::new();
+    if let Some(sel) = chosen {
+        let p = sel.policy;
+        e.policy = Some(p.key());
+        let target = &p.targets[sel.target_index];
+        let how = match &target.section_name {
+            Some(s) => format!("policy {} targets {} {} section {s}", p.key(), target.kind, target.name),
+            None => format!("policy {} targets the whole {} {}", p.key(), target.kind, target.name),
+        };
+        e.reasons.push(how);
+        // Validate the policy as the implementation does.
+        let mut error: Option<(String, Option<&'static str>, String)> = None;
+        if !p.problems.is_empty() {
+            error = Some(("Invalid".into(), None, p.problems.join("; ")));
+        }
+        if error.is_none()
+            && let Some(w) = &p.well_known
+            && w != "System"
+        {
+            error = Some(match semantics {
+                Semantics::EnvoyGateway => ("NoValidCACertificate".into(), Some("InvalidKind"), format!("unsupported wellKnownCACertificates {w}")),
+                Semantics::GatewayApiSpec => ("Invalid".into(), None, format!("unsupported wellKnownCACertificates {w}")),
+            });
+        }
+        if error.is_none() && !p.ca_refs.is_empty() {
+            let res = resolve_cas(snap, semantics, &p.meta.namespace, &p.ca_refs, sds);
+            e.ca_ref_states = res.states.clone();
+            if let Some(err) = res.error {
+                error = Some((err.accepted_reason.into(), err.resolved_reason, err.message));
+            } else if let Some((reason, msg)) = res.partial {
+                rec.record(p, sel.target_index, ancestor.clone(), &controller, semantics, vec![
+                    cond("Accepted", true, "Accepted", "Policy has been accepted."),
+                    cond("ResolvedRefs", false, reason, &msg),
+                ]);
+                e.reasons.push(format!("some CA references of {} are invalid: {msg}", p.key()));
+            }
+        }
+        if let Some((accepted_reason, resolved_reason, msg)) = error {
+            let mut conds = vec![cond("Accepted", false, &accepted_reason, &msg)];
+            if let Some(r) = resolved_reason {
+                conds.push(cond("ResolvedRefs", false, r, &msg));
+            }
+            rec.record(p, sel.target_index, ancestor, &controller, semantics, conds);
+            e.ca_refs = p.ca_refs.iter().map(|r| ca_ref_key(r, &p.meta.namespace)).collect();
+            let effect = if site.route_kind.is_none_or(RouteKind::is_http_family) { "requests get HTTP 500" } else { "connections are reset" };
+            return done(e, Mode::FailClosed, format!("policy {} is invalid ({accepted_reason}: {msg}); TLS cannot be set up and {effect}", p.key()));
+        }
+        if !rec.has(p, &ancestor, &controller) {
+            rec.record(p, sel.target_index, ancestor.clone(), &controller, semantics, vec![
+                cond("ResolvedRefs", true, "ResolvedRefs", "Resolved all the Object references."),
+                cond("Accepted", true, "Accepted", "Policy has been accepted."),
+            ]);
+        } else {
+            rec.count_use(p, sel.target_index);
+        }
+        sni = Some(p.hostname.clone()).filter(|h| !h.is_empty());
+        sans = p.sans.clone();
+        if p.well_known.is_some() {
+            trust = Trust::System;
+            e.ca_ref_states.clear();
+        } else {
+            trust = Trust::CaRefs;
+            e.ca_refs = p.ca_refs.iter().map(|r| ca_ref_key(r, &p.meta.namespace)).collect();
+        }
+    }
+    // Envoy Gateway Backend TLS, merged under the policy (the policy wins, except insecureSkipVerify).
+    let mut insecure = false;
+    if let (Some(b), Some(t)) = (backend, backend_tls) {
+        insecure = t.insecure_skip_verify.unwrap_or(false);
+        if sni.is_none() {
+            sni = t.sni.clone();
+            e.auto_sni = t.auto_sni_from_endpoint_hostname.unwrap_or(false);
+        }
+        if trust == Trust::None {
+            if t.well_known_ca_certificates.as_deref() == Some("System") {
+                trust = Trust::System;
+            } else if t.well_known_ca_certificates.is_some() {
+                return done(e, Mode::FailClosed, format!("Backend {}/{} has unsupported wellKnownCACertificates", b.meta.namespace, b.meta.name));
+            } else if !t.ca_certificate_refs.is_empty() {
+                let res = resolve_cas(snap, semantics, &b.meta.namespace, &t.ca_certificate_refs, sds);
+                e.ca_ref_states = res.states;
+                e.ca_refs = t.ca_certificate_refs.iter().map(|r| ca_ref_key(r, &b.meta.namespace)).collect();
+                if let Some(err) = res.error {
+                    return done(e, Mode::FailClosed, format!("Backend {}/{} CA cannot be loaded: {}; requests get HTTP 500", b.meta.namespace, b.meta.name, err.message));
+                }
+                trust = Trust::CaRefs;
+            }
+        }
+        if chosen.is_none() {
+            e.reasons.push(format!("Backend {}/{} sets spec.tls", b.meta.namespace, b.meta.name));
+        }
+    }
+    e.sni = sni;
+    e.sans = sans;
+    e.insecure_skip_verify = insecure;
+    if !insecure && trust == Trust::None {
+        return done(e, Mode::FailClosed, "TLS is required but no CA and no system trust is configured; requests get HTTP 500");
+    }
+    e.trust = if insecure { Trust::None } else { trust };
+    if let Some(missing) = &gw.proxy_missing {
+        e.reasons.push(format!("{missing} is referenced but not found: its backendTLS settings do not apply"));
+    }
+    let (min, max, alpn) = tls_params(gw, backend, semantics);
+    (e.min_version, e.max_version, e.alpn) = (min, max, alpn);
+    match client_cert(snap, gw, backend, semantics, sds) {
+        ClientCertOutcome::None => {}
+        ClientCertOutcome::Present(cc) => e.client_cert = Some(cc),
+        ClientCertOutcome::Fatal(cc, why) => {
+            e.client_cert = Some(cc);
+            return done(e, Mode::FailClosed, format!("client certificate cannot be loaded: {why} (route ResolvedRefs=False/InvalidBackendTLS); requests get HTTP 500 although the policy reports Accepted"));
+        }
+        ClientCertOutcome::Dropped(cc, why) => {
+            e.client_cert_warning = Some(format!("mTLS intended by {} but no client certificate is sent: {why}", cc.source));
+            e.reasons.push(e.client_cert_warning.clone().unwrap_or_default());
+            e.client_cert = Some(cc);
+        }
+    }
+    e.mtls = e.client_cert.as_ref().is_some_and(|c| c.resolved);
+    if site.passthrough {
+        e.double_tls = true;
+        e.reasons.push("TLSRoute on a Passthrough listener: the gateway wraps the client's TLS in a second TLS session; the backend will most likely reject it".into());
+    }
+    if !e.port_look.plain.is_empty() && e.port_look.tls.is_empty() {
+        e.reasons.push(format!("TLS is sent to a port that looks plaintext ({}): expect a handshake failure (503) unless it serves TLS", e.port_look.plain.join(", ")));
+    }
+    if e.sni.is_none() && !e.auto_sni && site.route_kind.is_none_or(RouteKind::is_http_family) {
+        e.reasons.push("no SNI configured: Envoy sends the client's Host header as SNI and checks the certificate against it".into());
+    }
+    if insecure {
+        let what = match &e.policy {
+            Some(p) => format!(" even though policy {p} is accepted"),
+            None => String::new(),
+        };
+        return done(e, Mode::TlsUnverified, format!("Backend sets tls.insecureSkipVerify: the server certificate is not verified{what}"));
+    }
+    let trust_text = match e.trust {
+        Trust::System => "the system trust store".to_string(),
+        _ => e.ca_refs.join(", "),
+    };
+    let identity = if e.sans.is_empty() {
+        e.sni.clone().map(|s| format!(" for {s}")).unwrap_or_default()
+    } else {
+        format!(" for SANs {}", e.sans.iter().map(|s| s.value()).collect::<Vec<_>>().join(", "))
+    };
+    let mtls = if e.mtls { format!(", presenting the client certificate from {}", e.client_cert.as_ref().map(|c| c.source.as_str()).unwrap_or("")) } else { String::new() };
+    done(e, Mode::TlsVerified, format!("TLS verified against {trust_text}{identity}{mtls}"))
+}
+
+fn ca_ref_key(r: &ObjectRef, ns: &str) -> String {
+    let kind = r.kind.as_deref().unwrap_or("ConfigMap");
+    if kind == "ClusterTrustBundle" { format!("{kind}/{}", r.name) } else { format!("{kind}/{ns}/{}", r.name) }
+}
+
+/// Envoy Gateway answers a whole HTTP rule with 500 when one of its backends fails TLS setup;
+/// the other backends of that rule are told so.
+pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
+    let failed: Vec<(String, String, usize, usize)> = edges
+        .iter()
+        .filter(|e| e.mode == Mode::FailClosed && e.semantics == Semantics::EnvoyGateway && e.via.is_none() && (e.route.starts_with("HTTPRoute/") || e.route.starts_with("GRPCRoute/")))
+        .map(|e| (e.gateway.clone(), e.route.clone(), e.rule, e.backend_ref))
+        .collect();
+    for e in edges.iter_mut() {
+        if let Some((_, _, _, bad)) = failed.iter().find(|(g, r, rule, idx)| *g == e.gateway && *r == e.route && *rule == e.rule && *idx != e.backend_ref) {
+            e.reasons.push(format!("rule {} is answered with HTTP 500 as a whole because backendRef {bad} cannot set up TLS", e.rule));
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Policy status: what lastmile computes per (policy, ancestor, controller), Envoy Gateway's
+//! conflict and truncation passes, and the cross-check against the reported `status.ancestors`.
+
+use super::context::Context;
+use super::trust::resolve_cas;
+use super::{AncestorView, ConditionView, Edge, PolicyReport, PolicyRole, Semantics, TargetView};
+use crate::model::*;
+use std::collections::{BTreeMap, HashMap};
+
+/// Maximum number of ancestors a policy status may hold.
+const MAX_ANCESTORS: usize = 16;
+
+/// Builds a computed condition.
+pub(crate) fn cond(type_: &str, status: bool, reason: &str, message: &str) -> ConditionView {
+    ConditionView {
+        type_: type_.into(),
+        status: if status { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: message.into(),
+        stale: false,
+        observed_generation: None,
+        last_transition_time: None,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ComputedAncestor {
+    pub ancestor_ref: ParentRef,
+    pub controller: String,
+    pub semantics: Semantics,
+    pub conditions: Vec<ConditionView>,
+}
+
+/// Collects what edge evaluation learns about policies.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    ancestors: BTreeMap<String, Vec<ComputedAncestor>>,
+    uses: HashMap<(String, usize), usize>,
+}
+
+impl Recorder {
+    pub fn record(&mut self, p: &BackendTlsPolicy, target: usize, ancestor_ref: ParentRef, controller: &str, semantics: Semantics, conditions: Vec<ConditionView>) {
+        self.count_use(p, target);
+        let list = self.ancestors.entry(p.key()).or_default();
+        match list.iter_mut().find(|a| a.ancestor_ref == ancestor_ref && a.controller == controller) {
+            Some(a) => {
+                // An error seen through any edge wins over success.
+                if conditions.iter().any(|c| c.status == "False") {
+                    a.conditions = conditions;
+                }
+            }
+            None => list.push(ComputedAncestor { ancestor_ref, controller: controller.into(), semantics, conditions }),
+        }
+    }
+
+    pub fn has(&self, p: &BackendTlsPolicy, ancestor_ref: &ParentRef, controller: &str) -> bool {
+        self.ancestors.get(&p.key()).is_some_and(|l| l.iter().any(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller))
+    }
+
+    pub fn count_use(&mut self, p: &BackendTlsPolicy, target: usize) {
+        *self.uses.entry((p.key(), target)).or_default() += 1;
+    }
+}
+
+/// Target key for conflict detection: `ns/group/kind/name/section`.
+fn conflict_key(p: &BackendTlsPolicy, t: &PolicyTarget) -> String {
+    format!("{}/{}/{}/{}/{}", p.meta.namespace, t.group, t.kind, t.name, t.section_name.as_deref().unwrap_or(""))
+}
+
+/// Computes every policy's report.
+pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Vec<PolicyReport> {
+    let snap = ctx.snap;
+    let Recorder { mut ancestors, uses } = rec;
+    // Conflicts: in sorted order, a policy that names a target key already claimed loses.
+    let mut claimed: HashMap<String, String> = HashMap::new();
+    let mut conflicted_with: HashMap<String, (String, Vec<String>)> = HashMap::new();
+    for p in snap.policies.iter().filter(|p| !p.legacy_shape) {
+        let mut lost_to = None;
+        let mut lost_keys = Vec::new();
+        for t in &p.targets {
+            let k = conflict_key(p, t);
+            match claimed.get(&k) {
+                Some(owner) if owner != &p.key() => {
+                    lost_to.get_or_insert_with(|| owner.clone());
+                    lost_keys.push(t.display());
+                }
+                _ => {}
+            }
+        }
+        if let Some(winner) = lost_to {
+            conflicted_with.insert(p.key(), (winner, lost_keys));
+        } else {
+            for t in &p.targets {
+                claimed.entry(conflict_key(p, t)).or_insert_with(|| p.key());
+            }
+        }
+    }
+    for (loser, (winner, _)) in &conflicted_with {
+        let winner_ancestors = ancestors.get(winner).cloned().unwrap_or_default();
+        let msg = format!("Policy conflicts with BackendTLSPolicy {winner}.");
+        let list: Vec<ComputedAncestor> = winner_ancestors
+            .into_iter()
+            .map(|a| ComputedAncestor { conditions: vec![cond("Accepted", false, "Conflicted", &msg)], ..a })
+            .collect();
+        ancestors.insert(loser.clone(), list);
+    }
+    let controllers = ctx.modelled_controllers();
+    snap.policies
+        .iter()
+        .map(|p| {
+            let mut computed = ancestors.remove(&p.key()).unwrap_or_default();
+            truncate(&mut computed);
+            let conflicted = conflicted_with.get(&p.key());
+            let targets = target_views(ctx, p, &uses, conflicted, edges);
+            let ancestors = reconcile(p, &computed, &controllers);
+            let reported_matches_computed = ancestors.iter().all(|a| a.matches);
+            let used = targets.iter().any(|t| t.role == "winner");
+            let invalid = computed.iter().any(|a| a.conditions.iter().any(|c| c.type_ == "Accepted" && c.status == "False" && c.reason != "Conflicted"));
+            let role = if invalid {
+                PolicyRole::Invalid
+            } else if conflicted.is_some() && !used {
+                PolicyRole::Conflicted
+            } else if used && targets.iter().all(|t| t.role == "winner") {
+                PolicyRole::Winner
+            } else if used {
+                PolicyRole::Partial
+            } else {
+                PolicyRole::Unattached
+            };
+            let ca_refs = if p.ca_refs.is_empty() {
+                vec![]
+            } else {
+                let semantics = if p.ancestors.iter().any(|a| a.controller_name != EG_CONTROLLER) && !computed.iter().any(|a| a.semantics == Semantics::EnvoyGateway) {
+                    Semantics::GatewayApiSpec
+                } else {
+                    Semantics::EnvoyGateway
+                };
+                resolve_cas(snap, semantics, &p.meta.namespace, &p.ca_refs, ctx.opts.eg_sds_secret_refs).states
+            };
+            PolicyReport {
+                policy: p.key(),
+                api_version: p.version.api_version().to_string(),
+                role,
+                targets,
+                ancestors,
+                reported_matches_computed,
+                generation: p.meta.generation,
+                problems: p.problems.clone(),
+                hostname: p.hostname.clone(),
+                ca_refs,
+                well_known: p.well_known.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Envoy Gateway keeps at most 16 ancestors: negative-polarity entries first, then by name,
+/// and marks the last kept entry `Aggregated`.
+fn truncate(list: &mut Vec<ComputedAncestor>) {
+    if list.len() <= MAX_ANCESTORS {
+        return;
+    }
+    let name_key = |a: &ComputedAncestor| {
+        (
+            !a.conditions.iter().any(|c| c.status == "False"),
+            a.ancestor_ref.namespace.clone().unwrap_or_default(),
+            a.ancestor_ref.name.clone(),
+            a.ancestor_ref.section_name.clone().unwrap_or_default(),
+        )
+    };
+    list.sort_by_key(name_key);
+    list.truncate(MAX_ANCESTORS);
+    if let Some(last) = list.last_mut() {
+        last.conditions.push(cond("Aggregated", true, "Aggregated", "Ancestors have been aggregated because the number of policy ancestors exceeds 16."));
+    }
+}
+
+fn target_views(ctx: &Context, p: &BackendTlsPolicy, uses: &HashMap<(String, usize), usize>, conflicted: Option<&(String, Vec<String>)>, edges: &[Edge]) -> Vec<TargetView> {
+    let snap = ctx.snap;
+    p.targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let n = uses.get(&(p.key(), i)).copied().unwrap_or(0);
+            let (role, detail) = if p.legacy_shape {
+                ("unattached", "written in the Gateway API v1.0 shape (v1alpha2 targetRef/tls): current controllers do not watch it".to_string())
+            } else if n > 0 {
+                ("winner", format!("decides {n} edge{}", if n == 1 { "" } else { "s" }))
+            } else if let Some((winner, keys)) = conflicted.filter(|(_, keys)| keys.contains(&t.display())) {
+                let _ = keys;
+                ("conflicted", format!("{winner} is older (or first by name) and claims the same target"))
+            } else {
+                ("unattached", unattached_reason(ctx, p, t, edges))
+            };
+            let _ = snap;
+            TargetView { target: t.display(), role, detail, edges: n }
+        })
+        .collect()
+}
+
+/// Explains why a target decides no edge.
+fn unattached_reason(ctx: &Context, p: &BackendTlsPolicy, t: &PolicyTarget, edges: &[Edge]) -> String {
+    let snap = ctx.snap;
+    let ns = t.namespace.as_deref().unwrap_or(&p.meta.namespace);
+    if t.namespace.as_deref().is_some_and(|n| n != p.meta.namespace) {
+        return format!("targets namespace {ns}, but a policy only applies to targets in its own namespace ({})", p.meta.namespace);
+    }
+    if t.group == "core" {
+        return "group is written as \"core\": Envoy Gateway compares the group literally and only matches \"\"".into();
+    }
+    match t.kind.as_str() {
+        "Service" | "ServiceImport" => {
+            let Some(svc) = snap.service(&t.kind, ns, &t.name) else {
+                let elsewhere: Vec<String> = snap.services.iter().filter(|s| s.meta.name == t.name && s.kind == t.kind).map(|s| s.meta.namespace.clone()).collect();
+                return if elsewhere.is_empty() {
+                    format!("{} {ns}/{} does not exist", t.kind, t.name)
+                } else {
+                    format!("no {} {} in namespace {ns} (one exists in {}): a policy must live in its target's namespace", t.kind, t.name, elsewhere.join(", "))
+                };
+            };
+            if let Some(section) = &t.section_name {
+                if !svc.ports.iter().any(|sp| sp.name.as_deref() == Some(section)) {
+                    let names: Vec<String> = svc.ports.iter().map(|sp| match (&sp.name, sp.port) {
+                        (Some(n), Some(port)) => format!("{n} ({port})"),
+                        (None, Some(port)) => format!("unnamed ({port})"),
+                        _ => "?".into(),
+                    }).collect();
+                    return format!("sectionName {section} matches no port name of {} {ns}/{} (ports: {}); sectionName is a port name, not a number", t.kind, t.name, names.join(", "));
+                }
+            }
+        }
+        "Backend" => {
+            if snap.backend(ns, &t.name).is_none() {
+                return format!("Backend {ns}/{} does not exist", t.name);
+            }
+            if let Some(section) = &t.section_name {
+                let referenced_with_port = edges.iter().any(|e| e.backend.starts_with(&format!("Backend/{ns}/{}:{section}", t.name)));
+                if !referenced_with_port {
+                    return format!("sectionName {section} only matches backendRefs that give port {section}; the routes reference Backend {} without it", t.name);
+                }
+            }
+        }
+        other => return format!("target kind {other} is not a backend lastmile models"),
+    }
+    let target_prefix = format!("{}/{ns}/{}", t.kind, t.name);
+    let referenced: Vec<&Edge> = edges.iter().filter(|e| e.backend == target_prefix || e.backend.starts_with(&format!("{target_prefix}:"))).collect();
+    if referenced.is_empty() {
+        return format!("no route of a known Gateway references {target_prefix}");
+    }
+    if let Some(e) = referenced.iter().find(|e| e.policy.is_some() && e.policy.as_deref() != Some(&p.key())) {
+        return format!("shadowed: {} decides {} on this target", e.policy.as_deref().unwrap_or(""), e.backend);
+    }
+    if referenced.iter().all(|e| e.mode == super::Mode::Unresolved) {
+        return "every backendRef to this target is invalid (see the edges), so the policy is never evaluated".into();
+    }
+    "not selected for any edge".into()
+}
+
+/// Normalised identity of an ancestor for matching computed against reported entries.
+fn same_ancestor(computed: &ParentRef, reported: &ParentRef, semantics: Semantics) -> bool {
+    let g = |r: &ParentRef| r.group.clone().unwrap_or_else(|| GATEWAY_GROUP.into());
+    let k = |r: &ParentRef| r.kind.clone().unwrap_or_else(|| "Gateway".into());
+    g(computed) == g(reported)
+        && k(computed) == k(reported)
+        && computed.name == reported.name
+        && (computed.namespace.is_none() || reported.namespace.is_none() || computed.namespace == reported.namespace)
+        && (semantics != Semantics::EnvoyGateway || computed.section_name == reported.section_name)
+}
+
+fn view_of(c: &Condition, generation: Option<i64>) -> ConditionView {
+    ConditionView {
+        type_: c.type_.clone(),
+        status: c.status.clone(),
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+        stale: matches!((c.observed_generation, generation), (Some(o), Some(g)) if o < g),
+        observed_generation: c.observed_generation,
+        last_transition_time: c.last_transition_time,
+    }
+}
+
+/// Pairs reported ancestors with computed ones.
+fn reconcile(p: &BackendTlsPolicy, computed: &[ComputedAncestor], controllers: &[&str]) -> Vec<AncestorView> {
+    let default_ns = p.meta.namespace.as_str();
+    let mut out = Vec::new();
+    let mut used = vec![false; computed.len()];
+    for rep in &p.ancestors {
+        let idx = computed.iter().enumerate().position(|(i, c)| !used[i] && c.controller == rep.controller_name && same_ancestor(&c.ancestor_ref, &rep.ancestor_ref, c.semantics));
+        let conditions: Vec<ConditionView> = rep.conditions.iter().map(|c| view_of(c, p.meta.generation)).collect();
+        let (computed_conds, matches) = match idx {
+            Some(i) => {
+                used[i] = true;
+                let m = conditions_agree(&computed[i].conditions, &conditions);
+                (computed[i].conditions.clone(), m)
+            }
+            // A controller lastmile does not model may report what it likes; an entry of a
+            // modelled controller that lastmile does not compute is a disagreement.
+            None => (vec![], !controllers.contains(&rep.controller_name.as_str())),
+        };
+        out.push(AncestorView {
+            ancestor: rep.ancestor_ref.display(default_ns),
+            controller: rep.controller_name.clone(),
+            conditions,
+            computed: computed_conds,
+            reported: true,
+            matches,
+            ancestor_ref: rep.ancestor_ref.clone(),
+        });
+    }
+    for (i, c) in computed.iter().enumerate() {
+        if !used[i] {
+            out.push(AncestorView {
+                ancestor: c.ancestor_ref.display(default_ns),
+                controller: c.controller.clone(),
+                conditions: vec![],
+                computed: c.conditions.clone(),
+                reported: false,
+                matches: false,
+                ancestor_ref: c.ancestor_ref.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Computed and reported agree when `Accepted` (and `ResolvedRefs`, if both have it) carry the
+/// same status and reason.
+fn conditions_agree(computed: &[ConditionView], reported: &[ConditionView]) -> bool {
+    ["Accepted", "ResolvedRefs"].iter().all(|t| {
+        let c = computed.iter().find(|c| c.type_ == *t);
+        let r = reported.iter().find(|c| c.type_ == *t);
+        match (c, r) {
+            (Some(c), Some(r)) => c.status == r.status && c.reason == r.reason,
+            (Some(c), None) => *t != "Accepted" || c.status.is_empty(),
+            (None, Some(r)) => *t != "Accepted" || r.status.is_empty(),
+            (None, None) => true,
+        }
+    })
+}
