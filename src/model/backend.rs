@@ -99,7 +99,7 @@ pub struct ClientTlsParams {
 pub struct BackendTlsSettings {
     #[serde(deserialize_with = "null_as_default")]
     pub ca_certificate_refs: Vec<ObjectRef>,
-    #[serde(deserialize_with = "opt_string_lenient")]
+    #[serde(rename = "wellKnownCACertificates", deserialize_with = "opt_string_lenient")]
     pub well_known_ca_certificates: Option<String>,
     pub insecure_skip_verify: Option<bool>,
     #[serde(deserialize_with = "opt_string_lenient")]

@@ -85,8 +85,9 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
             for group in &owner.groups {
                 for (j, br) in group.refs.iter().enumerate() {
                     let key = match owner.kind {
-                        AuxOwnerKind::EnvoyProxy if group.feature == "tracing" => format!("tracing/backend/{j}"),
-                        AuxOwnerKind::EnvoyProxy => format!("accesslog_otel_{}_{}/backend/{j}", group.index / 100, group.index % 100),
+                        // Envoy Gateway names telemetry destinations without a backend index.
+                        AuxOwnerKind::EnvoyProxy if group.feature == "tracing" => "tracing/backend/-1".to_string(),
+                        AuxOwnerKind::EnvoyProxy => format!("accesslog_otel_{}_{}/backend/-1", group.index / 100, group.index % 100),
                         _ => format!("{}/{ns}/{}/{}/{}/backend/{j}", owner.kind.as_str().to_ascii_lowercase(), owner.meta.name, group.feature, group.index),
                     };
                     let site = Site {
@@ -288,7 +289,8 @@ fn evaluate(ctx: &Context, rec: &mut Recorder, gw: &GatewayCtx, site: &Site, br:
         let g = if group.is_empty() { String::new() } else { format!(" ({group})") };
         return done(e, Mode::Unknown, format!("backend kind {kind}{g} is not modelled by lastmile; its TLS cannot be computed"));
     }
-    if ns != site.owner_ns && !snap.reference_permitted(site.owner_group, site.owner_kind, site.owner_ns, &ns, group, kind, &br.name) {
+    // EnvoyProxy is infrastructure configuration: its telemetry sinks need no ReferenceGrant.
+    if ns != site.owner_ns && site.owner_kind != "EnvoyProxy" && !snap.reference_permitted(site.owner_group, site.owner_kind, site.owner_ns, &ns, group, kind, &br.name) {
         return done(e, Mode::Unresolved, format!("no ReferenceGrant in namespace {ns} lets {} from namespace {} refer to {kind} {} (RefNotPermitted): requests get HTTP 500", site.owner_kind, site.owner_ns, br.name));
     }
     let target = match kind {
@@ -297,7 +299,12 @@ fn evaluate(ctx: &Context, rec: &mut Recorder, gw: &GatewayCtx, site: &Site, br:
                 return done(e, Mode::Unresolved, "the Envoy Gateway Backend API is disabled (extensionApis.enableBackend): Backend references are invalid");
             }
             match snap.backend(&ns, &br.name) {
-                Some(b) => Target::Backend(b),
+                Some(b) => {
+                    if let Err(why) = eg_backend_endpoints_valid(b, site.route_kind.is_some()) {
+                        return done(e, Mode::Unresolved, format!("Backend {ns}/{} is not usable: {why}", br.name));
+                    }
+                    Target::Backend(b)
+                }
                 None => return done(e, Mode::Unresolved, format!("Backend {ns}/{} not found (BackendNotFound)", br.name)),
             }
         }
@@ -386,6 +393,27 @@ fn plaintext_outcome(mut e: Edge, site: &Site, would_be: Option<Selected>) -> Ed
         reason.push_str("; TLS from the client ends at the gateway");
     }
     done(e, Mode::Plaintext, reason)
+}
+
+/// Envoy Gateway's endpoint checks for Backends referenced from routes (Kubernetes infrastructure).
+/// Unix sockets are only refused for route backends (policy backends such as ext-auth may use them).
+fn eg_backend_endpoints_valid(b: &Backend, from_route: bool) -> Result<(), String> {
+    for ep in &b.endpoints {
+        if from_route && ep.unix.is_some() {
+            return Err("unix domain sockets are not supported in backend references (UnsupportedAddressType)".into());
+        }
+        if let Some(ip) = &ep.ip
+            && ip.hostname.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+        {
+            return Err(format!("IP address {} in the loopback range is only supported with the Host infrastructure (Backend Accepted=False)", ip.hostname));
+        }
+        if let Some(f) = &ep.fqdn
+            && !f.hostname.contains('.')
+        {
+            return Err(format!("hostname {} should be a domain with at least two segments separated by dots (Backend Accepted=False)", f.hostname));
+        }
+    }
+    Ok(())
 }
 
 /// Envoy Gateway's check of a Backend's `spec.tls` block.
@@ -538,6 +566,15 @@ fn tls_outcome(
         if chosen.is_none() {
             e.reasons.push(format!("Backend {}/{} sets spec.tls", b.meta.namespace, b.meta.name));
         }
+    }
+    // Telemetry sinks take their SNI from a Backend's single FQDN endpoint.
+    if sni.is_none()
+        && site.owner_kind == "EnvoyProxy"
+        && let Some(b) = backend
+        && let [only] = b.endpoints.as_slice()
+        && let Some(f) = &only.fqdn
+    {
+        sni = Some(f.hostname.clone());
     }
     e.sni = sni;
     e.sans = sans;
