@@ -15,7 +15,12 @@ fn main() {
         println!("cargo:rerun-if-changed={}", p.display());
         let abs = std::fs::canonicalize(&p).expect("demo file path");
         let name = p.file_name().unwrap().to_string_lossy();
-        writeln!(out, "    ({name:?}, include_str!({:?})),", abs.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            abs.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("];\n");
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("demo_files.rs");

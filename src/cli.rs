@@ -50,10 +50,16 @@ pub struct CheckArgs {
 
 impl Default for CheckArgs {
     fn default() -> Self {
-        CheckArgs { format: Format::Text, fail_on: Severity::High, at: None, output: None }
+        CheckArgs {
+            format: Format::Text,
+            fail_on: Severity::High,
+            at: None,
+            output: None,
+        }
     }
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
-    Severity::parse(s).ok_or_else(|| format!("unknown severity {s:?} (critical, high, medium, low, info)"))
+    Severity::parse(s)
+        .ok_or_else(|| format!("unknown severity {s:?} (critical, high, medium, low, info)"))
 }

@@ -22,7 +22,9 @@ fn load(cli: &Cli) -> Result<Snapshot, String> {
         return Ok(source::demo::snapshot());
     }
     if cli.source.files.is_empty() {
-        return Err("no source given: use -f PATH (files, directories, - for stdin) or --demo".into());
+        return Err(
+            "no source given: use -f PATH (files, directories, - for stdin) or --demo".into(),
+        );
     }
     source::from_paths(&cli.source.files).map_err(|e| e.to_string())
 }
@@ -41,7 +43,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         None => {
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();
-            if let Err(e) = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush())
+            if let Err(e) = stdout
+                .write_all(out.as_bytes())
+                .and_then(|_| stdout.flush())
                 && e.kind() != std::io::ErrorKind::BrokenPipe
             {
                 return Err(format!("writing the report: {e}"));
@@ -49,5 +53,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
     }
     let failing = report::failing(&posture, args.fail_on).count();
-    Ok(if failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failing > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -22,6 +22,15 @@ impl ObjectError {
     }
 }
 
+/// Identifies an object for reference checks (`name` is unused for the referring side).
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectId<'a> {
+    pub group: &'a str,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
 /// Where a snapshot came from, for headers and reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SourceInfo {
@@ -60,7 +69,10 @@ impl Object {
             Object::EnvoyProxy(o) => ("EnvoyProxy", &o.meta),
             Object::CertSource(k, o) => (k.as_str(), &o.meta),
             Object::AuxOwner(o) if o.kind == AuxOwnerKind::EnvoyProxy => {
-                return format!("{}#telemetry", object_key("EnvoyProxy", &o.meta.namespace, &o.meta.name));
+                return format!(
+                    "{}#telemetry",
+                    object_key("EnvoyProxy", &o.meta.namespace, &o.meta.name)
+                );
             }
             Object::AuxOwner(o) => (o.kind.as_str(), &o.meta),
         };
@@ -70,7 +82,11 @@ impl Object {
 
 /// `KIND/NS/NAME`, or `KIND/NAME` when `ns` is empty.
 pub fn object_key(kind: &str, ns: &str, name: &str) -> String {
-    if ns.is_empty() { format!("{kind}/{name}") } else { format!("{kind}/{ns}/{name}") }
+    if ns.is_empty() {
+        format!("{kind}/{name}")
+    } else {
+        format!("{kind}/{ns}/{name}")
+    }
 }
 
 /// Collects decoded objects and errors, then freezes them into a [`Snapshot`].
@@ -104,7 +120,13 @@ impl SnapshotBuilder {
     }
 
     pub fn build(self, source: SourceInfo) -> Snapshot {
-        let mut s = Snapshot { source, errors: self.errors, ignored: self.ignored, raw: self.raw, ..Default::default() };
+        let mut s = Snapshot {
+            source,
+            errors: self.errors,
+            ignored: self.ignored,
+            raw: self.raw,
+            ..Default::default()
+        };
         // Later definitions of the same object replace earlier ones (like `kubectl apply`),
         // but the duplicate is reported so nobody is surprised.
         let mut seen: HashMap<String, Origin> = HashMap::new();
@@ -141,16 +163,44 @@ impl SnapshotBuilder {
         let by_ns_name = |m: &ObjectMeta| (m.namespace.clone(), m.name.clone());
         s.gateway_classes.sort_by_key(|o| by_ns_name(&o.meta));
         s.gateways.sort_by_key(|o| by_ns_name(&o.meta));
-        s.routes.sort_by(|a, b| (a.kind, &a.meta.namespace, &a.meta.name).cmp(&(b.kind, &b.meta.namespace, &b.meta.name)));
+        s.routes.sort_by(|a, b| {
+            (a.kind, &a.meta.namespace, &a.meta.name).cmp(&(
+                b.kind,
+                &b.meta.namespace,
+                &b.meta.name,
+            ))
+        });
         s.reference_grants.sort_by_key(|o| by_ns_name(&o.meta));
-        s.services.sort_by(|a, b| (a.kind, &a.meta.namespace, &a.meta.name).cmp(&(b.kind, &b.meta.namespace, &b.meta.name)));
+        s.services.sort_by(|a, b| {
+            (a.kind, &a.meta.namespace, &a.meta.name).cmp(&(
+                b.kind,
+                &b.meta.namespace,
+                &b.meta.name,
+            ))
+        });
         s.backends.sort_by_key(|o| by_ns_name(&o.meta));
         s.envoy_proxies.sort_by_key(|o| by_ns_name(&o.meta));
-        s.cert_sources.sort_by(|a, b| (a.0, &a.1.meta.namespace, &a.1.meta.name).cmp(&(b.0, &b.1.meta.namespace, &b.1.meta.name)));
-        s.aux_owners.sort_by(|a, b| (a.kind, &a.meta.namespace, &a.meta.name).cmp(&(b.kind, &b.meta.namespace, &b.meta.name)));
+        s.cert_sources.sort_by(|a, b| {
+            (a.0, &a.1.meta.namespace, &a.1.meta.name).cmp(&(
+                b.0,
+                &b.1.meta.namespace,
+                &b.1.meta.name,
+            ))
+        });
+        s.aux_owners.sort_by(|a, b| {
+            (a.kind, &a.meta.namespace, &a.meta.name).cmp(&(
+                b.kind,
+                &b.meta.namespace,
+                &b.meta.name,
+            ))
+        });
         // Envoy Gateway's order: oldest first, then namespace, then name.
         s.policies.sort_by(|a, b| {
-            (a.meta.creation_timestamp, &a.meta.namespace, &a.meta.name).cmp(&(b.meta.creation_timestamp, &b.meta.namespace, &b.meta.name))
+            (a.meta.creation_timestamp, &a.meta.namespace, &a.meta.name).cmp(&(
+                b.meta.creation_timestamp,
+                &b.meta.namespace,
+                &b.meta.name,
+            ))
         });
         s.index();
         s
@@ -202,35 +252,52 @@ impl Snapshot {
             idx.classes.insert(o.meta.name.clone(), i);
         }
         for (i, o) in self.gateways.iter().enumerate() {
-            idx.gateways.insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
+            idx.gateways
+                .insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
         }
         for (i, o) in self.services.iter().enumerate() {
-            idx.services.insert((o.kind, o.meta.namespace.clone(), o.meta.name.clone()), i);
+            idx.services
+                .insert((o.kind, o.meta.namespace.clone(), o.meta.name.clone()), i);
         }
         for (i, o) in self.backends.iter().enumerate() {
-            idx.backends.insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
+            idx.backends
+                .insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
         }
         for (i, o) in self.envoy_proxies.iter().enumerate() {
-            idx.proxies.insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
+            idx.proxies
+                .insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
         }
         for (i, (k, o)) in self.cert_sources.iter().enumerate() {
-            idx.certs.insert((*k, o.meta.namespace.clone(), o.meta.name.clone()), i);
+            idx.certs
+                .insert((*k, o.meta.namespace.clone(), o.meta.name.clone()), i);
         }
         for (i, o) in self.reference_grants.iter().enumerate() {
-            idx.grants_by_ns.entry(o.meta.namespace.clone()).or_default().push(i);
+            idx.grants_by_ns
+                .entry(o.meta.namespace.clone())
+                .or_default()
+                .push(i);
         }
         for (i, o) in self.policies.iter().enumerate() {
-            idx.policies_by_ns.entry(o.meta.namespace.clone()).or_default().push(i);
+            idx.policies_by_ns
+                .entry(o.meta.namespace.clone())
+                .or_default()
+                .push(i);
         }
         self.idx = idx;
     }
 
     pub fn gateway_class(&self, name: &str) -> Option<&GatewayClass> {
-        self.idx.classes.get(name).map(|&i| &self.gateway_classes[i])
+        self.idx
+            .classes
+            .get(name)
+            .map(|&i| &self.gateway_classes[i])
     }
 
     pub fn gateway(&self, ns: &str, name: &str) -> Option<&Gateway> {
-        self.idx.gateways.get(&(ns.to_string(), name.to_string())).map(|&i| &self.gateways[i])
+        self.idx
+            .gateways
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|&i| &self.gateways[i])
     }
 
     /// A Service (`kind == "Service"`) or ServiceImport.
@@ -240,34 +307,70 @@ impl Snapshot {
             "ServiceImport" => "ServiceImport",
             _ => return None,
         };
-        self.idx.services.get(&(kind, ns.to_string(), name.to_string())).map(|&i| &self.services[i])
+        self.idx
+            .services
+            .get(&(kind, ns.to_string(), name.to_string()))
+            .map(|&i| &self.services[i])
     }
 
     pub fn backend(&self, ns: &str, name: &str) -> Option<&Backend> {
-        self.idx.backends.get(&(ns.to_string(), name.to_string())).map(|&i| &self.backends[i])
+        self.idx
+            .backends
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|&i| &self.backends[i])
     }
 
     pub fn envoy_proxy(&self, ns: &str, name: &str) -> Option<&EnvoyProxy> {
-        self.idx.proxies.get(&(ns.to_string(), name.to_string())).map(|&i| &self.envoy_proxies[i])
+        self.idx
+            .proxies
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|&i| &self.envoy_proxies[i])
     }
 
     pub fn cert_source(&self, kind: BundleKind, ns: &str, name: &str) -> Option<&CertSource> {
-        let ns = if kind == BundleKind::ClusterTrustBundle { "" } else { ns };
-        self.idx.certs.get(&(kind, ns.to_string(), name.to_string())).map(|&i| &self.cert_sources[i].1)
+        let ns = if kind == BundleKind::ClusterTrustBundle {
+            ""
+        } else {
+            ns
+        };
+        self.idx
+            .certs
+            .get(&(kind, ns.to_string(), name.to_string()))
+            .map(|&i| &self.cert_sources[i].1)
     }
 
     pub fn grants_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a ReferenceGrant> + 'a {
-        self.idx.grants_by_ns.get(ns).into_iter().flatten().map(|&i| &self.reference_grants[i])
+        self.idx
+            .grants_by_ns
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.reference_grants[i])
     }
 
     /// Policies in `ns`, in Envoy Gateway's order.
     pub fn policies_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a BackendTlsPolicy> + 'a {
-        self.idx.policies_by_ns.get(ns).into_iter().flatten().map(|&i| &self.policies[i])
+        self.idx
+            .policies_by_ns
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.policies[i])
     }
 
-    /// Whether any ReferenceGrant in `to_ns` permits the reference.
-    pub fn reference_permitted(&self, from_group: &str, from_kind: &str, from_ns: &str, to_ns: &str, to_group: &str, to_kind: &str, to_name: &str) -> bool {
-        from_ns == to_ns || self.grants_in(to_ns).any(|g| g.permits(from_group, from_kind, from_ns, to_group, to_kind, to_name))
+    /// Whether `from` may refer to `to`: same namespace, or a ReferenceGrant in `to`'s namespace.
+    pub fn reference_permitted(&self, from: ObjectId<'_>, to: ObjectId<'_>) -> bool {
+        from.namespace == to.namespace
+            || self.grants_in(to.namespace).any(|g| {
+                g.permits(
+                    from.group,
+                    from.kind,
+                    from.namespace,
+                    to.group,
+                    to.kind,
+                    to.name,
+                )
+            })
     }
 
     /// Number of objects (excluding errors and ignored kinds).

@@ -49,11 +49,16 @@ fn envoy_proxy_for_class(input: &str) -> Option<(String, String)> {
 
 /// Per-case feature flags of the upstream harness (peers README §2.2).
 fn options_for(case: &str) -> Options {
-    let mut o = Options { eg_backend_api: true, eg_sds_secret_refs: false };
+    let mut o = Options {
+        eg_backend_api: true,
+        eg_sds_secret_refs: false,
+    };
     match case {
         "sds" | "sds-invalid" => o.eg_sds_secret_refs = true,
         "envoyextensionpolicy-with-extproc-with-backendtlspolicy-per-resource-secret"
-        | "envoyextensionpolicy-with-extproc-with-backendtlspolicy-shared-secret" => o.eg_backend_api = false,
+        | "envoyextensionpolicy-with-extproc-with-backendtlspolicy-shared-secret" => {
+            o.eg_backend_api = false
+        }
         _ => {}
     }
     o
@@ -66,11 +71,22 @@ fn evaluate_case(case: &str) -> Posture {
     add_text(&mut b, &base, "base.yaml");
     add_text(&mut b, &harness_yaml(&input), "harness");
     add_text(&mut b, &input, &format!("{case}.in.yaml"));
-    let snap = b.build(SourceInfo { kind: "files".into(), description: case.into() });
+    let snap = b.build(SourceInfo {
+        kind: "files".into(),
+        description: case.into(),
+    });
     // The input may redefine a harness object (it wins); anything else is a real input error.
-    let errors: Vec<_> = snap.errors.iter().filter(|e| e.origin.file.as_deref() != Some("harness")).collect();
+    let errors: Vec<_> = snap
+        .errors
+        .iter()
+        .filter(|e| e.origin.file.as_deref() != Some("harness"))
+        .collect();
     assert!(errors.is_empty(), "{case}: input errors: {errors:?}");
-    posture::evaluate(&snap, "2026-11-22T00:00:00Z".parse().unwrap(), &options_for(case))
+    posture::evaluate(
+        &snap,
+        "2026-11-22T00:00:00Z".parse().unwrap(),
+        &options_for(case),
+    )
 }
 
 /// `"<ownerName>/<ownerNamespace>-ca"` -> (namespace, name).
@@ -92,20 +108,34 @@ fn compare_tls(e: &Edge, x: &ExpectedTls) -> Vec<String> {
         d.push(format!("autoSNI {} != expected {}", e.auto_sni, x.auto_sni));
     }
     if e.insecure_skip_verify != x.insecure_skip_verify {
-        d.push(format!("insecureSkipVerify {} != expected {}", e.insecure_skip_verify, x.insecure_skip_verify));
+        d.push(format!(
+            "insecureSkipVerify {} != expected {}",
+            e.insecure_skip_verify, x.insecure_skip_verify
+        ));
     }
-    let computed_system = e.trust == Trust::System || (e.insecure_skip_verify && e.ca_refs.is_empty() && e.ca_ref_states.is_empty());
+    let computed_system = e.trust == Trust::System
+        || (e.insecure_skip_verify && e.ca_refs.is_empty() && e.ca_ref_states.is_empty());
     if x.use_system_trust_store {
         if !computed_system {
-            d.push(format!("expected system trust, computed {:?} {:?}", e.trust, e.ca_refs));
+            d.push(format!(
+                "expected system trust, computed {:?} {:?}",
+                e.trust, e.ca_refs
+            ));
         }
     } else if let Some(ca) = &x.ca_name {
         // The IR names the CA after its owner: the policy, or the Backend.
         let owner = ca_owner(ca);
-        let by_policy = owner.as_ref().is_some_and(|(ns, name)| e.policy.as_deref() == Some(&format!("{ns}/{name}")) && !e.ca_refs.is_empty());
-        let by_backend = owner.as_ref().is_some_and(|(ns, name)| e.backend.starts_with(&format!("Backend/{ns}/{name}")) && !e.ca_refs.is_empty());
+        let by_policy = owner.as_ref().is_some_and(|(ns, name)| {
+            e.policy.as_deref() == Some(&format!("{ns}/{name}")) && !e.ca_refs.is_empty()
+        });
+        let by_backend = owner.as_ref().is_some_and(|(ns, name)| {
+            e.backend.starts_with(&format!("Backend/{ns}/{name}")) && !e.ca_refs.is_empty()
+        });
         if !(by_policy || by_backend) || computed_system {
-            d.push(format!("expected CA {ca}, computed trust {:?} refs {:?} policy {:?}", e.trust, e.ca_refs, e.policy));
+            d.push(format!(
+                "expected CA {ca}, computed trust {:?} refs {:?} policy {:?}",
+                e.trust, e.ca_refs, e.policy
+            ));
         }
     }
     let sans: Vec<ExpectedSan> = e
@@ -119,11 +149,24 @@ fn compare_tls(e: &Edge, x: &ExpectedTls) -> Vec<String> {
     if sans != x.sans {
         d.push(format!("SANs {sans:?} != expected {:?}", x.sans));
     }
-    let certs: Vec<String> = e.client_cert.iter().filter(|c| c.resolved).map(|c| c.secret.clone()).collect();
-    let expected_certs: Vec<String> = x.client_cert_names.iter().filter(|n| !n.is_empty()).cloned().collect();
+    let certs: Vec<String> = e
+        .client_cert
+        .iter()
+        .filter(|c| c.resolved)
+        .map(|c| c.secret.clone())
+        .collect();
+    let expected_certs: Vec<String> = x
+        .client_cert_names
+        .iter()
+        .filter(|n| !n.is_empty())
+        .cloned()
+        .collect();
     let sds_cert = x.client_cert_names.iter().any(|n| n.is_empty());
     if certs != expected_certs && !(sds_cert && certs.len() == 1) {
-        d.push(format!("client certs {certs:?} != expected {:?}", x.client_cert_names));
+        d.push(format!(
+            "client certs {certs:?} != expected {:?}",
+            x.client_cert_names
+        ));
     }
     d
 }
@@ -138,10 +181,16 @@ fn compare_case(case: &str, p: &Posture, x: &ExpectedCase) -> Vec<String> {
         };
         let d = match dest {
             ExpectedDest::Plaintext => {
-                if matches!(e.mode, Mode::Plaintext | Mode::PlaintextToTlsPort | Mode::Passthrough) {
+                if matches!(
+                    e.mode,
+                    Mode::Plaintext | Mode::PlaintextToTlsPort | Mode::Passthrough
+                ) {
                     vec![]
                 } else {
-                    vec![format!("expected plaintext, computed {} ({:?})", e.mode, e.reasons)]
+                    vec![format!(
+                        "expected plaintext, computed {} ({:?})",
+                        e.mode, e.reasons
+                    )]
                 }
             }
             ExpectedDest::Tls(t) => compare_tls(e, t),
@@ -150,16 +199,43 @@ fn compare_case(case: &str, p: &Posture, x: &ExpectedCase) -> Vec<String> {
     }
     // Rules answered with a 500 must have a broken backend; broken backends must be in such rules.
     for (gw, prefix) in &x.failed_rules {
-        let rule_edges: Vec<&Edge> = p.edges.iter().filter(|e| &e.gateway == gw && e.key.starts_with(&format!("{prefix}/backend/"))).collect();
-        if !rule_edges.iter().any(|e| matches!(e.mode, Mode::FailClosed | Mode::Unresolved)) {
-            diffs.push(format!("{gw} {prefix}: expected a failed rule, computed {:?}", rule_edges.iter().map(|e| e.mode).collect::<Vec<_>>()));
+        let rule_edges: Vec<&Edge> = p
+            .edges
+            .iter()
+            .filter(|e| &e.gateway == gw && e.key.starts_with(&format!("{prefix}/backend/")))
+            .collect();
+        if !rule_edges
+            .iter()
+            .any(|e| matches!(e.mode, Mode::FailClosed | Mode::Unresolved))
+        {
+            diffs.push(format!(
+                "{gw} {prefix}: expected a failed rule, computed {:?}",
+                rule_edges.iter().map(|e| e.mode).collect::<Vec<_>>()
+            ));
         }
     }
-    for e in p.edges.iter().filter(|e| matches!(e.mode, Mode::FailClosed | Mode::Unresolved) && e.attached) {
-        let prefix = e.key.rsplit_once("/backend/").map(|(a, _)| a.to_string()).unwrap_or_default();
-        let known_dest = x.destinations.contains_key(&(e.gateway.clone(), e.key.clone()));
-        if !x.failed_rules.contains(&(e.gateway.clone(), prefix.clone())) && known_dest {
-            diffs.push(format!("{} {}: computed {} but the IR routes traffic to it", e.gateway, e.key, e.mode));
+    for e in p
+        .edges
+        .iter()
+        .filter(|e| matches!(e.mode, Mode::FailClosed | Mode::Unresolved) && e.attached)
+    {
+        let prefix = e
+            .key
+            .rsplit_once("/backend/")
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_default();
+        let known_dest = x
+            .destinations
+            .contains_key(&(e.gateway.clone(), e.key.clone()));
+        if !x
+            .failed_rules
+            .contains(&(e.gateway.clone(), prefix.clone()))
+            && known_dest
+        {
+            diffs.push(format!(
+                "{} {}: computed {} but the IR routes traffic to it",
+                e.gateway, e.key, e.mode
+            ));
         }
     }
     // Policy conditions per ancestor: (ancestor, controller, {(type, status, reason)}).
@@ -172,9 +248,21 @@ fn compare_case(case: &str, p: &Posture, x: &ExpectedCase) -> Vec<String> {
             .map(|a| {
                 let kind = a.kind.clone().unwrap_or_else(|| "Gateway".into());
                 let ns = a.namespace.clone().unwrap_or_default();
-                let sect = a.section_name.clone().map(|s| format!("/{s}")).unwrap_or_default();
-                let conds = a.conditions.iter().map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone())).collect();
-                (format!("{kind}/{ns}/{}{sect}", a.name), a.controller.clone(), conds)
+                let sect = a
+                    .section_name
+                    .clone()
+                    .map(|s| format!("/{s}"))
+                    .unwrap_or_default();
+                let conds = a
+                    .conditions
+                    .iter()
+                    .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+                    .collect();
+                (
+                    format!("{kind}/{ns}/{}{sect}", a.name),
+                    a.controller.clone(),
+                    conds,
+                )
             })
             .collect();
         let computed: BTreeSet<Anc> = p
@@ -187,9 +275,21 @@ fn compare_case(case: &str, p: &Posture, x: &ExpectedCase) -> Vec<String> {
                 let r = &a.ancestor_ref;
                 let kind = r.kind.clone().unwrap_or_else(|| "Gateway".into());
                 let ns = r.namespace.clone().unwrap_or_default();
-                let sect = r.section_name.clone().map(|s| format!("/{s}")).unwrap_or_default();
-                let conds = a.computed.iter().map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone())).collect();
-                (format!("{kind}/{ns}/{}{sect}", r.name), a.controller.clone(), conds)
+                let sect = r
+                    .section_name
+                    .clone()
+                    .map(|s| format!("/{s}"))
+                    .unwrap_or_default();
+                let conds = a
+                    .computed
+                    .iter()
+                    .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+                    .collect();
+                (
+                    format!("{kind}/{ns}/{}{sect}", r.name),
+                    a.controller.clone(),
+                    conds,
+                )
             })
             .collect();
         if expected != computed {
@@ -205,7 +305,14 @@ fn compare_case(case: &str, p: &Posture, x: &ExpectedCase) -> Vec<String> {
 fn cases() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(DIR)
         .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".in.yaml").map(str::to_string))
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .into_string()
+                .ok()?
+                .strip_suffix(".in.yaml")
+                .map(str::to_string)
+        })
         .collect();
     v.sort();
     v
@@ -214,7 +321,11 @@ fn cases() -> Vec<String> {
 #[test]
 fn envoy_gateway_translator_cases_agree() {
     let all = cases();
-    assert!(all.len() >= 65, "expected the 65 translator pairs, found {}", all.len());
+    assert!(
+        all.len() >= 65,
+        "expected the 65 translator pairs, found {}",
+        all.len()
+    );
     let mut agree = 0;
     let mut failures = Vec::new();
     for case in &all {
@@ -231,12 +342,28 @@ fn envoy_gateway_translator_cases_agree() {
     println!("{agree}/{} cases agree", all.len());
     for (case, diffs) in &failures {
         let known = KNOWN_DIFFERENCES.iter().find(|(c, _)| c == case);
-        println!("  {case}{}:", known.map(|(_, why)| format!(" (known: {why})")).unwrap_or_default());
+        println!(
+            "  {case}{}:",
+            known
+                .map(|(_, why)| format!(" (known: {why})"))
+                .unwrap_or_default()
+        );
         for d in diffs {
             println!("    {d}");
         }
     }
-    assert!(KNOWN_DIFFERENCES.len() <= 5, "at most 5 known differences are allowed");
-    let unexpected: Vec<&str> = failures.iter().map(|(c, _)| c.as_str()).filter(|c| !KNOWN_DIFFERENCES.iter().any(|(k, _)| k == c)).collect();
-    assert!(unexpected.is_empty(), "{} cases disagree with Envoy Gateway: {unexpected:?}", unexpected.len());
+    assert!(
+        KNOWN_DIFFERENCES.len() <= 5,
+        "at most 5 known differences are allowed"
+    );
+    let unexpected: Vec<&str> = failures
+        .iter()
+        .map(|(c, _)| c.as_str())
+        .filter(|c| !KNOWN_DIFFERENCES.iter().any(|(k, _)| k == c))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{} cases disagree with Envoy Gateway: {unexpected:?}",
+        unexpected.len()
+    );
 }

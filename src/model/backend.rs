@@ -1,7 +1,10 @@
 //! Backend targets: Service, ServiceImport, Envoy Gateway Backend; plus EnvoyProxy and
 //! ReferenceGrant, which decide how and whether a gateway may reach them.
 
-use super::meta::{Condition, ObjectMeta, ObjectRef, null_as_default, opt_i64_lenient, opt_string_keep_empty, opt_string_lenient};
+use super::meta::{
+    Condition, ObjectMeta, ObjectRef, null_as_default, opt_i64_lenient, opt_string_keep_empty,
+    opt_string_lenient,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -99,7 +102,10 @@ pub struct ClientTlsParams {
 pub struct BackendTlsSettings {
     #[serde(deserialize_with = "null_as_default")]
     pub ca_certificate_refs: Vec<ObjectRef>,
-    #[serde(rename = "wellKnownCACertificates", deserialize_with = "opt_string_lenient")]
+    #[serde(
+        rename = "wellKnownCACertificates",
+        deserialize_with = "opt_string_lenient"
+    )]
     pub well_known_ca_certificates: Option<String>,
     pub insecure_skip_verify: Option<bool>,
     #[serde(deserialize_with = "opt_string_lenient")]
@@ -157,9 +163,19 @@ pub struct ReferenceGrant {
 impl ReferenceGrant {
     /// Whether this grant (which lives in the target's namespace) lets an object of
     /// `from_group/from_kind` in `from_ns` refer to `to_group/to_kind/to_name`.
-    pub fn permits(&self, from_group: &str, from_kind: &str, from_ns: &str, to_group: &str, to_kind: &str, to_name: &str) -> bool {
+    pub fn permits(
+        &self,
+        from_group: &str,
+        from_kind: &str,
+        from_ns: &str,
+        to_group: &str,
+        to_kind: &str,
+        to_name: &str,
+    ) -> bool {
         let from_ok = self.from.iter().any(|f| {
-            f.group.as_deref().unwrap_or("") == from_group && f.kind == from_kind && f.namespace == from_ns
+            f.group.as_deref().unwrap_or("") == from_group
+                && f.kind == from_kind
+                && f.namespace == from_ns
         });
         let to_ok = self.to.iter().any(|t| {
             t.group.as_deref().unwrap_or("") == to_group

@@ -54,6 +54,11 @@ pub struct AuxBackendOwner {
 impl AuxBackendOwner {
     /// `KIND/NS/NAME`.
     pub fn key(&self) -> String {
-        format!("{}/{}/{}", self.kind.as_str(), self.meta.namespace, self.meta.name)
+        format!(
+            "{}/{}/{}",
+            self.kind.as_str(),
+            self.meta.namespace,
+            self.meta.name
+        )
     }
 }

@@ -53,7 +53,10 @@ pub struct Listener {
 impl Listener {
     /// `Terminate` unless the listener says `Passthrough` (the Gateway API default).
     pub fn tls_mode(&self) -> &str {
-        self.tls.as_ref().and_then(|t| t.mode.as_deref()).unwrap_or("Terminate")
+        self.tls
+            .as_ref()
+            .and_then(|t| t.mode.as_deref())
+            .unwrap_or("Terminate")
     }
 
     pub fn is_passthrough(&self) -> bool {

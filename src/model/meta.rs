@@ -139,7 +139,11 @@ pub fn opt_string_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Stri
         serde_json::Value::String(s) => Some(s),
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
-        other => return Err(serde::de::Error::custom(format!("expected a string, found {other}"))),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a string, found {other}"
+            )));
+        }
     })
 }
 
@@ -150,7 +154,11 @@ pub fn opt_string_keep_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<S
         serde_json::Value::Null => None,
         serde_json::Value::String(s) => Some(s),
         serde_json::Value::Number(n) => Some(n.to_string()),
-        other => return Err(serde::de::Error::custom(format!("expected a string, found {other}"))),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a string, found {other}"
+            )));
+        }
     })
 }
 
@@ -164,7 +172,11 @@ pub fn opt_i64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D
             s.parse()
                 .map_err(|_| serde::de::Error::custom(format!("expected a number, found {s:?}")))?,
         ),
-        other => return Err(serde::de::Error::custom(format!("expected a number, found {other}"))),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a number, found {other}"
+            )));
+        }
     })
 }
 

@@ -1,6 +1,9 @@
 //! HTTPRoute, GRPCRoute, TLSRoute and TCPRoute share one shape for what lastmile needs.
 
-use super::meta::{AncestorStatus, ObjectMeta, ParentRef, opt_i64_lenient, opt_string_keep_empty, opt_string_lenient};
+use super::meta::{
+    AncestorStatus, ObjectMeta, ParentRef, opt_i64_lenient, opt_string_keep_empty,
+    opt_string_lenient,
+};
 use serde::Deserialize;
 use std::fmt;
 

@@ -55,7 +55,8 @@ pub struct CertFacts {
 impl CertFacts {
     pub fn from_der(der: &[u8]) -> Result<Self, String> {
         use x509_parser::prelude::*;
-        let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
+        let (_, cert) =
+            X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
         let oid_name = |oid: &x509_parser::der_parser::oid::Oid| {
             x509_parser::oid_registry::format_oid(oid, x509_parser::objects::oid_registry())
         };
@@ -73,8 +74,12 @@ impl CertFacts {
         }
         let spki = cert.public_key();
         let (key, key_bits) = match spki.parsed() {
-            Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => ("RSA".to_string(), Some(rsa.key_size())),
-            Ok(x509_parser::public_key::PublicKey::EC(ec)) => ("EC".to_string(), Some(ec.key_size())),
+            Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+                ("RSA".to_string(), Some(rsa.key_size()))
+            }
+            Ok(x509_parser::public_key::PublicKey::EC(ec)) => {
+                ("EC".to_string(), Some(ec.key_size()))
+            }
             _ => (oid_name(&spki.algorithm.algorithm), None),
         };
         let ts = |t: ASN1Time| jiff::Timestamp::from_second(t.timestamp()).ok();
@@ -162,7 +167,11 @@ impl CertSource {
 
 /// Keys whose values are certificate material worth parsing.
 pub fn parsed_keys(keys: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = keys.iter().filter(|k| *k == "ca.crt" || *k == "tls.crt").cloned().collect();
+    let mut out: Vec<String> = keys
+        .iter()
+        .filter(|k| *k == "ca.crt" || *k == "tls.crt")
+        .cloned()
+        .collect();
     if keys.len() == 1 && out.is_empty() && keys[0] != "tls.key" {
         out.push(keys[0].clone());
     }

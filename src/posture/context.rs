@@ -38,17 +38,27 @@ impl<'a> Context<'a> {
         for gw in &snap.gateways {
             let class = snap.gateway_class(&gw.class_name);
             let semantics = class.map(|c| {
-                if c.controller_name == EG_CONTROLLER { Semantics::EnvoyGateway } else { Semantics::GatewayApiSpec }
+                if c.controller_name == EG_CONTROLLER {
+                    Semantics::EnvoyGateway
+                } else {
+                    Semantics::GatewayApiSpec
+                }
             });
             let mut proxy = None;
             let mut proxy_missing = None;
             if semantics == Some(Semantics::EnvoyGateway) {
-                let gw_ref = gw.infrastructure_parameters_ref.as_ref().filter(|r| r.kind.as_deref() == Some("EnvoyProxy"));
-                let class_ref = class.and_then(|c| c.parameters_ref.as_ref()).filter(|r| r.kind.as_deref() == Some("EnvoyProxy"));
+                let gw_ref = gw
+                    .infrastructure_parameters_ref
+                    .as_ref()
+                    .filter(|r| r.kind.as_deref() == Some("EnvoyProxy"));
+                let class_ref = class
+                    .and_then(|c| c.parameters_ref.as_ref())
+                    .filter(|r| r.kind.as_deref() == Some("EnvoyProxy"));
                 if let Some(r) = gw_ref {
                     proxy = snap.envoy_proxy(&gw.meta.namespace, &r.name);
                     if proxy.is_none() {
-                        proxy_missing = Some(format!("EnvoyProxy {}/{}", gw.meta.namespace, r.name));
+                        proxy_missing =
+                            Some(format!("EnvoyProxy {}/{}", gw.meta.namespace, r.name));
                     }
                 }
                 if proxy.is_none()
@@ -63,10 +73,20 @@ impl<'a> Context<'a> {
             }
             gateways.insert(
                 format!("{}/{}", gw.meta.namespace, gw.meta.name),
-                GatewayCtx { gateway: gw, class, semantics, proxy, proxy_missing },
+                GatewayCtx {
+                    gateway: gw,
+                    class,
+                    semantics,
+                    proxy,
+                    proxy_missing,
+                },
             );
         }
-        Context { snap, opts, gateways }
+        Context {
+            snap,
+            opts,
+            gateways,
+        }
     }
 
     pub fn gateway(&self, ns: &str, name: &str) -> Option<&GatewayCtx<'a>> {
@@ -75,12 +95,19 @@ impl<'a> Context<'a> {
 
     /// Gateways in snapshot order.
     pub fn gateways(&self) -> impl Iterator<Item = &GatewayCtx<'a>> {
-        self.snap.gateways.iter().filter_map(|g| self.gateway(&g.meta.namespace, &g.meta.name))
+        self.snap
+            .gateways
+            .iter()
+            .filter_map(|g| self.gateway(&g.meta.namespace, &g.meta.name))
     }
 
     /// Controllers of the Gateways in the snapshot (whose status lastmile can cross-check).
     pub fn modelled_controllers(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.gateways.values().filter_map(|g| g.class.map(|c| c.controller_name.as_str())).collect();
+        let mut v: Vec<&str> = self
+            .gateways
+            .values()
+            .filter_map(|g| g.class.map(|c| c.controller_name.as_str()))
+            .collect();
         v.sort();
         v.dedup();
         v

@@ -7,6 +7,7 @@ use super::status::{Recorder, cond};
 use super::trust::{ClientCertOutcome, client_cert, resolve_cas, tls_params};
 use super::{Edge, Mode, Semantics, Trust};
 use crate::model::*;
+use crate::snapshot::ObjectId;
 
 /// Where a backendRef sits: which gateway parentRef, route (or policy), rule and index.
 struct Site<'r> {
@@ -33,12 +34,18 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
     for route in &ctx.snap.routes {
         for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
             let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
-            let Some(gw) = ctx.gateway(gw_ns, &pr.name) else { continue };
+            let Some(gw) = ctx.gateway(gw_ns, &pr.name) else {
+                continue;
+            };
             let att = attachment(gw, route, pr);
             let lower = route.kind.as_str().to_ascii_lowercase();
             for (ri, rule) in route.rules.iter().enumerate() {
                 for (bi, br) in rule.backend_refs.iter().enumerate() {
-                    let rule_key = if route.kind.is_http_family() { ri as i64 } else { -1 };
+                    let rule_key = if route.kind.is_http_family() {
+                        ri as i64
+                    } else {
+                        -1
+                    };
                     let site = Site {
                         owner_kind: route.kind.as_str(),
                         owner_group: GATEWAY_GROUP,
@@ -54,7 +61,10 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                         rule: ri,
                         index: bi,
                         via: None,
-                        key: format!("{lower}/{}/{}/rule/{rule_key}/backend/{bi}", route.meta.namespace, route.meta.name),
+                        key: format!(
+                            "{lower}/{}/{}/rule/{rule_key}/backend/{bi}",
+                            route.meta.namespace, route.meta.name
+                        ),
                     };
                     edges.push(evaluate(ctx, rec, gw, &site, br));
                 }
@@ -86,9 +96,21 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                 for (j, br) in group.refs.iter().enumerate() {
                     let key = match owner.kind {
                         // Envoy Gateway names telemetry destinations without a backend index.
-                        AuxOwnerKind::EnvoyProxy if group.feature == "tracing" => "tracing/backend/-1".to_string(),
-                        AuxOwnerKind::EnvoyProxy => format!("accesslog_otel_{}_{}/backend/-1", group.index / 100, group.index % 100),
-                        _ => format!("{}/{ns}/{}/{}/{}/backend/{j}", owner.kind.as_str().to_ascii_lowercase(), owner.meta.name, group.feature, group.index),
+                        AuxOwnerKind::EnvoyProxy if group.feature == "tracing" => {
+                            "tracing/backend/-1".to_string()
+                        }
+                        AuxOwnerKind::EnvoyProxy => format!(
+                            "accesslog_otel_{}_{}/backend/-1",
+                            group.index / 100,
+                            group.index % 100
+                        ),
+                        _ => format!(
+                            "{}/{ns}/{}/{}/{}/backend/{j}",
+                            owner.kind.as_str().to_ascii_lowercase(),
+                            owner.meta.name,
+                            group.feature,
+                            group.index
+                        ),
                     };
                     let site = Site {
                         owner_kind: owner.kind.as_str(),
@@ -126,7 +148,9 @@ fn aux_gateways<'c, 'a>(ctx: &'c Context<'a>, owner: &AuxBackendOwner) -> Vec<&'
     match owner.kind {
         AuxOwnerKind::EnvoyProxy => {
             for g in ctx.gateways() {
-                if g.proxy.is_some_and(|p| p.meta.namespace == owner.meta.namespace && p.meta.name == owner.meta.name) {
+                if g.proxy.is_some_and(|p| {
+                    p.meta.namespace == owner.meta.namespace && p.meta.name == owner.meta.name
+                }) {
                     push(g);
                 }
             }
@@ -140,9 +164,15 @@ fn aux_gateways<'c, 'a>(ctx: &'c Context<'a>, owner: &AuxBackendOwner) -> Vec<&'
                         }
                     }
                     kind if RouteKind::from_kind(kind).is_some() => {
-                        for r in ctx.snap.routes.iter().filter(|r| r.kind.as_str() == kind && r.meta.namespace == ns && r.meta.name == t.name) {
+                        for r in ctx.snap.routes.iter().filter(|r| {
+                            r.kind.as_str() == kind
+                                && r.meta.namespace == ns
+                                && r.meta.name == t.name
+                        }) {
                             for pr in r.parent_refs.iter().filter(|p| p.is_gateway()) {
-                                if let Some(g) = ctx.gateway(pr.namespace.as_deref().unwrap_or(ns), &pr.name) {
+                                if let Some(g) =
+                                    ctx.gateway(pr.namespace.as_deref().unwrap_or(ns), &pr.name)
+                                {
                                     push(g);
                                 }
                             }
@@ -173,27 +203,50 @@ fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
     if let Some(section) = &pr.section_name {
         candidates.retain(|l| &l.name == section);
         if candidates.is_empty() {
-            note = Some(format!("Gateway {}/{} has no listener named {section}: the route is not attached (NoMatchingParent)", g.meta.namespace, g.meta.name));
+            note = Some(format!(
+                "Gateway {}/{} has no listener named {section}: the route is not attached (NoMatchingParent)",
+                g.meta.namespace, g.meta.name
+            ));
         }
     }
     if let Some(port) = pr.port {
         candidates.retain(|l| l.port == Some(port));
     }
-    let by_kind: Vec<&Listener> = candidates.iter().copied().filter(|l| l.accepts_kind(kind)).collect();
+    let by_kind: Vec<&Listener> = candidates
+        .iter()
+        .copied()
+        .filter(|l| l.accepts_kind(kind))
+        .collect();
     if note.is_none() && by_kind.is_empty() {
-        note = Some(format!("no listener of Gateway {}/{} accepts {kind} (protocols: {})", g.meta.namespace, g.meta.name,
-            candidates.iter().map(|l| l.protocol.as_str()).collect::<Vec<_>>().join(", ")));
+        note = Some(format!(
+            "no listener of Gateway {}/{} accepts {kind} (protocols: {})",
+            g.meta.namespace,
+            g.meta.name,
+            candidates
+                .iter()
+                .map(|l| l.protocol.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     let ns_ok: Vec<&Listener> = by_kind
         .iter()
         .copied()
         .filter(|l| {
-            let from = l.allowed_routes.as_ref().and_then(|a| a.namespaces.as_ref()).and_then(|n| n.from.as_deref()).unwrap_or("Same");
+            let from = l
+                .allowed_routes
+                .as_ref()
+                .and_then(|a| a.namespaces.as_ref())
+                .and_then(|n| n.from.as_deref())
+                .unwrap_or("Same");
             from != "Same" || route.meta.namespace == g.meta.namespace
         })
         .collect();
     if note.is_none() && ns_ok.is_empty() {
-        note = Some(format!("listeners of Gateway {}/{} only allow routes from their own namespace (allowedRoutes Same)", g.meta.namespace, g.meta.name));
+        note = Some(format!(
+            "listeners of Gateway {}/{} only allow routes from their own namespace (allowedRoutes Same)",
+            g.meta.namespace, g.meta.name
+        ));
     }
     let listener = match (ns_ok.as_slice(), &pr.section_name) {
         ([only], _) => Some(only.name.clone()),
@@ -203,7 +256,9 @@ fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
     Attachment {
         listener,
         attached: !ns_ok.is_empty(),
-        passthrough: route.kind == RouteKind::Tls && !ns_ok.is_empty() && ns_ok.iter().all(|l| l.is_passthrough()),
+        passthrough: route.kind == RouteKind::Tls
+            && !ns_ok.is_empty()
+            && ns_ok.iter().all(|l| l.is_passthrough()),
         terminates_tls: ns_ok.iter().any(|l| l.terminates_tls()),
         note,
     }
@@ -270,54 +325,148 @@ fn done(mut e: Edge, mode: Mode, reason: impl Into<String>) -> Edge {
     e
 }
 
-fn evaluate(ctx: &Context, rec: &mut Recorder, gw: &GatewayCtx, site: &Site, br: &BackendRef) -> Edge {
+fn evaluate(
+    ctx: &Context,
+    rec: &mut Recorder,
+    gw: &GatewayCtx,
+    site: &Site,
+    br: &BackendRef,
+) -> Edge {
     let mut e = new_edge(gw, site, br);
     let Some(semantics) = gw.semantics else {
-        return done(e, Mode::Unknown, format!("GatewayClass {} not found: no known controller programs this Gateway", gw.gateway.class_name));
+        return done(
+            e,
+            Mode::Unknown,
+            format!(
+                "GatewayClass {} not found: no known controller programs this Gateway",
+                gw.gateway.class_name
+            ),
+        );
     };
     let snap = ctx.snap;
     let ns = br.namespace.as_deref().unwrap_or(site.owner_ns).to_string();
     let (group, kind) = (br.group(), br.kind());
     let supported = match semantics {
-        Semantics::EnvoyGateway => matches!((group, kind), ("", "Service") | ("multicluster.x-k8s.io", "ServiceImport") | (EG_GROUP, "Backend")),
+        Semantics::EnvoyGateway => matches!(
+            (group, kind),
+            ("", "Service") | ("multicluster.x-k8s.io", "ServiceImport") | (EG_GROUP, "Backend")
+        ),
         Semantics::GatewayApiSpec => matches!((group, kind), ("", "Service")),
     };
     if !supported {
         if semantics == Semantics::GatewayApiSpec && group == EG_GROUP {
-            return done(e, Mode::Unresolved, format!("{kind} is an Envoy Gateway kind; controller {} does not support it (InvalidKind)", gw.controller()));
+            return done(
+                e,
+                Mode::Unresolved,
+                format!(
+                    "{kind} is an Envoy Gateway kind; controller {} does not support it (InvalidKind)",
+                    gw.controller()
+                ),
+            );
         }
-        let g = if group.is_empty() { String::new() } else { format!(" ({group})") };
-        return done(e, Mode::Unknown, format!("backend kind {kind}{g} is not modelled by lastmile; its TLS cannot be computed"));
+        let g = if group.is_empty() {
+            String::new()
+        } else {
+            format!(" ({group})")
+        };
+        return done(
+            e,
+            Mode::Unknown,
+            format!(
+                "backend kind {kind}{g} is not modelled by lastmile; its TLS cannot be computed"
+            ),
+        );
     }
     // EnvoyProxy is infrastructure configuration: its telemetry sinks need no ReferenceGrant.
-    if ns != site.owner_ns && site.owner_kind != "EnvoyProxy" && !snap.reference_permitted(site.owner_group, site.owner_kind, site.owner_ns, &ns, group, kind, &br.name) {
-        return done(e, Mode::Unresolved, format!("no ReferenceGrant in namespace {ns} lets {} from namespace {} refer to {kind} {} (RefNotPermitted): requests get HTTP 500", site.owner_kind, site.owner_ns, br.name));
+    if ns != site.owner_ns
+        && site.owner_kind != "EnvoyProxy"
+        && !snap.reference_permitted(
+            ObjectId {
+                group: site.owner_group,
+                kind: site.owner_kind,
+                namespace: site.owner_ns,
+                name: site.owner_name,
+            },
+            ObjectId {
+                group,
+                kind,
+                namespace: &ns,
+                name: &br.name,
+            },
+        )
+    {
+        return done(
+            e,
+            Mode::Unresolved,
+            format!(
+                "no ReferenceGrant in namespace {ns} lets {} from namespace {} refer to {kind} {} (RefNotPermitted): requests get HTTP 500",
+                site.owner_kind, site.owner_ns, br.name
+            ),
+        );
     }
     let target = match kind {
         "Backend" => {
             if !ctx.opts.eg_backend_api {
-                return done(e, Mode::Unresolved, "the Envoy Gateway Backend API is disabled (extensionApis.enableBackend): Backend references are invalid");
+                return done(
+                    e,
+                    Mode::Unresolved,
+                    "the Envoy Gateway Backend API is disabled (extensionApis.enableBackend): Backend references are invalid",
+                );
             }
             match snap.backend(&ns, &br.name) {
                 Some(b) => {
                     if let Err(why) = eg_backend_endpoints_valid(b, site.route_kind.is_some()) {
-                        return done(e, Mode::Unresolved, format!("Backend {ns}/{} is not usable: {why}", br.name));
+                        return done(
+                            e,
+                            Mode::Unresolved,
+                            format!("Backend {ns}/{} is not usable: {why}", br.name),
+                        );
                     }
                     Target::Backend(b)
                 }
-                None => return done(e, Mode::Unresolved, format!("Backend {ns}/{} not found (BackendNotFound)", br.name)),
+                None => {
+                    return done(
+                        e,
+                        Mode::Unresolved,
+                        format!("Backend {ns}/{} not found (BackendNotFound)", br.name),
+                    );
+                }
             }
         }
         _ => {
             let Some(svc) = snap.service(kind, &ns, &br.name) else {
-                return done(e, Mode::Unresolved, format!("{kind} {ns}/{} not found (BackendNotFound)", br.name));
+                return done(
+                    e,
+                    Mode::Unresolved,
+                    format!("{kind} {ns}/{} not found (BackendNotFound)", br.name),
+                );
             };
             let Some(port) = br.port else {
-                return done(e, Mode::Unresolved, format!("backendRef to {kind} {} has no port (a port is required)", br.name));
+                return done(
+                    e,
+                    Mode::Unresolved,
+                    format!(
+                        "backendRef to {kind} {} has no port (a port is required)",
+                        br.name
+                    ),
+                );
             };
             let Some(sp) = svc.port(port) else {
-                let known: Vec<String> = svc.ports.iter().filter_map(|p| p.port).map(|p| p.to_string()).collect();
-                return done(e, Mode::Unresolved, format!("{kind} {ns}/{} has no port {port} (ports: {})", br.name, known.join(", ")));
+                let known: Vec<String> = svc
+                    .ports
+                    .iter()
+                    .filter_map(|p| p.port)
+                    .map(|p| p.to_string())
+                    .collect();
+                return done(
+                    e,
+                    Mode::Unresolved,
+                    format!(
+                        "{kind} {ns}/{} has no port {port} (ports: {})",
+                        br.name,
+                        known.join(", ")
+                    ),
+                );
             };
             Target::Service(svc, sp)
         }
@@ -326,38 +475,70 @@ fn evaluate(ctx: &Context, rec: &mut Recorder, gw: &GatewayCtx, site: &Site, br:
         Target::Service(svc, sp) => {
             e.port_look = port_look(sp, &svc.meta.annotations);
             (
-                TargetKey { group: group.into(), kind: kind.into(), name: br.name.clone(), namespace: ns.clone(), section: sp.name.clone() },
+                TargetKey {
+                    group: group.into(),
+                    kind: kind.into(),
+                    name: br.name.clone(),
+                    namespace: ns.clone(),
+                    section: sp.name.clone(),
+                },
                 None,
             )
         }
         Target::Backend(b) => {
             e.port_look = backend_look(b, br.port);
             (
-                TargetKey { group: group.into(), kind: kind.into(), name: br.name.clone(), namespace: ns.clone(), section: br.port.map(|p| p.to_string()) },
+                TargetKey {
+                    group: group.into(),
+                    kind: kind.into(),
+                    name: br.name.clone(),
+                    namespace: ns.clone(),
+                    section: br.port.map(|p| p.to_string()),
+                },
                 Some(*b),
             )
         }
     };
     if br.weight == Some(0) {
-        e.reasons.push("weight 0: this backend receives no traffic".into());
+        e.reasons
+            .push("weight 0: this backend receives no traffic".into());
     }
     // Policies a controller can see: current Gateway API releases serve BackendTLSPolicy v1;
     // an object in the Gateway API v1.0 shape comes from a v1alpha2-only CRD that they do not watch.
     let visible = select(snap, semantics, &key, |p| !p.legacy_shape);
     let would_be = select(snap, semantics, &key, |_| true);
-    let backend_tls = backend.and_then(|b| b.tls.as_ref()).filter(|_| semantics == Semantics::EnvoyGateway);
+    let backend_tls = backend
+        .and_then(|b| b.tls.as_ref())
+        .filter(|_| semantics == Semantics::EnvoyGateway);
 
     // Envoy Gateway validates the Backend's own TLS block when it validates the backendRef.
     if let (Some(b), Some(t)) = (backend, backend_tls)
         && let Err(why) = eg_backend_tls_valid(ctx, b, t)
     {
-        return done(e, Mode::FailClosed, format!("Backend {}/{} is invalid: {why} (route ResolvedRefs=False/InvalidBackendRef): requests get HTTP 500", b.meta.namespace, b.meta.name));
+        return done(
+            e,
+            Mode::FailClosed,
+            format!(
+                "Backend {}/{} is invalid: {why} (route ResolvedRefs=False/InvalidBackendRef): requests get HTTP 500",
+                b.meta.namespace, b.meta.name
+            ),
+        );
     }
 
     if visible.is_none() && backend_tls.is_none() {
         return plaintext_outcome(e, site, would_be);
     }
-    tls_outcome(ctx, rec, gw, site, e, semantics, visible, backend, backend_tls)
+    tls_outcome(
+        ctx,
+        rec,
+        gw,
+        site,
+        e,
+        semantics,
+        visible,
+        backend,
+        backend_tls,
+    )
 }
 
 /// No policy and no Backend TLS: plaintext, one of its variants, or passthrough.
@@ -375,19 +556,28 @@ fn plaintext_outcome(mut e: Edge, site: &Site, would_be: Option<Selected>) -> Ed
         );
     }
     if site.passthrough {
-        return done(e, Mode::Passthrough, "TLSRoute on a Passthrough listener: the client's TLS session reaches the backend untouched");
+        return done(
+            e,
+            Mode::Passthrough,
+            "TLSRoute on a Passthrough listener: the client's TLS session reaches the backend untouched",
+        );
     }
     if e.port_look.looks_tls() {
         let why = e.port_look.tls.join(", ");
         return done(
             e,
             Mode::PlaintextToTlsPort,
-            format!("no BackendTLSPolicy and no Backend TLS: the gateway sends plaintext to a port that looks like TLS ({why}); HTTP backends answer 400 Bad Request, gRPC/h2 backends reset (503)"),
+            format!(
+                "no BackendTLSPolicy and no Backend TLS: the gateway sends plaintext to a port that looks like TLS ({why}); HTTP backends answer 400 Bad Request, gRPC/h2 backends reset (503)"
+            ),
         );
     }
     let mut reason = "no BackendTLSPolicy and no Backend TLS: plaintext to the backend".to_string();
     if !e.port_look.maybe_tls.is_empty() {
-        reason.push_str(&format!(" (the port may serve TLS: {})", e.port_look.maybe_tls.join(", ")));
+        reason.push_str(&format!(
+            " (the port may serve TLS: {})",
+            e.port_look.maybe_tls.join(", ")
+        ));
     }
     if site.terminates_tls {
         reason.push_str("; TLS from the client ends at the gateway");
@@ -403,14 +593,23 @@ fn eg_backend_endpoints_valid(b: &Backend, from_route: bool) -> Result<(), Strin
             return Err("unix domain sockets are not supported in backend references (UnsupportedAddressType)".into());
         }
         if let Some(ip) = &ep.ip
-            && ip.hostname.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+            && ip
+                .hostname
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_loopback())
         {
-            return Err(format!("IP address {} in the loopback range is only supported with the Host infrastructure (Backend Accepted=False)", ip.hostname));
+            return Err(format!(
+                "IP address {} in the loopback range is only supported with the Host infrastructure (Backend Accepted=False)",
+                ip.hostname
+            ));
         }
         if let Some(f) = &ep.fqdn
             && !f.hostname.contains('.')
         {
-            return Err(format!("hostname {} should be a domain with at least two segments separated by dots (Backend Accepted=False)", f.hostname));
+            return Err(format!(
+                "hostname {} should be a domain with at least two segments separated by dots (Backend Accepted=False)",
+                f.hostname
+            ));
         }
     }
     Ok(())
@@ -432,14 +631,34 @@ fn eg_backend_tls_valid(ctx: &Context, b: &Backend, t: &BackendTlsSettings) -> R
     }
     if !insecure && !has_ca && !has_wk {
         // Valid only when a policy with CA settings covers the Backend (matched by name only).
-        let ports: Vec<String> = b.endpoints.iter().filter_map(|e| e.port()).map(|p| p.to_string()).collect();
-        let covered = ctx.snap.policies.iter().filter(|p| !p.legacy_shape).any(|p| {
-            let has_trust = !p.ca_refs.is_empty() || p.well_known.is_some();
-            let targets: Vec<&PolicyTarget> = p.targets.iter().filter(|t| t.kind == "Backend" && t.name == b.meta.name).collect();
-            has_trust
-                && (targets.iter().any(|t| t.section_name.is_none())
-                    || (!targets.is_empty() && !ports.is_empty() && ports.iter().all(|port| targets.iter().any(|t| t.section_name.as_deref() == Some(port)))))
-        });
+        let ports: Vec<String> = b
+            .endpoints
+            .iter()
+            .filter_map(|e| e.port())
+            .map(|p| p.to_string())
+            .collect();
+        let covered = ctx
+            .snap
+            .policies
+            .iter()
+            .filter(|p| !p.legacy_shape)
+            .any(|p| {
+                let has_trust = !p.ca_refs.is_empty() || p.well_known.is_some();
+                let targets: Vec<&PolicyTarget> = p
+                    .targets
+                    .iter()
+                    .filter(|t| t.kind == "Backend" && t.name == b.meta.name)
+                    .collect();
+                has_trust
+                    && (targets.iter().any(|t| t.section_name.is_none())
+                        || (!targets.is_empty()
+                            && !ports.is_empty()
+                            && ports.iter().all(|port| {
+                                targets
+                                    .iter()
+                                    .any(|t| t.section_name.as_deref() == Some(port))
+                            })))
+            });
         if !covered {
             return Err("spec.tls must specify either caCertificateRefs or wellKnownCACertificates when insecureSkipVerify is unset or false, and no BackendTLSPolicy supplies a CA".into());
         }
@@ -481,8 +700,18 @@ fn tls_outcome(
         e.policy = Some(p.key());
         let target = &p.targets[sel.target_index];
         let how = match &target.section_name {
-            Some(s) => format!("policy {} targets {} {} section {s}", p.key(), target.kind, target.name),
-            None => format!("policy {} targets the whole {} {}", p.key(), target.kind, target.name),
+            Some(s) => format!(
+                "policy {} targets {} {} section {s}",
+                p.key(),
+                target.kind,
+                target.name
+            ),
+            None => format!(
+                "policy {} targets the whole {} {}",
+                p.key(),
+                target.kind,
+                target.name
+            ),
         };
         e.reasons.push(how);
         // Validate the policy as the implementation does.
@@ -495,8 +724,16 @@ fn tls_outcome(
             && w != "System"
         {
             error = Some(match semantics {
-                Semantics::EnvoyGateway => ("NoValidCACertificate".into(), Some("InvalidKind"), format!("unsupported wellKnownCACertificates {w}")),
-                Semantics::GatewayApiSpec => ("Invalid".into(), None, format!("unsupported wellKnownCACertificates {w}")),
+                Semantics::EnvoyGateway => (
+                    "NoValidCACertificate".into(),
+                    Some("InvalidKind"),
+                    format!("unsupported wellKnownCACertificates {w}"),
+                ),
+                Semantics::GatewayApiSpec => (
+                    "Invalid".into(),
+                    None,
+                    format!("unsupported wellKnownCACertificates {w}"),
+                ),
             });
         }
         if error.is_none() && !p.ca_refs.is_empty() {
@@ -505,11 +742,21 @@ fn tls_outcome(
             if let Some(err) = res.error {
                 error = Some((err.accepted_reason.into(), err.resolved_reason, err.message));
             } else if let Some((reason, msg)) = res.partial {
-                rec.record(p, sel.target_index, ancestor.clone(), &controller, semantics, vec![
-                    cond("Accepted", true, "Accepted", "Policy has been accepted."),
-                    cond("ResolvedRefs", false, reason, &msg),
-                ]);
-                e.reasons.push(format!("some CA references of {} are invalid: {msg}", p.key()));
+                rec.record(
+                    p,
+                    sel.target_index,
+                    ancestor.clone(),
+                    &controller,
+                    semantics,
+                    vec![
+                        cond("Accepted", true, "Accepted", "Policy has been accepted."),
+                        cond("ResolvedRefs", false, reason, &msg),
+                    ],
+                );
+                e.reasons.push(format!(
+                    "some CA references of {} are invalid: {msg}",
+                    p.key()
+                ));
             }
         }
         if let Some((accepted_reason, resolved_reason, msg)) = error {
@@ -518,15 +765,42 @@ fn tls_outcome(
                 conds.push(cond("ResolvedRefs", false, r, &msg));
             }
             rec.record(p, sel.target_index, ancestor, &controller, semantics, conds);
-            e.ca_refs = p.ca_refs.iter().map(|r| ca_ref_key(r, &p.meta.namespace)).collect();
-            let effect = if site.route_kind.is_none_or(RouteKind::is_http_family) { "requests get HTTP 500" } else { "connections are reset" };
-            return done(e, Mode::FailClosed, format!("policy {} is invalid ({accepted_reason}: {msg}); TLS cannot be set up and {effect}", p.key()));
+            e.ca_refs = p
+                .ca_refs
+                .iter()
+                .map(|r| ca_ref_key(r, &p.meta.namespace))
+                .collect();
+            let effect = if site.route_kind.is_none_or(RouteKind::is_http_family) {
+                "requests get HTTP 500"
+            } else {
+                "connections are reset"
+            };
+            return done(
+                e,
+                Mode::FailClosed,
+                format!(
+                    "policy {} is invalid ({accepted_reason}: {msg}); TLS cannot be set up and {effect}",
+                    p.key()
+                ),
+            );
         }
         if !rec.has(p, &ancestor, &controller) {
-            rec.record(p, sel.target_index, ancestor.clone(), &controller, semantics, vec![
-                cond("ResolvedRefs", true, "ResolvedRefs", "Resolved all the Object references."),
-                cond("Accepted", true, "Accepted", "Policy has been accepted."),
-            ]);
+            rec.record(
+                p,
+                sel.target_index,
+                ancestor.clone(),
+                &controller,
+                semantics,
+                vec![
+                    cond(
+                        "ResolvedRefs",
+                        true,
+                        "ResolvedRefs",
+                        "Resolved all the Object references.",
+                    ),
+                    cond("Accepted", true, "Accepted", "Policy has been accepted."),
+                ],
+            );
         } else {
             rec.count_use(p, sel.target_index);
         }
@@ -537,7 +811,11 @@ fn tls_outcome(
             e.ca_ref_states.clear();
         } else {
             trust = Trust::CaRefs;
-            e.ca_refs = p.ca_refs.iter().map(|r| ca_ref_key(r, &p.meta.namespace)).collect();
+            e.ca_refs = p
+                .ca_refs
+                .iter()
+                .map(|r| ca_ref_key(r, &p.meta.namespace))
+                .collect();
         }
     }
     // Envoy Gateway Backend TLS, merged under the policy (the policy wins, except insecureSkipVerify).
@@ -552,19 +830,46 @@ fn tls_outcome(
             if t.well_known_ca_certificates.as_deref() == Some("System") {
                 trust = Trust::System;
             } else if t.well_known_ca_certificates.is_some() {
-                return done(e, Mode::FailClosed, format!("Backend {}/{} has unsupported wellKnownCACertificates", b.meta.namespace, b.meta.name));
+                return done(
+                    e,
+                    Mode::FailClosed,
+                    format!(
+                        "Backend {}/{} has unsupported wellKnownCACertificates",
+                        b.meta.namespace, b.meta.name
+                    ),
+                );
             } else if !t.ca_certificate_refs.is_empty() {
-                let res = resolve_cas(snap, semantics, &b.meta.namespace, &t.ca_certificate_refs, sds);
+                let res = resolve_cas(
+                    snap,
+                    semantics,
+                    &b.meta.namespace,
+                    &t.ca_certificate_refs,
+                    sds,
+                );
                 e.ca_ref_states = res.states;
-                e.ca_refs = t.ca_certificate_refs.iter().map(|r| ca_ref_key(r, &b.meta.namespace)).collect();
+                e.ca_refs = t
+                    .ca_certificate_refs
+                    .iter()
+                    .map(|r| ca_ref_key(r, &b.meta.namespace))
+                    .collect();
                 if let Some(err) = res.error {
-                    return done(e, Mode::FailClosed, format!("Backend {}/{} CA cannot be loaded: {}; requests get HTTP 500", b.meta.namespace, b.meta.name, err.message));
+                    return done(
+                        e,
+                        Mode::FailClosed,
+                        format!(
+                            "Backend {}/{} CA cannot be loaded: {}; requests get HTTP 500",
+                            b.meta.namespace, b.meta.name, err.message
+                        ),
+                    );
                 }
                 trust = Trust::CaRefs;
             }
         }
         if chosen.is_none() {
-            e.reasons.push(format!("Backend {}/{} sets spec.tls", b.meta.namespace, b.meta.name));
+            e.reasons.push(format!(
+                "Backend {}/{} sets spec.tls",
+                b.meta.namespace, b.meta.name
+            ));
         }
     }
     // Telemetry sinks take their SNI from a Backend's single FQDN endpoint.
@@ -580,11 +885,17 @@ fn tls_outcome(
     e.sans = sans;
     e.insecure_skip_verify = insecure;
     if !insecure && trust == Trust::None {
-        return done(e, Mode::FailClosed, "TLS is required but no CA and no system trust is configured; requests get HTTP 500");
+        return done(
+            e,
+            Mode::FailClosed,
+            "TLS is required but no CA and no system trust is configured; requests get HTTP 500",
+        );
     }
     e.trust = if insecure { Trust::None } else { trust };
     if let Some(missing) = &gw.proxy_missing {
-        e.reasons.push(format!("{missing} is referenced but not found: its backendTLS settings do not apply"));
+        e.reasons.push(format!(
+            "{missing} is referenced but not found: its backendTLS settings do not apply"
+        ));
     }
     let (min, max, alpn) = tls_params(gw, backend, semantics);
     (e.min_version, e.max_version, e.alpn) = (min, max, alpn);
@@ -593,11 +904,21 @@ fn tls_outcome(
         ClientCertOutcome::Present(cc) => e.client_cert = Some(cc),
         ClientCertOutcome::Fatal(cc, why) => {
             e.client_cert = Some(cc);
-            return done(e, Mode::FailClosed, format!("client certificate cannot be loaded: {why} (route ResolvedRefs=False/InvalidBackendTLS); requests get HTTP 500 although the policy reports Accepted"));
+            return done(
+                e,
+                Mode::FailClosed,
+                format!(
+                    "client certificate cannot be loaded: {why} (route ResolvedRefs=False/InvalidBackendTLS); requests get HTTP 500 although the policy reports Accepted"
+                ),
+            );
         }
         ClientCertOutcome::Dropped(cc, why) => {
-            e.client_cert_warning = Some(format!("mTLS intended by {} but no client certificate is sent: {why}", cc.source));
-            e.reasons.push(e.client_cert_warning.clone().unwrap_or_default());
+            e.client_cert_warning = Some(format!(
+                "mTLS intended by {} but no client certificate is sent: {why}",
+                cc.source
+            ));
+            e.reasons
+                .push(e.client_cert_warning.clone().unwrap_or_default());
             e.client_cert = Some(cc);
         }
     }
@@ -617,24 +938,58 @@ fn tls_outcome(
             Some(p) => format!(" even though policy {p} is accepted"),
             None => String::new(),
         };
-        return done(e, Mode::TlsUnverified, format!("Backend sets tls.insecureSkipVerify: the server certificate is not verified{what}"));
+        return done(
+            e,
+            Mode::TlsUnverified,
+            format!(
+                "Backend sets tls.insecureSkipVerify: the server certificate is not verified{what}"
+            ),
+        );
     }
     let trust_text = match e.trust {
         Trust::System => "the system trust store".to_string(),
         _ => e.ca_refs.join(", "),
     };
     let identity = if e.sans.is_empty() {
-        e.sni.clone().map(|s| format!(" for {s}")).unwrap_or_default()
+        e.sni
+            .clone()
+            .map(|s| format!(" for {s}"))
+            .unwrap_or_default()
     } else {
-        format!(" for SANs {}", e.sans.iter().map(|s| s.value()).collect::<Vec<_>>().join(", "))
+        format!(
+            " for SANs {}",
+            e.sans
+                .iter()
+                .map(|s| s.value())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
-    let mtls = if e.mtls { format!(", presenting the client certificate from {}", e.client_cert.as_ref().map(|c| c.source.as_str()).unwrap_or("")) } else { String::new() };
-    done(e, Mode::TlsVerified, format!("TLS verified against {trust_text}{identity}{mtls}"))
+    let mtls = if e.mtls {
+        format!(
+            ", presenting the client certificate from {}",
+            e.client_cert
+                .as_ref()
+                .map(|c| c.source.as_str())
+                .unwrap_or("")
+        )
+    } else {
+        String::new()
+    };
+    done(
+        e,
+        Mode::TlsVerified,
+        format!("TLS verified against {trust_text}{identity}{mtls}"),
+    )
 }
 
 fn ca_ref_key(r: &ObjectRef, ns: &str) -> String {
     let kind = r.kind.as_deref().unwrap_or("ConfigMap");
-    if kind == "ClusterTrustBundle" { format!("{kind}/{}", r.name) } else { format!("{kind}/{ns}/{}", r.name) }
+    if kind == "ClusterTrustBundle" {
+        format!("{kind}/{}", r.name)
+    } else {
+        format!("{kind}/{ns}/{}", r.name)
+    }
 }
 
 /// Envoy Gateway answers a whole HTTP rule with 500 when one of its backends fails TLS setup;
@@ -642,11 +997,18 @@ fn ca_ref_key(r: &ObjectRef, ns: &str) -> String {
 pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
     let failed: Vec<(String, String, usize, usize)> = edges
         .iter()
-        .filter(|e| e.mode == Mode::FailClosed && e.semantics == Semantics::EnvoyGateway && e.via.is_none() && (e.route.starts_with("HTTPRoute/") || e.route.starts_with("GRPCRoute/")))
+        .filter(|e| {
+            e.mode == Mode::FailClosed
+                && e.semantics == Semantics::EnvoyGateway
+                && e.via.is_none()
+                && (e.route.starts_with("HTTPRoute/") || e.route.starts_with("GRPCRoute/"))
+        })
         .map(|e| (e.gateway.clone(), e.route.clone(), e.rule, e.backend_ref))
         .collect();
     for e in edges.iter_mut() {
-        if let Some((_, _, _, bad)) = failed.iter().find(|(g, r, rule, idx)| *g == e.gateway && *r == e.route && *rule == e.rule && *idx != e.backend_ref) {
+        if let Some((_, _, _, bad)) = failed.iter().find(|(g, r, rule, idx)| {
+            *g == e.gateway && *r == e.route && *rule == e.rule && *idx != e.backend_ref
+        }) {
             e.reasons.push(format!("rule {} is answered with HTTP 500 as a whole because backendRef {bad} cannot set up TLS", e.rule));
         }
     }

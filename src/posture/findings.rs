@@ -74,52 +74,150 @@ pub struct RuleInfo {
 }
 
 const RULES: &[RuleInfo] = &[
-    RuleInfo { id: "fail-open-plaintext", severity: Severity::Critical, name: "A policy intends TLS but the gateway sends plaintext",
-        remediation: "Rewrite the BackendTLSPolicy in the v1 shape (spec.targetRefs, spec.validation) and apply it with the Gateway API v1.4+ CRDs your controller watches. Until then the backend receives plaintext although a policy exists." },
-    RuleInfo { id: "plaintext-to-tls-port", severity: Severity::High, name: "Plaintext sent to a port that looks like TLS",
-        remediation: "Add a BackendTLSPolicy targeting the Service port (sectionName = the port name) with the backend's CA (validation.caCertificateRefs) or wellKnownCACertificates: System and validation.hostname set to the name in the backend certificate. If the port really is plaintext, rename it and drop appProtocol https." },
-    RuleInfo { id: "tls-unverified", severity: Severity::High, name: "TLS without certificate verification",
-        remediation: "Remove tls.insecureSkipVerify from the Envoy Gateway Backend and give it a CA (tls.caCertificateRefs or a BackendTLSPolicy with validation.caCertificateRefs). A BackendTLSPolicy cannot turn verification back on while insecureSkipVerify is set." },
-    RuleInfo { id: "fail-closed", severity: Severity::High, name: "TLS is required but cannot be set up: requests fail",
-        remediation: "Fix what the reasons name: create the missing CA ConfigMap/Secret (key ca.crt) in the policy's namespace, correct the reference kind, or fix the client-certificate Secret. The gateway answers HTTP 500 until then." },
-    RuleInfo { id: "unresolved-backend", severity: Severity::High, name: "The backendRef itself is invalid",
-        remediation: "Create the referenced Service/Backend, correct the port, or add a ReferenceGrant in the backend's namespace allowing the route's namespace and kind." },
-    RuleInfo { id: "double-tls", severity: Severity::High, name: "TLS wrapped around a passthrough TLS stream",
-        remediation: "Remove the BackendTLSPolicy (or Backend TLS) from backends of TLSRoutes on Passthrough listeners, or switch the listener to Terminate." },
-    RuleInfo { id: "mtls-client-certificate-missing", severity: Severity::High, name: "mTLS intended but no client certificate is sent",
-        remediation: "Fix Gateway spec.tls.backend.clientCertificateRef: it must name a kubernetes.io/tls Secret (group \"\", kind Secret) that exists; across namespaces add a ReferenceGrant from the Gateway." },
-    RuleInfo { id: "certificate-expired", severity: Severity::Critical, name: "A CA certificate has expired",
-        remediation: "Replace the expired certificate in the CA bundle; backends whose chains end at it can no longer be verified." },
-    RuleInfo { id: "certificate-expiring", severity: Severity::High, name: "A CA certificate expires soon",
-        remediation: "Rotate the CA bundle before the certificate expires (add the new CA next to the old one first, then re-issue backend certificates)." },
-    RuleInfo { id: "certificate-weak", severity: Severity::Medium, name: "A CA certificate uses a weak key or signature",
-        remediation: "Re-issue the CA with RSA >= 2048 or ECDSA and a SHA-256 (or better) signature." },
-    RuleInfo { id: "ca-not-a-ca", severity: Severity::Low, name: "A CA bundle holds a certificate that is not a CA",
-        remediation: "Put the issuing CA certificate in the bundle instead of a leaf certificate; pinning a leaf breaks on every rotation." },
-    RuleInfo { id: "policy-status-mismatch", severity: Severity::Medium, name: "Reported policy status disagrees with the computed result",
-        remediation: "Trust the computed result and the edge modes. Check whether the controller has reconciled since the last change (observedGeneration), and look at the controller's logs." },
-    RuleInfo { id: "policy-status-stale", severity: Severity::Low, name: "Policy status is stale",
-        remediation: "The controller has not processed the latest spec (observedGeneration < generation). Check that it is running and watching this API version." },
-    RuleInfo { id: "policy-conflicted", severity: Severity::Medium, name: "Policy loses a conflict",
-        remediation: "Two policies target the same Service port; the oldest (then alphabetical) wins. Delete or retarget the losing policy so the intended one applies." },
-    RuleInfo { id: "policy-unattached", severity: Severity::Medium, name: "Policy applies to nothing",
-        remediation: "Fix targetRefs: the policy must be in the Service's namespace, sectionName must be a port *name* (not a number), group must be \"\" for Services." },
-    RuleInfo { id: "policy-multiple-targets", severity: Severity::Low, name: "Policy has several targetRefs",
-        remediation: "Gateway API v1.4.1+ says implementations SHOULD NOT support more than one targetRef, and status cannot say which target is broken. Split it into one policy per target." },
-    RuleInfo { id: "tls-to-plain-port", severity: Severity::Medium, name: "TLS sent to a port that looks plaintext",
-        remediation: "Check that the port serves TLS. A whole-Service policy covers every port; use sectionName to limit it to the TLS port." },
-    RuleInfo { id: "plaintext-behind-tls-listener", severity: Severity::Medium, name: "TLS ends at the gateway; the backend hop is plaintext",
-        remediation: "If the backend hop crosses an untrusted network, serve TLS on the backend and add a BackendTLSPolicy." },
-    RuleInfo { id: "route-not-attached", severity: Severity::Medium, name: "Route does not attach to its Gateway",
-        remediation: "Match the parentRef sectionName to a listener name, the listener protocol to the route kind, and allowedRoutes to the route's namespace." },
-    RuleInfo { id: "route-parent-missing", severity: Severity::Medium, name: "Route refers to a Gateway that does not exist",
-        remediation: "Correct the parentRef name/namespace or create the Gateway." },
-    RuleInfo { id: "plaintext-backend", severity: Severity::Info, name: "Plaintext backend",
-        remediation: "Nothing to do if the backend hop is trusted; otherwise serve TLS on the backend and add a BackendTLSPolicy." },
-    RuleInfo { id: "unknown-backend", severity: Severity::Info, name: "Backend TLS not computed",
-        remediation: "lastmile does not model this backend kind or controller; check the implementation's documentation for how it talks to this backend." },
-    RuleInfo { id: "input-error", severity: Severity::High, name: "An object could not be read",
-        remediation: "Fix the object named in the message; the rest of the input was evaluated without it." },
+    RuleInfo {
+        id: "fail-open-plaintext",
+        severity: Severity::Critical,
+        name: "A policy intends TLS but the gateway sends plaintext",
+        remediation: "Rewrite the BackendTLSPolicy in the v1 shape (spec.targetRefs, spec.validation) and apply it with the Gateway API v1.4+ CRDs your controller watches. Until then the backend receives plaintext although a policy exists.",
+    },
+    RuleInfo {
+        id: "plaintext-to-tls-port",
+        severity: Severity::High,
+        name: "Plaintext sent to a port that looks like TLS",
+        remediation: "Add a BackendTLSPolicy targeting the Service port (sectionName = the port name) with the backend's CA (validation.caCertificateRefs) or wellKnownCACertificates: System and validation.hostname set to the name in the backend certificate. If the port really is plaintext, rename it and drop appProtocol https.",
+    },
+    RuleInfo {
+        id: "tls-unverified",
+        severity: Severity::High,
+        name: "TLS without certificate verification",
+        remediation: "Remove tls.insecureSkipVerify from the Envoy Gateway Backend and give it a CA (tls.caCertificateRefs or a BackendTLSPolicy with validation.caCertificateRefs). A BackendTLSPolicy cannot turn verification back on while insecureSkipVerify is set.",
+    },
+    RuleInfo {
+        id: "fail-closed",
+        severity: Severity::High,
+        name: "TLS is required but cannot be set up: requests fail",
+        remediation: "Fix what the reasons name: create the missing CA ConfigMap/Secret (key ca.crt) in the policy's namespace, correct the reference kind, or fix the client-certificate Secret. The gateway answers HTTP 500 until then.",
+    },
+    RuleInfo {
+        id: "unresolved-backend",
+        severity: Severity::High,
+        name: "The backendRef itself is invalid",
+        remediation: "Create the referenced Service/Backend, correct the port, or add a ReferenceGrant in the backend's namespace allowing the route's namespace and kind.",
+    },
+    RuleInfo {
+        id: "double-tls",
+        severity: Severity::High,
+        name: "TLS wrapped around a passthrough TLS stream",
+        remediation: "Remove the BackendTLSPolicy (or Backend TLS) from backends of TLSRoutes on Passthrough listeners, or switch the listener to Terminate.",
+    },
+    RuleInfo {
+        id: "mtls-client-certificate-missing",
+        severity: Severity::High,
+        name: "mTLS intended but no client certificate is sent",
+        remediation: "Fix Gateway spec.tls.backend.clientCertificateRef: it must name a kubernetes.io/tls Secret (group \"\", kind Secret) that exists; across namespaces add a ReferenceGrant from the Gateway.",
+    },
+    RuleInfo {
+        id: "gateway-client-certificate-invalid",
+        severity: Severity::High,
+        name: "Gateway client certificate reference is invalid",
+        remediation: "Gateway spec.tls.backend.clientCertificateRef must name an existing kubernetes.io/tls Secret (group \"\", kind Secret) holding tls.crt and tls.key; a Secret in another namespace needs a ReferenceGrant from the Gateway. Until fixed the Gateway reports ResolvedRefs=False and sends no client certificate.",
+    },
+    RuleInfo {
+        id: "certificate-expired",
+        severity: Severity::Critical,
+        name: "A CA certificate has expired",
+        remediation: "Replace the expired certificate in the CA bundle; backends whose chains end at it can no longer be verified.",
+    },
+    RuleInfo {
+        id: "certificate-expiring",
+        severity: Severity::High,
+        name: "A CA certificate expires soon",
+        remediation: "Rotate the CA bundle before the certificate expires (add the new CA next to the old one first, then re-issue backend certificates).",
+    },
+    RuleInfo {
+        id: "certificate-weak",
+        severity: Severity::Medium,
+        name: "A CA certificate uses a weak key or signature",
+        remediation: "Re-issue the CA with RSA >= 2048 or ECDSA and a SHA-256 (or better) signature.",
+    },
+    RuleInfo {
+        id: "ca-not-a-ca",
+        severity: Severity::Low,
+        name: "A CA bundle holds a certificate that is not a CA",
+        remediation: "Put the issuing CA certificate in the bundle instead of a leaf certificate; pinning a leaf breaks on every rotation.",
+    },
+    RuleInfo {
+        id: "policy-status-mismatch",
+        severity: Severity::Medium,
+        name: "Reported policy status disagrees with the computed result",
+        remediation: "Trust the computed result and the edge modes. Check whether the controller has reconciled since the last change (observedGeneration), and look at the controller's logs.",
+    },
+    RuleInfo {
+        id: "policy-status-stale",
+        severity: Severity::Low,
+        name: "Policy status is stale",
+        remediation: "The controller has not processed the latest spec (observedGeneration < generation). Check that it is running and watching this API version.",
+    },
+    RuleInfo {
+        id: "policy-conflicted",
+        severity: Severity::Medium,
+        name: "Policy loses a conflict",
+        remediation: "Two policies target the same Service port; the oldest (then alphabetical) wins. Delete or retarget the losing policy so the intended one applies.",
+    },
+    RuleInfo {
+        id: "policy-unattached",
+        severity: Severity::Medium,
+        name: "Policy applies to nothing",
+        remediation: "Fix targetRefs: the policy must be in the Service's namespace, sectionName must be a port *name* (not a number), group must be \"\" for Services.",
+    },
+    RuleInfo {
+        id: "policy-multiple-targets",
+        severity: Severity::Low,
+        name: "Policy has several targetRefs",
+        remediation: "Gateway API v1.4.1+ says implementations SHOULD NOT support more than one targetRef, and status cannot say which target is broken. Split it into one policy per target.",
+    },
+    RuleInfo {
+        id: "tls-to-plain-port",
+        severity: Severity::Medium,
+        name: "TLS sent to a port that looks plaintext",
+        remediation: "Check that the port serves TLS. A whole-Service policy covers every port; use sectionName to limit it to the TLS port.",
+    },
+    RuleInfo {
+        id: "plaintext-behind-tls-listener",
+        severity: Severity::Medium,
+        name: "TLS ends at the gateway; the backend hop is plaintext",
+        remediation: "If the backend hop crosses an untrusted network, serve TLS on the backend and add a BackendTLSPolicy.",
+    },
+    RuleInfo {
+        id: "route-not-attached",
+        severity: Severity::Medium,
+        name: "Route does not attach to its Gateway",
+        remediation: "Match the parentRef sectionName to a listener name, the listener protocol to the route kind, and allowedRoutes to the route's namespace.",
+    },
+    RuleInfo {
+        id: "route-parent-missing",
+        severity: Severity::Medium,
+        name: "Route refers to a Gateway that does not exist",
+        remediation: "Correct the parentRef name/namespace or create the Gateway.",
+    },
+    RuleInfo {
+        id: "plaintext-backend",
+        severity: Severity::Info,
+        name: "Plaintext backend",
+        remediation: "Nothing to do if the backend hop is trusted; otherwise serve TLS on the backend and add a BackendTLSPolicy.",
+    },
+    RuleInfo {
+        id: "unknown-backend",
+        severity: Severity::Info,
+        name: "Backend TLS not computed",
+        remediation: "lastmile does not model this backend kind or controller; check the implementation's documentation for how it talks to this backend.",
+    },
+    RuleInfo {
+        id: "input-error",
+        severity: Severity::High,
+        name: "An object could not be read",
+        remediation: "Fix the object named in the message; the rest of the input was evaluated without it.",
+    },
 ];
 
 /// Every rule lastmile can report, for SARIF and documentation.
@@ -128,21 +226,43 @@ pub fn rule_catalog() -> &'static [RuleInfo] {
 }
 
 fn rule(id: &str) -> &'static RuleInfo {
-    RULES.iter().find(|r| r.id == id).expect("rule id is in the catalog")
+    RULES
+        .iter()
+        .find(|r| r.id == id)
+        .expect("rule id is in the catalog")
 }
 
 fn edge_subject(e: &Edge) -> String {
     format!("{} -> {} via Gateway {}", e.route, e.backend, e.gateway)
 }
 
-pub(crate) fn collect(ctx: &Context, edges: &[Edge], policies: &[PolicyReport], now: jiff::Timestamp) -> Vec<Finding> {
+pub(crate) fn collect(
+    ctx: &Context,
+    edges: &[Edge],
+    policies: &[PolicyReport],
+    now: jiff::Timestamp,
+) -> Vec<Finding> {
     let snap = ctx.snap;
     let mut out = Vec::new();
     let origin = |key: &str| snap.origins.get(key).cloned();
-    let mut push = |id: &'static str, severity: Option<crate::posture::Severity>, subject: String, message: String, object: String, edge: Option<usize>| {
+    let mut push = |id: &'static str,
+                    severity: Option<crate::posture::Severity>,
+                    subject: String,
+                    message: String,
+                    object: String,
+                    edge: Option<usize>| {
         let r = rule(id);
         let origin = origin(&object);
-        out.push(Finding { id, severity: severity.unwrap_or(r.severity), subject, message, remediation: r.remediation, object, origin, edge });
+        out.push(Finding {
+            id,
+            severity: severity.unwrap_or(r.severity),
+            subject,
+            message,
+            remediation: r.remediation,
+            object,
+            origin,
+            edge,
+        });
     };
     for (i, e) in edges.iter().enumerate() {
         let last = e.reasons.last().cloned().unwrap_or_default();
@@ -158,26 +278,90 @@ pub(crate) fn collect(ctx: &Context, edges: &[Edge], policies: &[PolicyReport], 
             Mode::TlsVerified | Mode::Passthrough => None,
         };
         if let Some(id) = id {
-            push(id, None, edge_subject(e), last.clone(), e.route.clone(), Some(i));
+            push(
+                id,
+                None,
+                edge_subject(e),
+                last.clone(),
+                e.route.clone(),
+                Some(i),
+            );
         }
         if e.double_tls {
-            push("double-tls", None, edge_subject(e), "the gateway originates TLS towards the backend of a passthrough TLSRoute".into(), e.route.clone(), Some(i));
+            push(
+                "double-tls",
+                None,
+                edge_subject(e),
+                "the gateway originates TLS towards the backend of a passthrough TLSRoute".into(),
+                e.route.clone(),
+                Some(i),
+            );
         }
         if let Some(w) = &e.client_cert_warning {
-            push("mtls-client-certificate-missing", None, edge_subject(e), w.clone(), format!("Gateway/{}", e.gateway), Some(i));
+            push(
+                "mtls-client-certificate-missing",
+                None,
+                edge_subject(e),
+                w.clone(),
+                format!("Gateway/{}", e.gateway),
+                Some(i),
+            );
         }
         if e.mode.is_tls() && !e.port_look.plain.is_empty() && e.port_look.tls.is_empty() {
-            push("tls-to-plain-port", None, edge_subject(e), format!("TLS to a port that looks plaintext ({})", e.port_look.plain.join(", ")), e.route.clone(), Some(i));
+            push(
+                "tls-to-plain-port",
+                None,
+                edge_subject(e),
+                format!(
+                    "TLS to a port that looks plaintext ({})",
+                    e.port_look.plain.join(", ")
+                ),
+                e.route.clone(),
+                Some(i),
+            );
         }
         if !e.attached && e.via.is_none() {
-            push("route-not-attached", None, edge_subject(e), e.reasons.first().cloned().unwrap_or_default(), e.route.clone(), Some(i));
+            push(
+                "route-not-attached",
+                None,
+                edge_subject(e),
+                e.reasons.first().cloned().unwrap_or_default(),
+                e.route.clone(),
+                Some(i),
+            );
+        }
+    }
+    for gw in ctx.gateways() {
+        if let super::trust::ClientCertOutcome::Dropped(cc, why) = super::trust::client_cert(
+            snap,
+            gw,
+            None,
+            super::Semantics::GatewayApiSpec,
+            ctx.opts.eg_sds_secret_refs,
+        ) {
+            let key = format!("Gateway/{}", gw.key());
+            push(
+                "gateway-client-certificate-invalid",
+                None,
+                key.clone(),
+                format!("{} ({}): {why}", cc.secret, cc.source),
+                key,
+                None,
+            );
         }
     }
     for route in &snap.routes {
         for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
             let ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
             if ctx.gateway(ns, &pr.name).is_none() {
-                push("route-parent-missing", None, route.key(), format!("parentRef Gateway {ns}/{} does not exist", pr.name), route.key(), None);
+                push(
+                    "route-parent-missing",
+                    None,
+                    route.key(),
+                    format!("parentRef Gateway {ns}/{} does not exist", pr.name),
+                    route.key(),
+                    None,
+                );
             }
         }
     }
@@ -185,57 +369,165 @@ pub(crate) fn collect(ctx: &Context, edges: &[Edge], policies: &[PolicyReport], 
         let key = format!("BackendTLSPolicy/{}", report.policy);
         match report.role {
             PolicyRole::Conflicted => {
-                let detail = report.targets.iter().find(|t| t.role == "conflicted").map(|t| t.detail.clone()).unwrap_or_default();
-                push("policy-conflicted", None, key.clone(), format!("{} loses: {detail}", report.policy), key.clone(), None);
+                let detail = report
+                    .targets
+                    .iter()
+                    .find(|t| t.role == "conflicted")
+                    .map(|t| t.detail.clone())
+                    .unwrap_or_default();
+                push(
+                    "policy-conflicted",
+                    None,
+                    key.clone(),
+                    format!("{} loses: {detail}", report.policy),
+                    key.clone(),
+                    None,
+                );
             }
             PolicyRole::Unattached if !p.legacy_shape => {
-                let detail: Vec<String> = report.targets.iter().map(|t| format!("{}: {}", t.target, t.detail)).collect();
-                let sev = if detail.iter().all(|d| d.contains("no route of a known Gateway")) { Some(Severity::Low) } else { None };
-                push("policy-unattached", sev, key.clone(), format!("{} applies to no edge ({})", report.policy, detail.join("; ")), key.clone(), None);
+                let detail: Vec<String> = report
+                    .targets
+                    .iter()
+                    .map(|t| format!("{}: {}", t.target, t.detail))
+                    .collect();
+                let sev = if detail
+                    .iter()
+                    .all(|d| d.contains("no route of a known Gateway"))
+                {
+                    Some(Severity::Low)
+                } else {
+                    None
+                };
+                push(
+                    "policy-unattached",
+                    sev,
+                    key.clone(),
+                    format!(
+                        "{} applies to no edge ({})",
+                        report.policy,
+                        detail.join("; ")
+                    ),
+                    key.clone(),
+                    None,
+                );
             }
             PolicyRole::Partial => {
                 for t in report.targets.iter().filter(|t| t.role != "winner") {
-                    push("policy-unattached", Some(Severity::Low), key.clone(), format!("target {} of {} applies to nothing: {}", t.target, report.policy, t.detail), key.clone(), None);
+                    push(
+                        "policy-unattached",
+                        Some(Severity::Low),
+                        key.clone(),
+                        format!(
+                            "target {} of {} applies to nothing: {}",
+                            t.target, report.policy, t.detail
+                        ),
+                        key.clone(),
+                        None,
+                    );
                 }
             }
             _ => {}
         }
         if p.targets.len() > 1 {
-            push("policy-multiple-targets", None, key.clone(), format!("{} has {} targetRefs", report.policy, p.targets.len()), key.clone(), None);
+            push(
+                "policy-multiple-targets",
+                None,
+                key.clone(),
+                format!("{} has {} targetRefs", report.policy, p.targets.len()),
+                key.clone(),
+                None,
+            );
         }
         if !p.ancestors.is_empty() && !report.reported_matches_computed {
-            let diffs: Vec<String> = report.ancestors.iter().filter(|a| !a.matches).map(|a| {
-                let rep = summary(&a.conditions);
-                let comp = summary(&a.computed);
-                format!("{} ({}): reported {rep}, computed {comp}", a.ancestor, a.controller)
-            }).collect();
-            push("policy-status-mismatch", None, key.clone(), diffs.join("; "), key.clone(), None);
+            let diffs: Vec<String> = report
+                .ancestors
+                .iter()
+                .filter(|a| !a.matches)
+                .map(|a| {
+                    let rep = summary(&a.conditions);
+                    let comp = summary(&a.computed);
+                    format!(
+                        "{} ({}): reported {rep}, computed {comp}",
+                        a.ancestor, a.controller
+                    )
+                })
+                .collect();
+            push(
+                "policy-status-mismatch",
+                None,
+                key.clone(),
+                diffs.join("; "),
+                key.clone(),
+                None,
+            );
         }
-        let stale: Vec<&str> = report.ancestors.iter().filter(|a| a.conditions.iter().any(|c| c.stale)).map(|a| a.ancestor.as_str()).collect();
+        let stale: Vec<&str> = report
+            .ancestors
+            .iter()
+            .filter(|a| a.conditions.iter().any(|c| c.stale))
+            .map(|a| a.ancestor.as_str())
+            .collect();
         if !stale.is_empty() {
-            let observed = report.ancestors.iter().flat_map(|a| a.conditions.iter()).filter_map(|c| c.observed_generation).min().unwrap_or_default();
-            push("policy-status-stale", None, key.clone(),
-                format!("status for {} reflects generation {observed}, the policy is at generation {}", stale.join(", "), report.generation.unwrap_or_default()),
-                key.clone(), None);
+            let observed = report
+                .ancestors
+                .iter()
+                .flat_map(|a| a.conditions.iter())
+                .filter_map(|c| c.observed_generation)
+                .min()
+                .unwrap_or_default();
+            push(
+                "policy-status-stale",
+                None,
+                key.clone(),
+                format!(
+                    "status for {} reflects generation {observed}, the policy is at generation {}",
+                    stale.join(", "),
+                    report.generation.unwrap_or_default()
+                ),
+                key.clone(),
+                None,
+            );
         }
     }
     // Certificates of every CA bundle that a policy or Backend uses.
     let mut seen = std::collections::HashSet::new();
-    let bundles = policies.iter().flat_map(|p| p.ca_refs.iter()).chain(edges.iter().flat_map(|e| e.ca_ref_states.iter()));
+    let bundles = policies
+        .iter()
+        .flat_map(|p| p.ca_refs.iter())
+        .chain(edges.iter().flat_map(|e| e.ca_ref_states.iter()));
     for state in bundles {
         for c in &state.certificates {
             if !seen.insert((state.reference.clone(), c.serial.clone())) {
                 continue;
             }
             for (id, sev, msg) in cert_issues(c, now) {
-                push(id, Some(sev), state.reference.clone(), format!("{}: {msg}", crate::sanitize::clean(&c.subject)), state.reference.clone(), None);
+                push(
+                    id,
+                    Some(sev),
+                    state.reference.clone(),
+                    format!("{}: {msg}", crate::sanitize::clean(&c.subject)),
+                    state.reference.clone(),
+                    None,
+                );
             }
         }
     }
     for err in &snap.errors {
-        push("input-error", None, err.object.clone(), format!("{} ({})", err.message, err.origin), err.object.clone(), None);
+        push(
+            "input-error",
+            None,
+            err.object.clone(),
+            format!("{} ({})", err.message, err.origin),
+            err.object.clone(),
+            None,
+        );
     }
-    out.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(b.id)).then_with(|| a.subject.cmp(&b.subject)));
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(b.id))
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
     out
 }
 
@@ -243,7 +535,12 @@ fn summary(conds: &[super::ConditionView]) -> String {
     if conds.is_empty() {
         return "nothing".into();
     }
-    conds.iter().filter(|c| c.type_ == "Accepted" || c.type_ == "ResolvedRefs").map(|c| format!("{}={}/{}", c.type_, c.status, c.reason)).collect::<Vec<_>>().join(" ")
+    conds
+        .iter()
+        .filter(|c| c.type_ == "Accepted" || c.type_ == "ResolvedRefs")
+        .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Certificate facts that deserve a finding at `now`.
@@ -252,24 +549,52 @@ pub fn cert_issues(c: &CertFacts, now: jiff::Timestamp) -> Vec<(&'static str, Se
     if let Some(na) = c.not_after {
         let days = (na.as_second() - now.as_second()) / 86_400;
         if na <= now {
-            out.push(("certificate-expired", Severity::Critical, format!("expired on {}", na.strftime("%Y-%m-%d"))));
+            out.push((
+                "certificate-expired",
+                Severity::Critical,
+                format!("expired on {}", na.strftime("%Y-%m-%d")),
+            ));
         } else if days < 30 {
-            out.push(("certificate-expiring", Severity::High, format!("expires in {days} days ({})", na.strftime("%Y-%m-%d"))));
+            out.push((
+                "certificate-expiring",
+                Severity::High,
+                format!("expires in {days} days ({})", na.strftime("%Y-%m-%d")),
+            ));
         } else if days < 60 {
-            out.push(("certificate-expiring", Severity::Medium, format!("expires in {days} days ({})", na.strftime("%Y-%m-%d"))));
+            out.push((
+                "certificate-expiring",
+                Severity::Medium,
+                format!("expires in {days} days ({})", na.strftime("%Y-%m-%d")),
+            ));
         }
     }
     let sig = c.signature_algorithm.to_ascii_lowercase();
     if sig.contains("md5") {
-        out.push(("certificate-weak", Severity::Critical, format!("signed with {}", c.signature_algorithm)));
+        out.push((
+            "certificate-weak",
+            Severity::Critical,
+            format!("signed with {}", c.signature_algorithm),
+        ));
     } else if sig.contains("sha1") {
-        out.push(("certificate-weak", Severity::Medium, format!("signed with {}", c.signature_algorithm)));
+        out.push((
+            "certificate-weak",
+            Severity::Medium,
+            format!("signed with {}", c.signature_algorithm),
+        ));
     }
     if c.key == "RSA" && c.key_bits.is_some_and(|b| b < 2048) {
-        out.push(("certificate-weak", Severity::High, format!("RSA key of {} bits", c.key_bits.unwrap_or_default())));
+        out.push((
+            "certificate-weak",
+            Severity::High,
+            format!("RSA key of {} bits", c.key_bits.unwrap_or_default()),
+        ));
     }
     if !c.is_ca {
-        out.push(("ca-not-a-ca", Severity::Low, "not a CA certificate (basicConstraints CA:FALSE or absent)".into()));
+        out.push((
+            "ca-not-a-ca",
+            Severity::Low,
+            "not a CA certificate (basicConstraints CA:FALSE or absent)".into(),
+        ));
     }
     out
 }

@@ -20,13 +20,31 @@ impl PortLook {
     }
 }
 
-const TLS_APP_PROTOCOLS: &[&str] = &["https", "tls", "ssl", "kubernetes.io/wss", "wss", "grpcs", "gateway.envoyproxy.io/wss"];
-const PLAIN_APP_PROTOCOLS: &[&str] = &["http", "kubernetes.io/h2c", "kubernetes.io/ws", "h2c", "gateway.envoyproxy.io/h2c", "gateway.envoyproxy.io/ws"];
+const TLS_APP_PROTOCOLS: &[&str] = &[
+    "https",
+    "tls",
+    "ssl",
+    "kubernetes.io/wss",
+    "wss",
+    "grpcs",
+    "gateway.envoyproxy.io/wss",
+];
+const PLAIN_APP_PROTOCOLS: &[&str] = &[
+    "http",
+    "kubernetes.io/h2c",
+    "kubernetes.io/ws",
+    "h2c",
+    "gateway.envoyproxy.io/h2c",
+    "gateway.envoyproxy.io/ws",
+];
 const TLS_NAME_PREFIXES: &[&str] = &["https", "tls", "wss", "grpcs"];
 const MAYBE_TLS_PORTS: &[i64] = &[8443, 9443, 6443, 4443, 10250, 5671, 636, 993, 995, 465];
 
 /// Looks at a Service port (and the Service's annotations).
-pub fn port_look(port: &ServicePort, annotations: &std::collections::BTreeMap<String, String>) -> PortLook {
+pub fn port_look(
+    port: &ServicePort,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> PortLook {
     let mut look = PortLook::default();
     if let Some(ap) = &port.app_protocol {
         let l = ap.to_ascii_lowercase();
@@ -114,12 +132,21 @@ mod tests {
     fn port_443_and_https_name_look_tls() {
         assert!(port_look(&sp(None, 443, None), &Default::default()).looks_tls());
         assert!(port_look(&sp(Some("https-web"), 8000, None), &Default::default()).looks_tls());
-        assert!(port_look(&sp(Some("x"), 8000, Some("kubernetes.io/wss")), &Default::default()).looks_tls());
+        assert!(
+            port_look(
+                &sp(Some("x"), 8000, Some("kubernetes.io/wss")),
+                &Default::default()
+            )
+            .looks_tls()
+        );
     }
 
     #[test]
     fn http_ports_do_not_look_tls() {
-        let l = port_look(&sp(Some("http"), 8080, Some("kubernetes.io/h2c")), &Default::default());
+        let l = port_look(
+            &sp(Some("http"), 8080, Some("kubernetes.io/h2c")),
+            &Default::default(),
+        );
         assert!(!l.looks_tls());
         assert_eq!(l.plain.len(), 3);
         let l = port_look(&sp(Some("web"), 8443, None), &Default::default());

@@ -296,7 +296,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { eg_backend_api: true, eg_sds_secret_refs: false }
+        Options {
+            eg_backend_api: true,
+            eg_sds_secret_refs: false,
+        }
     }
 }
 
@@ -315,7 +318,10 @@ pub struct Posture {
 impl Posture {
     /// Number of edges per mode, in [`Mode::ALL`] order.
     pub fn mode_counts(&self) -> Vec<(Mode, usize)> {
-        Mode::ALL.iter().map(|m| (*m, self.edges.iter().filter(|e| e.mode == *m).count())).collect()
+        Mode::ALL
+            .iter()
+            .map(|m| (*m, self.edges.iter().filter(|e| e.mode == *m).count()))
+            .collect()
     }
 }
 

@@ -47,14 +47,26 @@ pub(crate) fn select<'a>(
     let candidates = || snap.policies_in(&key.namespace).filter(|p| include(p));
     if let Some(section) = &key.section {
         for p in candidates() {
-            if let Some(i) = p.targets.iter().position(|t| target_matches(semantics, t, key) && t.section_name.as_deref() == Some(section)) {
-                return Some(Selected { policy: p, target_index: i });
+            if let Some(i) = p.targets.iter().position(|t| {
+                target_matches(semantics, t, key) && t.section_name.as_deref() == Some(section)
+            }) {
+                return Some(Selected {
+                    policy: p,
+                    target_index: i,
+                });
             }
         }
     }
     for p in candidates() {
-        if let Some(i) = p.targets.iter().position(|t| target_matches(semantics, t, key) && t.section_name.is_none()) {
-            return Some(Selected { policy: p, target_index: i });
+        if let Some(i) = p
+            .targets
+            .iter()
+            .position(|t| target_matches(semantics, t, key) && t.section_name.is_none())
+        {
+            return Some(Selected {
+                policy: p,
+                target_index: i,
+            });
         }
     }
     None

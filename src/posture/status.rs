@@ -39,22 +39,41 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub fn record(&mut self, p: &BackendTlsPolicy, target: usize, ancestor_ref: ParentRef, controller: &str, semantics: Semantics, conditions: Vec<ConditionView>) {
+    pub fn record(
+        &mut self,
+        p: &BackendTlsPolicy,
+        target: usize,
+        ancestor_ref: ParentRef,
+        controller: &str,
+        semantics: Semantics,
+        conditions: Vec<ConditionView>,
+    ) {
         self.count_use(p, target);
         let list = self.ancestors.entry(p.key()).or_default();
-        match list.iter_mut().find(|a| a.ancestor_ref == ancestor_ref && a.controller == controller) {
+        match list
+            .iter_mut()
+            .find(|a| a.ancestor_ref == ancestor_ref && a.controller == controller)
+        {
             Some(a) => {
                 // An error seen through any edge wins over success.
                 if conditions.iter().any(|c| c.status == "False") {
                     a.conditions = conditions;
                 }
             }
-            None => list.push(ComputedAncestor { ancestor_ref, controller: controller.into(), semantics, conditions }),
+            None => list.push(ComputedAncestor {
+                ancestor_ref,
+                controller: controller.into(),
+                semantics,
+                conditions,
+            }),
         }
     }
 
     pub fn has(&self, p: &BackendTlsPolicy, ancestor_ref: &ParentRef, controller: &str) -> bool {
-        self.ancestors.get(&p.key()).is_some_and(|l| l.iter().any(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller))
+        self.ancestors.get(&p.key()).is_some_and(|l| {
+            l.iter()
+                .any(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller)
+        })
     }
 
     pub fn count_use(&mut self, p: &BackendTlsPolicy, target: usize) {
@@ -64,13 +83,23 @@ impl Recorder {
 
 /// Target key for conflict detection: `ns/group/kind/name/section`.
 fn conflict_key(p: &BackendTlsPolicy, t: &PolicyTarget) -> String {
-    format!("{}/{}/{}/{}/{}", p.meta.namespace, t.group, t.kind, t.name, t.section_name.as_deref().unwrap_or(""))
+    format!(
+        "{}/{}/{}/{}/{}",
+        p.meta.namespace,
+        t.group,
+        t.kind,
+        t.name,
+        t.section_name.as_deref().unwrap_or("")
+    )
 }
 
 /// Computes every policy's report.
 pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Vec<PolicyReport> {
     let snap = ctx.snap;
-    let Recorder { mut ancestors, uses } = rec;
+    let Recorder {
+        mut ancestors,
+        uses,
+    } = rec;
     // Conflicts: in sorted order, a policy that names a target key already claimed loses.
     let mut claimed: HashMap<String, String> = HashMap::new();
     let mut conflicted_with: HashMap<String, (String, Vec<String>)> = HashMap::new();
@@ -100,7 +129,10 @@ pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Ve
         let msg = format!("Policy conflicts with BackendTLSPolicy {winner}.");
         let list: Vec<ComputedAncestor> = winner_ancestors
             .into_iter()
-            .map(|a| ComputedAncestor { conditions: vec![cond("Accepted", false, "Conflicted", &msg)], ..a })
+            .map(|a| ComputedAncestor {
+                conditions: vec![cond("Accepted", false, "Conflicted", &msg)],
+                ..a
+            })
             .collect();
         ancestors.insert(loser.clone(), list);
     }
@@ -115,7 +147,11 @@ pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Ve
             let ancestors = reconcile(p, &computed, &controllers);
             let reported_matches_computed = ancestors.iter().all(|a| a.matches);
             let used = targets.iter().any(|t| t.role == "winner");
-            let invalid = computed.iter().any(|a| a.conditions.iter().any(|c| c.type_ == "Accepted" && c.status == "False" && c.reason != "Conflicted"));
+            let invalid = computed.iter().any(|a| {
+                a.conditions.iter().any(|c| {
+                    c.type_ == "Accepted" && c.status == "False" && c.reason != "Conflicted"
+                })
+            });
             let role = if invalid {
                 PolicyRole::Invalid
             } else if conflicted.is_some() && !used {
@@ -130,12 +166,26 @@ pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Ve
             let ca_refs = if p.ca_refs.is_empty() {
                 vec![]
             } else {
-                let semantics = if p.ancestors.iter().any(|a| a.controller_name != EG_CONTROLLER) && !computed.iter().any(|a| a.semantics == Semantics::EnvoyGateway) {
+                let semantics = if p
+                    .ancestors
+                    .iter()
+                    .any(|a| a.controller_name != EG_CONTROLLER)
+                    && !computed
+                        .iter()
+                        .any(|a| a.semantics == Semantics::EnvoyGateway)
+                {
                     Semantics::GatewayApiSpec
                 } else {
                     Semantics::EnvoyGateway
                 };
-                resolve_cas(snap, semantics, &p.meta.namespace, &p.ca_refs, ctx.opts.eg_sds_secret_refs).states
+                resolve_cas(
+                    snap,
+                    semantics,
+                    &p.meta.namespace,
+                    &p.ca_refs,
+                    ctx.opts.eg_sds_secret_refs,
+                )
+                .states
             };
             PolicyReport {
                 policy: p.key(),
@@ -171,11 +221,22 @@ fn truncate(list: &mut Vec<ComputedAncestor>) {
     list.sort_by_key(name_key);
     list.truncate(MAX_ANCESTORS);
     if let Some(last) = list.last_mut() {
-        last.conditions.push(cond("Aggregated", true, "Aggregated", "Ancestors have been aggregated because the number of policy ancestors exceeds 16."));
+        last.conditions.push(cond(
+            "Aggregated",
+            true,
+            "Aggregated",
+            "Ancestors have been aggregated because the number of policy ancestors exceeds 16.",
+        ));
     }
 }
 
-fn target_views(ctx: &Context, p: &BackendTlsPolicy, uses: &HashMap<(String, usize), usize>, conflicted: Option<&(String, Vec<String>)>, edges: &[Edge]) -> Vec<TargetView> {
+fn target_views(
+    ctx: &Context,
+    p: &BackendTlsPolicy,
+    uses: &HashMap<(String, usize), usize>,
+    conflicted: Option<&(String, Vec<String>)>,
+    edges: &[Edge],
+) -> Vec<TargetView> {
     let snap = ctx.snap;
     p.targets
         .iter()
@@ -199,11 +260,22 @@ fn target_views(ctx: &Context, p: &BackendTlsPolicy, uses: &HashMap<(String, usi
 }
 
 /// Explains why a target decides no edge.
-fn unattached_reason(ctx: &Context, p: &BackendTlsPolicy, t: &PolicyTarget, edges: &[Edge]) -> String {
+fn unattached_reason(
+    ctx: &Context,
+    p: &BackendTlsPolicy,
+    t: &PolicyTarget,
+    edges: &[Edge],
+) -> String {
     let snap = ctx.snap;
     let ns = t.namespace.as_deref().unwrap_or(&p.meta.namespace);
-    if t.namespace.as_deref().is_some_and(|n| n != p.meta.namespace) {
-        return format!("targets namespace {ns}, but a policy only applies to targets in its own namespace ({})", p.meta.namespace);
+    if t.namespace
+        .as_deref()
+        .is_some_and(|n| n != p.meta.namespace)
+    {
+        return format!(
+            "targets namespace {ns}, but a policy only applies to targets in its own namespace ({})",
+            p.meta.namespace
+        );
     }
     if t.group == "core" {
         return "group is written as \"core\": Envoy Gateway compares the group literally and only matches \"\"".into();
@@ -211,22 +283,44 @@ fn unattached_reason(ctx: &Context, p: &BackendTlsPolicy, t: &PolicyTarget, edge
     match t.kind.as_str() {
         "Service" | "ServiceImport" => {
             let Some(svc) = snap.service(&t.kind, ns, &t.name) else {
-                let elsewhere: Vec<String> = snap.services.iter().filter(|s| s.meta.name == t.name && s.kind == t.kind).map(|s| s.meta.namespace.clone()).collect();
+                let elsewhere: Vec<String> = snap
+                    .services
+                    .iter()
+                    .filter(|s| s.meta.name == t.name && s.kind == t.kind)
+                    .map(|s| s.meta.namespace.clone())
+                    .collect();
                 return if elsewhere.is_empty() {
                     format!("{} {ns}/{} does not exist", t.kind, t.name)
                 } else {
-                    format!("no {} {} in namespace {ns} (one exists in {}): a policy must live in its target's namespace", t.kind, t.name, elsewhere.join(", "))
+                    format!(
+                        "no {} {} in namespace {ns} (one exists in {}): a policy must live in its target's namespace",
+                        t.kind,
+                        t.name,
+                        elsewhere.join(", ")
+                    )
                 };
             };
-            if let Some(section) = &t.section_name {
-                if !svc.ports.iter().any(|sp| sp.name.as_deref() == Some(section)) {
-                    let names: Vec<String> = svc.ports.iter().map(|sp| match (&sp.name, sp.port) {
+            if let Some(section) = &t.section_name
+                && !svc
+                    .ports
+                    .iter()
+                    .any(|sp| sp.name.as_deref() == Some(section))
+            {
+                let names: Vec<String> = svc
+                    .ports
+                    .iter()
+                    .map(|sp| match (&sp.name, sp.port) {
                         (Some(n), Some(port)) => format!("{n} ({port})"),
                         (None, Some(port)) => format!("unnamed ({port})"),
                         _ => "?".into(),
-                    }).collect();
-                    return format!("sectionName {section} matches no port name of {} {ns}/{} (ports: {}); sectionName is a port name, not a number", t.kind, t.name, names.join(", "));
-                }
+                    })
+                    .collect();
+                return format!(
+                    "sectionName {section} matches no port name of {} {ns}/{} (ports: {}); sectionName is a port name, not a number",
+                    t.kind,
+                    t.name,
+                    names.join(", ")
+                );
             }
         }
         "Backend" => {
@@ -234,21 +328,39 @@ fn unattached_reason(ctx: &Context, p: &BackendTlsPolicy, t: &PolicyTarget, edge
                 return format!("Backend {ns}/{} does not exist", t.name);
             }
             if let Some(section) = &t.section_name {
-                let referenced_with_port = edges.iter().any(|e| e.backend.starts_with(&format!("Backend/{ns}/{}:{section}", t.name)));
+                let referenced_with_port = edges.iter().any(|e| {
+                    e.backend
+                        .starts_with(&format!("Backend/{ns}/{}:{section}", t.name))
+                });
                 if !referenced_with_port {
-                    return format!("sectionName {section} only matches backendRefs that give port {section}; the routes reference Backend {} without it", t.name);
+                    return format!(
+                        "sectionName {section} only matches backendRefs that give port {section}; the routes reference Backend {} without it",
+                        t.name
+                    );
                 }
             }
         }
         other => return format!("target kind {other} is not a backend lastmile models"),
     }
     let target_prefix = format!("{}/{ns}/{}", t.kind, t.name);
-    let referenced: Vec<&Edge> = edges.iter().filter(|e| e.backend == target_prefix || e.backend.starts_with(&format!("{target_prefix}:"))).collect();
+    let referenced: Vec<&Edge> = edges
+        .iter()
+        .filter(|e| {
+            e.backend == target_prefix || e.backend.starts_with(&format!("{target_prefix}:"))
+        })
+        .collect();
     if referenced.is_empty() {
         return format!("no route of a known Gateway references {target_prefix}");
     }
-    if let Some(e) = referenced.iter().find(|e| e.policy.is_some() && e.policy.as_deref() != Some(&p.key())) {
-        return format!("shadowed: {} decides {} on this target", e.policy.as_deref().unwrap_or(""), e.backend);
+    if let Some(e) = referenced
+        .iter()
+        .find(|e| e.policy.is_some() && e.policy.as_deref() != Some(&p.key()))
+    {
+        return format!(
+            "shadowed: {} decides {} on this target",
+            e.policy.as_deref().unwrap_or(""),
+            e.backend
+        );
     }
     if referenced.iter().all(|e| e.mode == super::Mode::Unresolved) {
         return "every backendRef to this target is invalid (see the edges), so the policy is never evaluated".into();
@@ -263,7 +375,9 @@ fn same_ancestor(computed: &ParentRef, reported: &ParentRef, semantics: Semantic
     g(computed) == g(reported)
         && k(computed) == k(reported)
         && computed.name == reported.name
-        && (computed.namespace.is_none() || reported.namespace.is_none() || computed.namespace == reported.namespace)
+        && (computed.namespace.is_none()
+            || reported.namespace.is_none()
+            || computed.namespace == reported.namespace)
         && (semantics != Semantics::EnvoyGateway || computed.section_name == reported.section_name)
 }
 
@@ -280,13 +394,25 @@ fn view_of(c: &Condition, generation: Option<i64>) -> ConditionView {
 }
 
 /// Pairs reported ancestors with computed ones.
-fn reconcile(p: &BackendTlsPolicy, computed: &[ComputedAncestor], controllers: &[&str]) -> Vec<AncestorView> {
+fn reconcile(
+    p: &BackendTlsPolicy,
+    computed: &[ComputedAncestor],
+    controllers: &[&str],
+) -> Vec<AncestorView> {
     let default_ns = p.meta.namespace.as_str();
     let mut out = Vec::new();
     let mut used = vec![false; computed.len()];
     for rep in &p.ancestors {
-        let idx = computed.iter().enumerate().position(|(i, c)| !used[i] && c.controller == rep.controller_name && same_ancestor(&c.ancestor_ref, &rep.ancestor_ref, c.semantics));
-        let conditions: Vec<ConditionView> = rep.conditions.iter().map(|c| view_of(c, p.meta.generation)).collect();
+        let idx = computed.iter().enumerate().position(|(i, c)| {
+            !used[i]
+                && c.controller == rep.controller_name
+                && same_ancestor(&c.ancestor_ref, &rep.ancestor_ref, c.semantics)
+        });
+        let conditions: Vec<ConditionView> = rep
+            .conditions
+            .iter()
+            .map(|c| view_of(c, p.meta.generation))
+            .collect();
         let (computed_conds, matches) = match idx {
             Some(i) => {
                 used[i] = true;

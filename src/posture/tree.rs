@@ -28,7 +28,10 @@ pub enum NodeState {
     None,
     Mode(Mode),
     /// A condition-like state: `ok` false draws attention.
-    Status { ok: bool, text: String },
+    Status {
+        ok: bool,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,8 +47,20 @@ pub struct TreeNode {
 }
 
 impl TreeNode {
-    fn new(kind: NodeKind, label: impl Into<String>, object: Option<String>, state: NodeState) -> Self {
-        TreeNode { kind, label: label.into(), object, state, edge: None, children: vec![] }
+    fn new(
+        kind: NodeKind,
+        label: impl Into<String>,
+        object: Option<String>,
+        state: NodeState,
+    ) -> Self {
+        TreeNode {
+            kind,
+            label: label.into(),
+            object,
+            state,
+            edge: None,
+            children: vec![],
+        }
     }
 
     /// Depth-first walk, with depth.
@@ -70,12 +85,19 @@ fn worst(modes: impl Iterator<Item = Mode>) -> NodeState {
         Mode::Passthrough => 2,
         Mode::TlsVerified => 1,
     };
-    modes.max_by_key(|m| rank(*m)).map(NodeState::Mode).unwrap_or(NodeState::None)
+    modes
+        .max_by_key(|m| rank(*m))
+        .map(NodeState::Mode)
+        .unwrap_or(NodeState::None)
 }
 
 pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let snap = ctx.snap;
-    let mut classes: Vec<String> = snap.gateway_classes.iter().map(|c| c.meta.name.clone()).collect();
+    let mut classes: Vec<String> = snap
+        .gateway_classes
+        .iter()
+        .map(|c| c.meta.name.clone())
+        .collect();
     for g in &snap.gateways {
         if !classes.contains(&g.class_name) {
             classes.push(g.class_name.clone());
@@ -90,15 +112,28 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         };
         let state = match class {
             Some(c) => match c.conditions.iter().find(|c| c.type_ == "Accepted") {
-                Some(a) => NodeState::Status { ok: a.is_true(), text: format!("Accepted={}", a.status) },
+                Some(a) => NodeState::Status {
+                    ok: a.is_true(),
+                    text: format!("Accepted={}", a.status),
+                },
                 None => NodeState::None,
             },
-            None => NodeState::Status { ok: false, text: "missing".into() },
+            None => NodeState::Status {
+                ok: false,
+                text: "missing".into(),
+            },
         };
-        let mut class_node = TreeNode::new(NodeKind::GatewayClass, label, Some(format!("GatewayClass/{class_name}")), state);
+        let mut class_node = TreeNode::new(
+            NodeKind::GatewayClass,
+            label,
+            Some(format!("GatewayClass/{class_name}")),
+            state,
+        );
         for gw in snap.gateways.iter().filter(|g| g.class_name == class_name) {
             let gw_key = format!("{}/{}", gw.meta.namespace, gw.meta.name);
-            let gw_edges: Vec<usize> = (0..edges.len()).filter(|&i| edges[i].gateway == gw_key).collect();
+            let gw_edges: Vec<usize> = (0..edges.len())
+                .filter(|&i| edges[i].gateway == gw_key)
+                .collect();
             let mut gw_node = TreeNode::new(
                 NodeKind::Gateway,
                 format!("Gateway {gw_key}"),
@@ -108,30 +143,59 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
             if let Some(Some(r)) = &gw.backend_client_cert {
                 gw_node.children.push(TreeNode::new(
                     NodeKind::ClientCert,
-                    format!("client certificate Secret {}/{}", r.namespace.as_deref().unwrap_or(&gw.meta.namespace), r.name),
+                    format!(
+                        "client certificate Secret {}/{}",
+                        r.namespace.as_deref().unwrap_or(&gw.meta.namespace),
+                        r.name
+                    ),
                     None,
                     NodeState::None,
                 ));
             }
-            let mut listener_names: Vec<Option<String>> = gw.listeners.iter().map(|l| Some(l.name.clone())).collect();
+            let mut listener_names: Vec<Option<String>> =
+                gw.listeners.iter().map(|l| Some(l.name.clone())).collect();
             listener_names.push(None);
             for ln in listener_names {
-                let in_listener: Vec<usize> = gw_edges.iter().copied().filter(|&i| edges[i].listener == ln && edges[i].via.is_none()).collect();
+                let in_listener: Vec<usize> = gw_edges
+                    .iter()
+                    .copied()
+                    .filter(|&i| edges[i].listener == ln && edges[i].via.is_none())
+                    .collect();
                 let label = match &ln {
                     Some(n) => {
                         let l = gw.listener(n);
-                        format!("listener {n} ({} {})", l.map(|l| l.protocol.as_str()).unwrap_or("?"), l.and_then(|l| l.port).map(|p| p.to_string()).unwrap_or_default())
+                        format!(
+                            "listener {n} ({} {})",
+                            l.map(|l| l.protocol.as_str()).unwrap_or("?"),
+                            l.and_then(|l| l.port)
+                                .map(|p| p.to_string())
+                                .unwrap_or_default()
+                        )
                     }
                     None if in_listener.is_empty() => continue,
                     None => "(several listeners)".to_string(),
                 };
-                let mut l_node = TreeNode::new(NodeKind::Listener, label, None, worst(in_listener.iter().map(|&i| edges[i].mode)));
+                let mut l_node = TreeNode::new(
+                    NodeKind::Listener,
+                    label,
+                    None,
+                    worst(in_listener.iter().map(|&i| edges[i].mode)),
+                );
                 l_node.children = route_nodes(ctx, edges, &in_listener, policies);
                 gw_node.children.push(l_node);
             }
-            let aux: Vec<usize> = gw_edges.iter().copied().filter(|&i| edges[i].via.is_some()).collect();
+            let aux: Vec<usize> = gw_edges
+                .iter()
+                .copied()
+                .filter(|&i| edges[i].via.is_some())
+                .collect();
             if !aux.is_empty() {
-                let mut a_node = TreeNode::new(NodeKind::Group, "policy and telemetry backends", None, worst(aux.iter().map(|&i| edges[i].mode)));
+                let mut a_node = TreeNode::new(
+                    NodeKind::Group,
+                    "policy and telemetry backends",
+                    None,
+                    worst(aux.iter().map(|&i| edges[i].mode)),
+                );
                 a_node.children = route_nodes(ctx, edges, &aux, policies);
                 gw_node.children.push(a_node);
             }
@@ -139,13 +203,37 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         }
         roots.push(class_node);
     }
-    let loose: Vec<&PolicyReport> = policies.iter().filter(|p| matches!(p.role, PolicyRole::Unattached | PolicyRole::Conflicted)).collect();
+    let loose: Vec<&PolicyReport> = policies
+        .iter()
+        .filter(|p| matches!(p.role, PolicyRole::Unattached | PolicyRole::Conflicted))
+        .collect();
     if !loose.is_empty() {
-        let mut node = TreeNode::new(NodeKind::Group, "policies that decide no edge", None, NodeState::Status { ok: false, text: format!("{}", loose.len()) });
+        let mut node = TreeNode::new(
+            NodeKind::Group,
+            "policies that decide no edge",
+            None,
+            NodeState::Status {
+                ok: false,
+                text: format!("{}", loose.len()),
+            },
+        );
         for p in loose {
-            let mut pn = TreeNode::new(NodeKind::Policy, format!("BackendTLSPolicy {}", p.policy), Some(format!("BackendTLSPolicy/{}", p.policy)), NodeState::Status { ok: false, text: p.role.as_str().into() });
+            let mut pn = TreeNode::new(
+                NodeKind::Policy,
+                format!("BackendTLSPolicy {}", p.policy),
+                Some(format!("BackendTLSPolicy/{}", p.policy)),
+                NodeState::Status {
+                    ok: false,
+                    text: p.role.as_str().into(),
+                },
+            );
             for t in &p.targets {
-                pn.children.push(TreeNode::new(NodeKind::Backend, format!("target {}: {}", t.target, t.detail), None, NodeState::None));
+                pn.children.push(TreeNode::new(
+                    NodeKind::Backend,
+                    format!("target {}: {}", t.target, t.detail),
+                    None,
+                    NodeState::None,
+                ));
             }
             node.children.push(pn);
         }
@@ -154,7 +242,12 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
     roots
 }
 
-fn route_nodes(ctx: &Context, edges: &[Edge], idx: &[usize], policies: &[PolicyReport]) -> Vec<TreeNode> {
+fn route_nodes(
+    ctx: &Context,
+    edges: &[Edge],
+    idx: &[usize],
+    policies: &[PolicyReport],
+) -> Vec<TreeNode> {
     let mut routes: Vec<&str> = Vec::new();
     for &i in idx {
         if !routes.contains(&edges[i].route.as_str()) {
@@ -164,20 +257,40 @@ fn route_nodes(ctx: &Context, edges: &[Edge], idx: &[usize], policies: &[PolicyR
     routes
         .into_iter()
         .map(|r| {
-            let r_edges: Vec<usize> = idx.iter().copied().filter(|&i| edges[i].route == r).collect();
-            let mut rn = TreeNode::new(NodeKind::Route, r.to_string(), Some(r.to_string()), worst(r_edges.iter().map(|&i| edges[i].mode)));
+            let r_edges: Vec<usize> = idx
+                .iter()
+                .copied()
+                .filter(|&i| edges[i].route == r)
+                .collect();
+            let mut rn = TreeNode::new(
+                NodeKind::Route,
+                r.to_string(),
+                Some(r.to_string()),
+                worst(r_edges.iter().map(|&i| edges[i].mode)),
+            );
             let mut rules: Vec<usize> = r_edges.iter().map(|&i| edges[i].rule).collect();
             rules.dedup();
             for rule in rules {
-                let rule_edges: Vec<usize> = r_edges.iter().copied().filter(|&i| edges[i].rule == rule).collect();
+                let rule_edges: Vec<usize> = r_edges
+                    .iter()
+                    .copied()
+                    .filter(|&i| edges[i].rule == rule)
+                    .collect();
                 let via = edges[rule_edges[0]].via.clone();
                 let label = match via {
                     Some(v) => format!("{v} #{rule}"),
                     None => format!("rule {rule}"),
                 };
-                let mut rule_node = TreeNode::new(NodeKind::Rule, label, None, worst(rule_edges.iter().map(|&i| edges[i].mode)));
+                let mut rule_node = TreeNode::new(
+                    NodeKind::Rule,
+                    label,
+                    None,
+                    worst(rule_edges.iter().map(|&i| edges[i].mode)),
+                );
                 for i in rule_edges {
-                    rule_node.children.push(edge_node(ctx, &edges[i], i, policies));
+                    rule_node
+                        .children
+                        .push(edge_node(ctx, &edges[i], i, policies));
                 }
                 rn.children.push(rule_node);
             }
@@ -187,29 +300,87 @@ fn route_nodes(ctx: &Context, edges: &[Edge], idx: &[usize], policies: &[PolicyR
 }
 
 fn edge_node(ctx: &Context, e: &Edge, i: usize, policies: &[PolicyReport]) -> TreeNode {
-    let mut n = TreeNode::new(NodeKind::BackendRef, format!("backendRef {} -> {}", e.backend_ref, e.backend), None, NodeState::Mode(e.mode));
+    let mut n = TreeNode::new(
+        NodeKind::BackendRef,
+        format!("backendRef {} -> {}", e.backend_ref, e.backend),
+        None,
+        NodeState::Mode(e.mode),
+    );
     n.edge = Some(i);
-    let object = e.backend.split(':').next().unwrap_or(&e.backend).to_string();
-    let mut target = TreeNode::new(NodeKind::Backend, object.clone(), Some(object), NodeState::None);
+    let object = e
+        .backend
+        .split(':')
+        .next()
+        .unwrap_or(&e.backend)
+        .to_string();
+    let mut target = TreeNode::new(
+        NodeKind::Backend,
+        object.clone(),
+        Some(object),
+        NodeState::None,
+    );
     if let Some(pk) = &e.policy {
         let report = policies.iter().find(|p| &p.policy == pk);
-        let state = match report.and_then(|r| r.ancestors.iter().find(|a| a.controller == e.controller && (a.reported || !a.computed.is_empty()))) {
+        let state = match report.and_then(|r| {
+            r.ancestors
+                .iter()
+                .find(|a| a.controller == e.controller && (a.reported || !a.computed.is_empty()))
+        }) {
             Some(a) => {
                 let acc = a.conditions.iter().find(|c| c.type_ == "Accepted");
                 let text = match acc {
-                    Some(c) => format!("Accepted={}{}", c.status, if c.status == "False" { format!("/{}", c.reason) } else { String::new() }),
+                    Some(c) => format!(
+                        "Accepted={}{}",
+                        c.status,
+                        if c.status == "False" {
+                            format!("/{}", c.reason)
+                        } else {
+                            String::new()
+                        }
+                    ),
                     None => "no status".into(),
                 };
-                NodeState::Status { ok: a.matches && acc.is_some_and(|c| c.is_true_str()), text: if a.matches { text } else { format!("{text} (computed differs)") } }
+                NodeState::Status {
+                    ok: a.matches && acc.is_some_and(|c| c.is_true_str()),
+                    text: if a.matches {
+                        text
+                    } else {
+                        format!("{text} (computed differs)")
+                    },
+                }
             }
-            None => NodeState::Status { ok: false, text: "no status".into() },
+            None => NodeState::Status {
+                ok: false,
+                text: "no status".into(),
+            },
         };
-        let mut pn = TreeNode::new(NodeKind::Policy, format!("BackendTLSPolicy {pk}"), Some(format!("BackendTLSPolicy/{pk}")), state);
+        let mut pn = TreeNode::new(
+            NodeKind::Policy,
+            format!("BackendTLSPolicy {pk}"),
+            Some(format!("BackendTLSPolicy/{pk}")),
+            state,
+        );
         for s in &e.ca_ref_states {
-            pn.children.push(TreeNode::new(NodeKind::CaRef, format!("{} {}", if s.resolved() { "✔" } else { "✘" }, s.reference), Some(s.reference.clone()), NodeState::Status { ok: s.resolved(), text: s.state.into() }));
+            pn.children.push(TreeNode::new(
+                NodeKind::CaRef,
+                format!("{} {}", if s.resolved() { "✔" } else { "✘" }, s.reference),
+                Some(s.reference.clone()),
+                NodeState::Status {
+                    ok: s.resolved(),
+                    text: s.state.into(),
+                },
+            ));
         }
         if e.ca_ref_states.is_empty() && e.trust == super::Trust::System {
-            pn.children.push(TreeNode::new(NodeKind::CaRef, "system trust store", None, NodeState::Status { ok: true, text: "System".into() }));
+            pn.children.push(TreeNode::new(
+                NodeKind::CaRef,
+                "system trust store",
+                None,
+                NodeState::Status {
+                    ok: true,
+                    text: "System".into(),
+                },
+            ));
         }
         target.children.push(pn);
     }
@@ -218,7 +389,14 @@ fn edge_node(ctx: &Context, e: &Edge, i: usize, policies: &[PolicyReport]) -> Tr
             NodeKind::ClientCert,
             format!("client certificate {} (from {})", cc.secret, cc.source),
             None,
-            NodeState::Status { ok: cc.resolved, text: if cc.resolved { "resolved".into() } else { "invalid".into() } },
+            NodeState::Status {
+                ok: cc.resolved,
+                text: if cc.resolved {
+                    "resolved".into()
+                } else {
+                    "invalid".into()
+                },
+            },
         ));
     }
     let _ = ctx;

@@ -12,7 +12,11 @@ pub fn render(p: &Posture) -> String {
 
 /// The JSON document as a value.
 pub fn to_value(p: &Posture) -> Value {
-    let counts: serde_json::Map<String, Value> = p.mode_counts().into_iter().map(|(m, n)| (m.as_str().to_string(), json!(n))).collect();
+    let counts: serde_json::Map<String, Value> = p
+        .mode_counts()
+        .into_iter()
+        .map(|(m, n)| (m.as_str().to_string(), json!(n)))
+        .collect();
     json!({
         "source": p.source,
         "evaluated_at": p.evaluated_at.to_string(),
@@ -41,7 +45,10 @@ pub fn to_value(p: &Posture) -> Value {
 fn edge(e: &Edge) -> Value {
     let mut v = serde_json::to_value(e).expect("edge serialises");
     if let Value::Object(m) = &mut v {
-        m.insert("reasons".into(), json!(e.reasons.iter().map(|r| clean_owned(r)).collect::<Vec<_>>()));
+        m.insert(
+            "reasons".into(),
+            json!(e.reasons.iter().map(|r| clean_owned(r)).collect::<Vec<_>>()),
+        );
     }
     v
 }

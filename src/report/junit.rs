@@ -32,7 +32,10 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
     for (i, e) in p.edges.iter().enumerate() {
         cases.push(Case {
             class: format!("gateway.{}", e.gateway),
-            name: format!("{} rule {} backendRef {} -> {} [{}]", e.route, e.rule, e.backend_ref, e.backend, e.mode),
+            name: format!(
+                "{} rule {} backendRef {} -> {} [{}]",
+                e.route, e.rule, e.backend_ref, e.backend, e.mode
+            ),
             findings: p.findings.iter().filter(|f| f.edge == Some(i)).collect(),
         });
     }
@@ -41,20 +44,53 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
         cases.push(Case {
             class: "policies".into(),
             name: format!("{} [{}]", pol.policy, pol.role.as_str()),
-            findings: p.findings.iter().filter(|f| f.edge.is_none() && f.object == object).collect(),
+            findings: p
+                .findings
+                .iter()
+                .filter(|f| f.edge.is_none() && f.object == object)
+                .collect(),
         });
     }
-    let others: Vec<&Finding> = p.findings.iter().filter(|f| f.edge.is_none() && !f.object.starts_with("BackendTLSPolicy/")).collect();
+    let others: Vec<&Finding> = p
+        .findings
+        .iter()
+        .filter(|f| f.edge.is_none() && !f.object.starts_with("BackendTLSPolicy/"))
+        .collect();
     for f in others {
-        cases.push(Case { class: format!("findings.{}", f.id), name: f.subject.clone(), findings: vec![f] });
+        cases.push(Case {
+            class: format!("findings.{}", f.id),
+            name: f.subject.clone(),
+            findings: vec![f],
+        });
     }
-    let failures = cases.iter().filter(|c| c.findings.iter().any(|f| f.severity >= fail_on)).count();
+    let failures = cases
+        .iter()
+        .filter(|c| c.findings.iter().any(|f| f.severity >= fail_on))
+        .count();
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(o, "<testsuites name=\"lastmile\" tests=\"{}\" failures=\"{failures}\">", cases.len());
-    let _ = writeln!(o, "  <testsuite name=\"lastmile check\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" timestamp=\"{}\">", cases.len(), p.evaluated_at.strftime("%Y-%m-%dT%H:%M:%S"));
+    let _ = writeln!(
+        o,
+        "<testsuites name=\"lastmile\" tests=\"{}\" failures=\"{failures}\">",
+        cases.len()
+    );
+    let _ = writeln!(
+        o,
+        "  <testsuite name=\"lastmile check\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" timestamp=\"{}\">",
+        cases.len(),
+        p.evaluated_at.strftime("%Y-%m-%dT%H:%M:%S")
+    );
     for c in &cases {
-        let failing: Vec<&&Finding> = c.findings.iter().filter(|f| f.severity >= fail_on).collect();
-        let _ = write!(o, "    <testcase classname=\"{}\" name=\"{}\"", esc(&c.class), esc(&c.name));
+        let failing: Vec<&&Finding> = c
+            .findings
+            .iter()
+            .filter(|f| f.severity >= fail_on)
+            .collect();
+        let _ = write!(
+            o,
+            "    <testcase classname=\"{}\" name=\"{}\"",
+            esc(&c.class),
+            esc(&c.name)
+        );
         if failing.is_empty() && c.findings.is_empty() {
             o.push_str("/>\n");
             continue;
@@ -70,9 +106,18 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
                 esc(f.remediation)
             );
         }
-        let notes: Vec<String> = c.findings.iter().filter(|f| f.severity < fail_on).map(|f| format!("{} [{}] {}", f.severity, f.id, f.message)).collect();
+        let notes: Vec<String> = c
+            .findings
+            .iter()
+            .filter(|f| f.severity < fail_on)
+            .map(|f| format!("{} [{}] {}", f.severity, f.id, f.message))
+            .collect();
         if !notes.is_empty() {
-            let _ = writeln!(o, "      <system-out>{}</system-out>", esc(&notes.join("\n")));
+            let _ = writeln!(
+                o,
+                "      <system-out>{}</system-out>",
+                esc(&notes.join("\n"))
+            );
         }
         o.push_str("    </testcase>\n");
     }

@@ -28,5 +28,8 @@ pub fn render(posture: &Posture, format: Format, fail_on: Severity) -> String {
 
 /// Findings at or above `threshold`.
 pub fn failing(posture: &Posture, threshold: Severity) -> impl Iterator<Item = &Finding> {
-    posture.findings.iter().filter(move |f| f.severity >= threshold)
+    posture
+        .findings
+        .iter()
+        .filter(move |f| f.severity >= threshold)
 }

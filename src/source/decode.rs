@@ -9,8 +9,16 @@ use serde_json::{Map, Value};
 
 /// Decodes `value` and records the object, the fact that it was ignored, or an error.
 pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
-    let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if kind.is_empty() || api_version.is_empty() {
         builder.error(ObjectError {
             object: describe_unknown(&value),
@@ -36,7 +44,11 @@ pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
         return;
     }
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let meta = match value.get("metadata").cloned().map(serde_json::from_value::<ObjectMeta>) {
+    let meta = match value
+        .get("metadata")
+        .cloned()
+        .map(serde_json::from_value::<ObjectMeta>)
+    {
         Some(Ok(m)) if !m.name.is_empty() => m,
         Some(Ok(_)) | None => {
             builder.error(ObjectError {
@@ -47,7 +59,11 @@ pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
             return;
         }
         Some(Err(e)) => {
-            builder.error(ObjectError { object: format!("{kind}/(unnamed)"), origin, message: format!("metadata: {e}") });
+            builder.error(ObjectError {
+                object: format!("{kind}/(unnamed)"),
+                origin,
+                message: format!("metadata: {e}"),
+            });
             return;
         }
     };
@@ -62,11 +78,19 @@ pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
             match telemetry {
                 Ok(Some(owner)) => builder.push(Object::AuxOwner(owner), origin, None),
                 Ok(None) => {}
-                Err(message) => builder.error(ObjectError { object: key, origin, message }),
+                Err(message) => builder.error(ObjectError {
+                    object: key,
+                    origin,
+                    message,
+                }),
             }
         }
         Ok(None) => builder.ignore(&kind),
-        Err(message) => builder.error(ObjectError { object: key, origin, message }),
+        Err(message) => builder.error(ObjectError {
+            object: key,
+            origin,
+            message,
+        }),
     }
 }
 
@@ -112,7 +136,13 @@ fn conditions(value: &Value) -> Result<Vec<Condition>, String> {
     field(value, &["status", "conditions"])
 }
 
-fn decode(group: &str, kind: &str, api_version: &str, meta: ObjectMeta, v: &Value) -> Result<Option<Object>, String> {
+fn decode(
+    group: &str,
+    kind: &str,
+    api_version: &str,
+    meta: ObjectMeta,
+    v: &Value,
+) -> Result<Option<Object>, String> {
     let spec = v.get("spec").cloned().unwrap_or(Value::Null);
     Ok(Some(match (group, kind) {
         (GATEWAY_GROUP, "GatewayClass") => {
@@ -132,34 +162,45 @@ fn decode(group: &str, kind: &str, api_version: &str, meta: ObjectMeta, v: &Valu
             if class_name.is_empty() {
                 return Err("spec.gatewayClassName is missing".into());
             }
-            let backend_client_cert = match spec.pointer("/tls/backend").or_else(|| spec.get("backendTLS")) {
+            let backend_client_cert = match spec
+                .pointer("/tls/backend")
+                .or_else(|| spec.get("backendTLS"))
+            {
                 None | Some(Value::Null) => None,
-                Some(b) => Some(
-                    match b.get("clientCertificateRef") {
-                        None | Some(Value::Null) => None,
-                        Some(r) => Some(serde_json::from_value::<ObjectRef>(r.clone()).map_err(|e| format!("spec.tls.backend.clientCertificateRef: {e}"))?),
-                    },
-                ),
+                Some(b) => Some(match b.get("clientCertificateRef") {
+                    None | Some(Value::Null) => None,
+                    Some(r) => Some(
+                        serde_json::from_value::<ObjectRef>(r.clone())
+                            .map_err(|e| format!("spec.tls.backend.clientCertificateRef: {e}"))?,
+                    ),
+                }),
             };
             Object::Gateway(Gateway {
                 meta,
                 class_name,
                 listeners: field(v, &["spec", "listeners"])?,
                 backend_client_cert,
-                infrastructure_parameters_ref: field(v, &["spec", "infrastructure", "parametersRef"])?,
+                infrastructure_parameters_ref: field(
+                    v,
+                    &["spec", "infrastructure", "parametersRef"],
+                )?,
                 conditions: conditions(v)?,
                 listener_status: field(v, &["status", "listeners"])?,
             })
         }
-        (GATEWAY_GROUP, "HTTPRoute" | "GRPCRoute" | "TLSRoute" | "TCPRoute") => Object::Route(Route {
-            kind: RouteKind::from_kind(kind).expect("matched above"),
-            meta,
-            parent_refs: field(v, &["spec", "parentRefs"])?,
-            hostnames: field(v, &["spec", "hostnames"])?,
-            rules: field(v, &["spec", "rules"])?,
-            parents_status: field(v, &["status", "parents"])?,
-        }),
-        (GATEWAY_GROUP, "BackendTLSPolicy") => Object::Policy(decode_policy(api_version, meta, &spec, v)?),
+        (GATEWAY_GROUP, "HTTPRoute" | "GRPCRoute" | "TLSRoute" | "TCPRoute") => {
+            Object::Route(Route {
+                kind: RouteKind::from_kind(kind).expect("matched above"),
+                meta,
+                parent_refs: field(v, &["spec", "parentRefs"])?,
+                hostnames: field(v, &["spec", "hostnames"])?,
+                rules: field(v, &["spec", "rules"])?,
+                parents_status: field(v, &["status", "parents"])?,
+            })
+        }
+        (GATEWAY_GROUP, "BackendTLSPolicy") => {
+            Object::Policy(decode_policy(api_version, meta, &spec, v)?)
+        }
         (GATEWAY_GROUP, "ReferenceGrant") => Object::ReferenceGrant(ReferenceGrant {
             meta,
             from: field(v, &["spec", "from"])?,
@@ -167,7 +208,11 @@ fn decode(group: &str, kind: &str, api_version: &str, meta: ObjectMeta, v: &Valu
         }),
         ("", "Service") | ("multicluster.x-k8s.io", "ServiceImport") => Object::Service(Service {
             meta,
-            kind: if kind == "Service" { "Service" } else { "ServiceImport" },
+            kind: if kind == "Service" {
+                "Service"
+            } else {
+                "ServiceImport"
+            },
             type_: field(v, &["spec", "type"])?,
             external_name: field(v, &["spec", "externalName"])?,
             ports: field(v, &["spec", "ports"])?,
@@ -196,9 +241,12 @@ fn decode(group: &str, kind: &str, api_version: &str, meta: ObjectMeta, v: &Valu
             for (k, val) in string_data {
                 pairs.push((k, val.as_str().unwrap_or_default().as_bytes().to_vec()));
             }
-            let sds_url_valid = (secret_type.as_deref() == Some("gateway.envoyproxy.io/sds")).then(|| {
-                pairs.iter().any(|(k, b)| k == "url" && std::str::from_utf8(b).is_ok_and(|u| u.contains("://")))
-            });
+            let sds_url_valid =
+                (secret_type.as_deref() == Some("gateway.envoyproxy.io/sds")).then(|| {
+                    pairs.iter().any(|(k, b)| {
+                        k == "url" && std::str::from_utf8(b).is_ok_and(|u| u.contains("://"))
+                    })
+                });
             let mut src = cert_source(meta, secret_type, pairs);
             src.sds_url_valid = sds_url_valid;
             Object::CertSource(BundleKind::Secret, src)
@@ -209,7 +257,11 @@ fn decode(group: &str, kind: &str, api_version: &str, meta: ObjectMeta, v: &Valu
             meta.namespace.clear();
             Object::CertSource(
                 BundleKind::ClusterTrustBundle,
-                cert_source(meta, None, vec![("trustBundle".into(), bundle.into_bytes())]),
+                cert_source(
+                    meta,
+                    None,
+                    vec![("trustBundle".into(), bundle.into_bytes())],
+                ),
             )
         }
         (EG_GROUP, "Backend") => {
@@ -227,9 +279,16 @@ fn decode(group: &str, kind: &str, api_version: &str, meta: ObjectMeta, v: &Valu
                 conditions: conditions(v)?,
             })
         }
-        (EG_GROUP, "EnvoyProxy") => Object::EnvoyProxy(EnvoyProxy { meta: meta.clone(), backend_tls: field(v, &["spec", "backendTLS"])? }),
-        (EG_GROUP, "EnvoyExtensionPolicy") => Object::AuxOwner(aux_owner(AuxOwnerKind::EnvoyExtensionPolicy, meta, &spec)?),
-        (EG_GROUP, "SecurityPolicy") => Object::AuxOwner(aux_owner(AuxOwnerKind::SecurityPolicy, meta, &spec)?),
+        (EG_GROUP, "EnvoyProxy") => Object::EnvoyProxy(EnvoyProxy {
+            meta: meta.clone(),
+            backend_tls: field(v, &["spec", "backendTLS"])?,
+        }),
+        (EG_GROUP, "EnvoyExtensionPolicy") => {
+            Object::AuxOwner(aux_owner(AuxOwnerKind::EnvoyExtensionPolicy, meta, &spec)?)
+        }
+        (EG_GROUP, "SecurityPolicy") => {
+            Object::AuxOwner(aux_owner(AuxOwnerKind::SecurityPolicy, meta, &spec)?)
+        }
         _ => return Ok(None),
     }))
 }
@@ -241,7 +300,11 @@ fn envoy_proxy_telemetry(meta: &ObjectMeta, v: &Value) -> Result<Option<AuxBacke
     Ok((!owner.groups.is_empty()).then_some(owner))
 }
 
-fn cert_source(meta: ObjectMeta, secret_type: Option<String>, pairs: Vec<(String, Vec<u8>)>) -> CertSource {
+fn cert_source(
+    meta: ObjectMeta,
+    secret_type: Option<String>,
+    pairs: Vec<(String, Vec<u8>)>,
+) -> CertSource {
     let keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
     let wanted = parsed_keys(&keys);
     let is_sds = secret_type.as_deref() == Some("gateway.envoyproxy.io/sds");
@@ -250,13 +313,26 @@ fn cert_source(meta: ObjectMeta, secret_type: Option<String>, pairs: Vec<(String
         .filter(|(k, _)| !is_sds && wanted.contains(k))
         .map(|(k, bytes)| (k, PemBundle::parse(&bytes)))
         .collect();
-    CertSource { meta, secret_type, keys, bundles, sds_url_valid: None }
+    CertSource {
+        meta,
+        secret_type,
+        keys,
+        bundles,
+        sds_url_valid: None,
+    }
 }
 
-fn decode_policy(api_version: &str, meta: ObjectMeta, spec: &Value, v: &Value) -> Result<BackendTlsPolicy, String> {
-    let version = BtlspVersion::from_api_version(api_version)
-        .ok_or_else(|| format!("unsupported apiVersion {api_version} (expected v1, v1alpha3 or v1alpha2)"))?;
-    let legacy_shape = spec.get("targetRefs").is_none() && (spec.get("targetRef").is_some() || spec.get("tls").is_some());
+fn decode_policy(
+    api_version: &str,
+    meta: ObjectMeta,
+    spec: &Value,
+    v: &Value,
+) -> Result<BackendTlsPolicy, String> {
+    let version = BtlspVersion::from_api_version(api_version).ok_or_else(|| {
+        format!("unsupported apiVersion {api_version} (expected v1, v1alpha3 or v1alpha2)")
+    })?;
+    let legacy_shape = spec.get("targetRefs").is_none()
+        && (spec.get("targetRef").is_some() || spec.get("tls").is_some());
     let mut problems = Vec::new();
     let raw_targets: Vec<Value> = if legacy_shape {
         spec.get("targetRef").cloned().into_iter().collect()
@@ -285,7 +361,12 @@ fn decode_policy(api_version: &str, meta: ObjectMeta, spec: &Value, v: &Value) -
     if targets.is_empty() {
         problems.push("no targetRefs".to_string());
     }
-    let (ca_refs, well_known, hostname, raw_sans): (Vec<ObjectRef>, Option<String>, String, Vec<Value>) = if legacy_shape {
+    let (ca_refs, well_known, hostname, raw_sans): (
+        Vec<ObjectRef>,
+        Option<String>,
+        String,
+        Vec<Value>,
+    ) = if legacy_shape {
         (
             field(v, &["spec", "tls", "caCertRefs"])?,
             field(v, &["spec", "tls", "wellKnownCACerts"])?,
@@ -305,14 +386,23 @@ fn decode_policy(api_version: &str, meta: ObjectMeta, spec: &Value, v: &Value) -
         problems.push("validation.hostname is empty".into());
     }
     match (ca_refs.is_empty(), well_known.is_some()) {
-        (false, true) => problems.push("both caCertificateRefs and wellKnownCACertificates are set".into()),
-        (true, false) => problems.push("neither caCertificateRefs nor wellKnownCACertificates is set".into()),
+        (false, true) => {
+            problems.push("both caCertificateRefs and wellKnownCACertificates are set".into())
+        }
+        (true, false) => {
+            problems.push("neither caCertificateRefs nor wellKnownCACertificates is set".into())
+        }
         _ => {}
     }
     let mut sans = Vec::new();
     let mut dropped_sans = 0;
     for san in raw_sans {
-        let get = |k: &str| san.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        let get = |k: &str| {
+            san.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         match (get("type").as_deref(), get("hostname"), get("uri")) {
             (Some("Hostname"), Some(h), _) => sans.push(SanMatcher::Hostname(h)),
             (Some("URI"), _, Some(u)) => sans.push(SanMatcher::Uri(u)),
@@ -320,7 +410,17 @@ fn decode_policy(api_version: &str, meta: ObjectMeta, spec: &Value, v: &Value) -
         }
     }
     let options = match spec.get("options") {
-        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
+            .collect(),
         _ => Default::default(),
     };
     Ok(BackendTlsPolicy {
@@ -339,7 +439,11 @@ fn decode_policy(api_version: &str, meta: ObjectMeta, spec: &Value, v: &Value) -
     })
 }
 
-fn aux_owner(kind: AuxOwnerKind, meta: ObjectMeta, spec: &Value) -> Result<AuxBackendOwner, String> {
+fn aux_owner(
+    kind: AuxOwnerKind,
+    meta: ObjectMeta,
+    spec: &Value,
+) -> Result<AuxBackendOwner, String> {
     let mut target_refs = Vec::new();
     let mut raw_targets: Vec<&Value> = Vec::new();
     if let Some(t) = spec.get("targetRef").filter(|t| !t.is_null()) {
@@ -349,7 +453,12 @@ fn aux_owner(kind: AuxOwnerKind, meta: ObjectMeta, spec: &Value) -> Result<AuxBa
         raw_targets.extend(ts.iter());
     }
     for t in raw_targets {
-        let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let s = |k: &str| {
+            t.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         target_refs.push(LocalTargetRef {
             group: s("group"),
             kind: s("kind"),
@@ -360,7 +469,10 @@ fn aux_owner(kind: AuxOwnerKind, meta: ObjectMeta, spec: &Value) -> Result<AuxBa
     let refs_at = |v: Option<&Value>| -> Result<Vec<BackendRef>, String> {
         let Some(v) = v else { return Ok(Vec::new()) };
         let mut out: Vec<BackendRef> = match v.get("backendRefs") {
-            Some(Value::Array(a)) => a.iter().map(|r| serde_json::from_value(r.clone()).map_err(|e| format!("backendRefs: {e}"))).collect::<Result<_, _>>()?,
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|r| serde_json::from_value(r.clone()).map_err(|e| format!("backendRefs: {e}")))
+                .collect::<Result<_, _>>()?,
             _ => Vec::new(),
         };
         if out.is_empty()
@@ -373,7 +485,11 @@ fn aux_owner(kind: AuxOwnerKind, meta: ObjectMeta, spec: &Value) -> Result<AuxBa
     let mut groups = Vec::new();
     let mut push = |feature: &'static str, index: usize, refs: Vec<BackendRef>| {
         if !refs.is_empty() {
-            groups.push(AuxBackendGroup { feature, index, refs });
+            groups.push(AuxBackendGroup {
+                feature,
+                index,
+                refs,
+            });
         }
     };
     match kind {
@@ -416,7 +532,12 @@ fn aux_owner(kind: AuxOwnerKind, meta: ObjectMeta, spec: &Value) -> Result<AuxBa
             }
         }
     }
-    Ok(AuxBackendOwner { kind, meta, target_refs, groups })
+    Ok(AuxBackendOwner {
+        kind,
+        meta,
+        target_refs,
+        groups,
+    })
 }
 
 /// Replaces Secret values with a size note so raw views never show secret material.

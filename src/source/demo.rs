@@ -16,5 +16,8 @@ pub fn snapshot() -> Snapshot {
     for (name, text) in DEMO_FILES {
         add_text(&mut b, text, &format!("demo/{name}"));
     }
-    b.build(SourceInfo { kind: "demo".into(), description: "embedded demo cluster".into() })
+    b.build(SourceInfo {
+        kind: "demo".into(),
+        description: "embedded demo cluster".into(),
+    })
 }

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: no .yaml, .yml or .json files found")]
     EmptyDir { path: String },
 }
@@ -24,16 +27,27 @@ pub fn load_paths(builder: &mut SnapshotBuilder, paths: &[PathBuf]) -> Result<()
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
-                .map_err(|source| SourceError::Io { path: "<stdin>".into(), source })?;
+                .map_err(|source| SourceError::Io {
+                    path: "<stdin>".into(),
+                    source,
+                })?;
             add_text(builder, &text, "<stdin>");
             continue;
         }
-        let meta = std::fs::metadata(path).map_err(|source| SourceError::Io { path: path.display().to_string(), source })?;
+        let meta = std::fs::metadata(path).map_err(|source| SourceError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            collect_dir(path, &mut files).map_err(|source| SourceError::Io { path: path.display().to_string(), source })?;
+            collect_dir(path, &mut files).map_err(|source| SourceError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
             if files.is_empty() {
-                return Err(SourceError::EmptyDir { path: path.display().to_string() });
+                return Err(SourceError::EmptyDir {
+                    path: path.display().to_string(),
+                });
             }
             for file in files {
                 load_file(builder, &file)?;
@@ -46,13 +60,19 @@ pub fn load_paths(builder: &mut SnapshotBuilder, paths: &[PathBuf]) -> Result<()
 }
 
 fn load_file(builder: &mut SnapshotBuilder, path: &Path) -> Result<(), SourceError> {
-    let bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.display().to_string(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     let label = path.display().to_string();
     match String::from_utf8(bytes) {
         Ok(text) => add_text(builder, &text, &label),
         Err(_) => builder.error(ObjectError {
             object: "file".into(),
-            origin: Origin { file: Some(label), line: None },
+            origin: Origin {
+                file: Some(label),
+                line: None,
+            },
             message: "not UTF-8 text".into(),
         }),
     }
@@ -67,7 +87,10 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let ft = e.file_type()?;
         if ft.is_dir() {
             collect_dir(&p, out)?;
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml" | "json")) {
+        } else if matches!(
+            p.extension().and_then(|x| x.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
             out.push(p);
         }
     }
@@ -83,33 +106,64 @@ pub fn add_text(builder: &mut SnapshotBuilder, text: &str, label: &str) {
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Array(items)) => {
                 for item in items {
-                    add_document(builder, item, Origin { file: Some(label.into()), line: Some(line) });
+                    add_document(
+                        builder,
+                        item,
+                        Origin {
+                            file: Some(label.into()),
+                            line: Some(line),
+                        },
+                    );
                 }
             }
-            Ok(v) => add_document(builder, v, Origin { file: Some(label.into()), line: Some(line) }),
+            Ok(v) => add_document(
+                builder,
+                v,
+                Origin {
+                    file: Some(label.into()),
+                    line: Some(line),
+                },
+            ),
             Err(e) => builder.error(ObjectError {
                 object: "JSON document".into(),
-                origin: Origin { file: Some(label.into()), line: Some(e.line()) },
+                origin: Origin {
+                    file: Some(label.into()),
+                    line: Some(e.line()),
+                },
                 message: format!("invalid JSON: {e}"),
             }),
         }
         return;
     }
     for doc in split_documents(text) {
-        if doc.text.trim().is_empty() || doc.text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        if doc.text.trim().is_empty()
+            || doc
+                .text
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
             continue;
         }
-        let origin = Origin { file: Some(label.into()), line: Some(doc.start_line) };
+        let origin = Origin {
+            file: Some(label.into()),
+            line: Some(doc.start_line),
+        };
         match serde_saphyr::from_str_with_options::<Value>(doc.text, yaml_options()) {
             Ok(Value::Null) => {}
             Ok(v) => add_document(builder, v, origin),
             Err(e) => {
-                let line = e.location().map(|l| doc.start_line + l.line() as usize - 1).unwrap_or(doc.start_line);
+                let line = e
+                    .location()
+                    .map(|l| doc.start_line + l.line() as usize - 1)
+                    .unwrap_or(doc.start_line);
                 let msg = e.to_string();
-                let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+                let first = strip_relative_location(msg.lines().next().unwrap_or("invalid YAML"));
                 builder.error(ObjectError {
                     object: guess_identity(doc.text),
-                    origin: Origin { file: Some(label.into()), line: Some(line) },
+                    origin: Origin {
+                        file: Some(label.into()),
+                        line: Some(line),
+                    },
                     message: format!("invalid YAML: {first}"),
                 });
             }
@@ -139,7 +193,9 @@ fn add_document(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
                         add_value(builder, item, origin.clone());
                     }
                 }
-                obj @ Value::Object(_) if obj.get("kind").is_some() => add_value(builder, obj, origin.clone()),
+                obj @ Value::Object(_) if obj.get("kind").is_some() => {
+                    add_value(builder, obj, origin.clone())
+                }
                 _ => {}
             }
         }
@@ -162,6 +218,21 @@ fn is_resources_layout(v: &Value) -> bool {
         })
 }
 
+/// The parser numbers lines from the start of the document; the origin carries the file line,
+/// so the relative "line N column M" prefix is dropped to avoid two different line numbers.
+fn strip_relative_location(msg: &str) -> String {
+    let m = msg.trim_start_matches("error: ");
+    if let Some(rest) = m.strip_prefix("line ")
+        && let Some((_, tail)) = rest.split_once(": ")
+        && rest
+            .split_once(": ")
+            .is_some_and(|(loc, _)| loc.contains("column"))
+    {
+        return tail.to_string();
+    }
+    m.to_string()
+}
+
 struct Document<'a> {
     text: &'a str,
     start_line: usize,
@@ -176,13 +247,19 @@ fn split_documents(text: &str) -> Vec<Document<'_>> {
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let bare = line.trim_end();
         if bare == "---" || bare.starts_with("--- ") || bare == "..." {
-            docs.push(Document { text: &text[start..offset], start_line });
+            docs.push(Document {
+                text: &text[start..offset],
+                start_line,
+            });
             start = offset + line.len();
             start_line = i + 2;
         }
         offset += line.len();
     }
-    docs.push(Document { text: &text[start..], start_line });
+    docs.push(Document {
+        text: &text[start..],
+        start_line,
+    });
     docs
 }
 
@@ -230,6 +307,9 @@ mod tests {
 
     #[test]
     fn guesses_identity_of_broken_document() {
-        assert_eq!(guess_identity("kind: Service\nmetadata:\n  name: shop\n  x: [\n"), "Service/shop");
+        assert_eq!(
+            guess_identity("kind: Service\nmetadata:\n  name: shop\n  x: [\n"),
+            "Service/shop"
+        );
     }
 }

@@ -13,13 +13,23 @@ pub use manifest::SourceError;
 pub fn from_paths(paths: &[PathBuf]) -> Result<Snapshot, SourceError> {
     let mut b = SnapshotBuilder::new();
     manifest::load_paths(&mut b, paths)?;
-    let description = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
-    Ok(b.build(SourceInfo { kind: "files".into(), description }))
+    let description = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(b.build(SourceInfo {
+        kind: "files".into(),
+        description,
+    }))
 }
 
 /// Parses manifest text (for tests and stdin-like callers).
 pub fn from_text(text: &str, label: &str) -> Snapshot {
     let mut b = SnapshotBuilder::new();
     manifest::add_text(&mut b, text, label);
-    b.build(SourceInfo { kind: "files".into(), description: label.into() })
+    b.build(SourceInfo {
+        kind: "files".into(),
+        description: label.into(),
+    })
 }
