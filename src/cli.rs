@@ -6,12 +6,36 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "lastmile", version, about = "How your Kubernetes gateways talk TLS to their backends: the effective mode of every route backend, policy status cross-checked, findings.", long_about = None)]
+#[command(
+    name = "lastmile",
+    version,
+    about = "How your Kubernetes gateways talk TLS to their backends: the effective mode of every route backend, policy status cross-checked, findings.",
+    long_about = "Without a subcommand lastmile opens the terminal UI. `lastmile check` prints a report instead."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub ui: UiArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Terminal UI options.
+#[derive(Debug, Args, Clone)]
+pub struct UiArgs {
+    /// Re-read the -f files when they change and update the screen.
+    #[arg(long)]
+    pub watch: bool,
+    /// Colour theme (`NO_COLOR` forces mono).
+    #[arg(long, value_enum, default_value = "dark")]
+    pub theme: crate::tui::theme::ThemeName,
+    /// Log file (default: $XDG_STATE_HOME/lastmile/lastmile.log or ~/.local/state/lastmile/lastmile.log).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Enable mouse-wheel scrolling.
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 #[derive(Debug, Args, Clone)]

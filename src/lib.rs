@@ -4,9 +4,11 @@
 //! [`posture::evaluate`] turns it into a [`posture::Posture`], and [`report`] renders it.
 
 pub mod cli;
+pub mod logging;
 pub mod model;
 pub mod posture;
 pub mod report;
 pub mod sanitize;
 pub mod snapshot;
 pub mod source;
+pub mod tui;

@@ -1,14 +1,21 @@
 use clap::Parser;
 use lastmile::cli::{CheckArgs, Cli, Command};
 use lastmile::posture::{self, Options};
-use lastmile::report;
 use lastmile::snapshot::Snapshot;
-use lastmile::source;
+use lastmile::tui::app::SourceLabel;
+use lastmile::tui::{self, TuiOptions};
+use lastmile::{report, source};
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = match &cli.command {
+        Some(Command::Check(args)) => check(&cli, args),
+        None => ui(&cli),
+    };
+    match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("lastmile: {message}");
@@ -29,12 +36,8 @@ fn load(cli: &Cli) -> Result<Snapshot, String> {
     source::from_paths(&cli.source.files).map_err(|e| e.to_string())
 }
 
-fn run(cli: Cli) -> Result<ExitCode, String> {
-    let args = match &cli.command {
-        Some(Command::Check(a)) => a.clone(),
-        None => CheckArgs::default(),
-    };
-    let snapshot = load(&cli)?;
+fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
+    let snapshot = load(cli)?;
     let now = args.at.unwrap_or_else(jiff::Timestamp::now);
     let posture = posture::evaluate(&snapshot, now, &Options::default());
     let out = report::render(&posture, args.format, args.fail_on);
@@ -58,4 +61,33 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn ui(cli: &Cli) -> Result<ExitCode, String> {
+    if !std::io::stdout().is_terminal() {
+        return Err("the terminal UI needs a terminal; use `lastmile check` for a report".into());
+    }
+    if cli.ui.watch && (cli.source.demo || cli.source.files.iter().any(|p| p.as_os_str() == "-")) {
+        return Err("--watch needs -f files or directories (not --demo or stdin)".into());
+    }
+    let _guard = lastmile::logging::init(cli.ui.log_file.clone())?;
+    let snapshot = load(cli)?;
+    let label = SourceLabel {
+        kind: snapshot.source.kind.clone(),
+        description: snapshot.source.description.clone(),
+        live: cli.ui.watch,
+    };
+    let opts = TuiOptions {
+        theme: cli.ui.theme,
+        watch: if cli.ui.watch {
+            cli.source.files.clone()
+        } else {
+            vec![]
+        },
+        mouse: cli.ui.mouse,
+        tick: Duration::from_secs(1),
+        fps: 30,
+    };
+    tui::run(snapshot, label, opts)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -316,6 +316,7 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef) -> Edge {
         listener_terminates_tls: site.terminates_tls,
         double_tls: false,
         client_cert_warning: None,
+        broad_policy_note: None,
     }
 }
 
@@ -803,6 +804,21 @@ fn tls_outcome(
             );
         } else {
             rec.count_use(p, sel.target_index);
+        }
+        if target.section_name.is_none()
+            && target.kind == "Service"
+            && let Some(svc) = snap.service(&target.kind, &p.meta.namespace, &target.name)
+            && svc.ports.len() > 1
+            && !e.port_look.looks_tls()
+        {
+            let port = e.backend.rsplit(':').next().unwrap_or_default().to_string();
+            e.broad_policy_note = Some(format!(
+                "policy {} covers every port of Service {}, including port {port}, which does not look like TLS: make sure it serves TLS, or give the policy a sectionName",
+                p.key(),
+                target.name
+            ));
+            e.reasons
+                .push(e.broad_policy_note.clone().unwrap_or_default());
         }
         sni = Some(p.hostname.clone()).filter(|h| !h.is_empty());
         sans = p.sans.clone();

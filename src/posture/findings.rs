@@ -183,6 +183,12 @@ const RULES: &[RuleInfo] = &[
         remediation: "Check that the port serves TLS. A whole-Service policy covers every port; use sectionName to limit it to the TLS port.",
     },
     RuleInfo {
+        id: "policy-covers-all-ports",
+        severity: Severity::Info,
+        name: "A whole-Service policy turns on TLS for every port",
+        remediation: "Make sure every port of the Service serves TLS, or add sectionName (the port name) to the policy's targetRef so only the TLS port is covered.",
+    },
+    RuleInfo {
         id: "plaintext-behind-tls-listener",
         severity: Severity::Medium,
         name: "TLS ends at the gateway; the backend hop is plaintext",
@@ -293,6 +299,18 @@ pub(crate) fn collect(
                 None,
                 edge_subject(e),
                 "the gateway originates TLS towards the backend of a passthrough TLSRoute".into(),
+                e.route.clone(),
+                Some(i),
+            );
+        }
+        if let Some(note) = &e.broad_policy_note
+            && e.mode.is_tls()
+        {
+            push(
+                "policy-covers-all-ports",
+                None,
+                edge_subject(e),
+                note.clone(),
                 e.route.clone(),
                 Some(i),
             );
@@ -597,4 +615,18 @@ pub fn cert_issues(c: &CertFacts, now: jiff::Timestamp) -> Vec<(&'static str, Se
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_id_is_unique() {
+        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        ids.sort();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
 }

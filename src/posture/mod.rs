@@ -172,7 +172,7 @@ pub struct Edge {
     /// `NS/NAME` of the policy that decides this edge.
     pub policy: Option<String>,
     pub sni: Option<String>,
-    /// SNI follows the client's Host header or the endpoint hostname instead of a fixed name.
+    /// SNI is taken from each endpoint's hostname (`Backend.spec.tls.autoSNIFromEndpointHostname`).
     pub auto_sni: bool,
     pub trust: Trust,
     pub ca_refs: Vec<String>,
@@ -202,6 +202,9 @@ pub struct Edge {
     pub double_tls: bool,
     #[serde(skip)]
     pub client_cert_warning: Option<String>,
+    /// A whole-Service policy applies TLS to this port although the port does not look like TLS.
+    #[serde(skip)]
+    pub broad_policy_note: Option<String>,
 }
 
 /// A condition as computed or reported, for the policy view.

@@ -1,0 +1,565 @@
+//! The UI state and `update(msg) -> effects`. Drawing reads this state; nothing else mutates it.
+
+use super::keymap::{Action, action_for};
+use super::nav::{Command, DetailTarget, View, ViewKind, parse_command};
+use super::rows::{BackendRow, Filter, SortColumn, backend_rows, content_widths, visible_rows};
+use super::theme::Theme;
+use super::tree::TreeView;
+use crate::posture::{self, Options, Posture};
+use crate::snapshot::Snapshot;
+use crossterm::event::{KeyCode, KeyEvent};
+use std::sync::Arc;
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+/// Everything that can happen to the app.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    /// The clock moved (ages and "updated N s ago").
+    Tick(jiff::Timestamp),
+    /// The source produced a new snapshot.
+    Snapshot(Box<Snapshot>),
+    /// The source failed to produce one (the previous snapshot stays).
+    SourceError(String),
+}
+
+/// Side effects the runtime carries out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Quit,
+    /// Copy text to the clipboard (OSC 52).
+    Copy(String),
+}
+
+/// Which line editor is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    Filter,
+    Command,
+}
+
+/// Cursor and scroll of a list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListNav {
+    pub selected: usize,
+    pub offset: usize,
+}
+
+impl ListNav {
+    fn clamp(&mut self, len: usize, page: usize) {
+        self.selected = self.selected.min(len.saturating_sub(1));
+        self.follow(page);
+    }
+
+    /// Keeps the selection inside the window of `page` rows.
+    fn follow(&mut self, page: usize) {
+        let page = page.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + page {
+            self.offset = self.selected + 1 - page;
+        }
+    }
+
+    fn apply(&mut self, action: Action, len: usize, page: usize) -> bool {
+        if len == 0 {
+            return false;
+        }
+        let last = len - 1;
+        self.selected = match action {
+            Action::Up => self.selected.saturating_sub(1),
+            Action::Down => (self.selected + 1).min(last),
+            Action::PageUp => self.selected.saturating_sub(page.max(1)),
+            Action::PageDown => (self.selected + page.max(1)).min(last),
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => return false,
+        };
+        self.follow(page);
+        true
+    }
+}
+
+/// Where the data comes from, for the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLabel {
+    pub kind: String,
+    pub description: String,
+    /// The source is re-read when it changes.
+    pub live: bool,
+}
+
+pub struct App {
+    pub snapshot: Arc<Snapshot>,
+    pub posture: Posture,
+    pub options: Options,
+    pub now: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+    pub source: SourceLabel,
+    pub source_error: Option<String>,
+    pub theme: Theme,
+    pub stack: Vec<View>,
+    pub namespace: Option<String>,
+    pub prompt: Option<(Prompt, Input)>,
+    pub filter_text: String,
+    filter: Option<Filter>,
+    pub rows: Vec<BackendRow>,
+    pub visible: Vec<usize>,
+    /// Content width of each Backends column.
+    pub widths: [usize; 8],
+    pub sort: SortColumn,
+    pub sort_reverse: bool,
+    pub backends_nav: ListNav,
+    pub policies_nav: ListNav,
+    pub findings_nav: ListNav,
+    pub help_nav: ListNav,
+    pub detail_scroll: usize,
+    pub show_yaml: bool,
+    pub tree: TreeView,
+    pub message: Option<(String, bool)>,
+    pub size: (u16, u16),
+}
+
+impl App {
+    pub fn new(
+        snapshot: Snapshot,
+        now: jiff::Timestamp,
+        source: SourceLabel,
+        theme: Theme,
+    ) -> Self {
+        let options = Options::default();
+        let posture = posture::evaluate(&snapshot, now, &options);
+        let mut app = App {
+            snapshot: Arc::new(snapshot),
+            posture,
+            options,
+            now,
+            updated_at: now,
+            source,
+            source_error: None,
+            theme,
+            stack: vec![View::top(ViewKind::Backends)],
+            namespace: None,
+            prompt: None,
+            filter_text: String::new(),
+            filter: None,
+            rows: vec![],
+            visible: vec![],
+            widths: [0; 8],
+            sort: SortColumn::Severity,
+            sort_reverse: false,
+            backends_nav: ListNav::default(),
+            policies_nav: ListNav::default(),
+            findings_nav: ListNav::default(),
+            help_nav: ListNav::default(),
+            detail_scroll: 0,
+            show_yaml: false,
+            tree: TreeView::default(),
+            message: None,
+            size: (120, 40),
+        };
+        app.rebuild();
+        app
+    }
+
+    pub fn view(&self) -> &View {
+        self.stack.last().expect("the view stack is never empty")
+    }
+
+    /// Rows a list view can show at once (terminal height minus header, footer, borders).
+    pub fn page(&self) -> usize {
+        (self.size.1 as usize).saturating_sub(7).max(1)
+    }
+
+    /// Recomputes derived data after the posture, scope, filter or sort changed, keeping the
+    /// selected edge selected.
+    fn rebuild(&mut self) {
+        let keep = self
+            .selected_edge()
+            .map(|e| (e.gateway.clone(), e.key.clone()));
+        self.rows = backend_rows(&self.posture);
+        self.refilter();
+        if let Some((gw, key)) = keep
+            && let Some(pos) = self.visible.iter().position(|&r| {
+                let e = &self.posture.edges[self.rows[r].edge];
+                e.gateway == gw && e.key == key
+            })
+        {
+            self.backends_nav.selected = pos;
+        }
+        let page = self.page();
+        self.backends_nav.clamp(self.visible.len(), page);
+        self.policies_nav.clamp(self.policy_indices().len(), page);
+        self.findings_nav.clamp(self.finding_indices().len(), page);
+        self.tree.rebuild(&self.posture, self.theme);
+    }
+
+    fn refilter(&mut self) {
+        self.visible = visible_rows(
+            &self.rows,
+            self.namespace.as_deref(),
+            self.filter.as_ref(),
+            self.sort,
+            self.sort_reverse,
+        );
+        self.widths = content_widths(self.visible.iter().map(|&i| &self.rows[i]));
+    }
+
+    /// The edge under the cursor in the Backends view.
+    pub fn selected_edge(&self) -> Option<&posture::Edge> {
+        let row = *self.visible.get(self.backends_nav.selected)?;
+        self.posture.edges.get(self.rows.get(row)?.edge)
+    }
+
+    /// Policies in scope (namespace and filter), as indices into `posture.policies`.
+    pub fn policy_indices(&self) -> Vec<usize> {
+        (0..self.posture.policies.len())
+            .filter(|&i| {
+                let p = &self.posture.policies[i];
+                self.namespace
+                    .as_deref()
+                    .is_none_or(|ns| p.policy.split('/').next() == Some(ns))
+                    && self.filter.as_ref().is_none_or(|f| {
+                        f.matches(
+                            &format!("{} {} {}", p.policy, p.role.as_str(), p.api_version)
+                                .to_lowercase(),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// Findings in scope, severity-ordered, as indices into `posture.findings`.
+    pub fn finding_indices(&self) -> Vec<usize> {
+        (0..self.posture.findings.len())
+            .filter(|&i| {
+                let f = &self.posture.findings[i];
+                self.namespace.as_deref().is_none_or(|ns| {
+                    f.object.split('/').any(|part| part == ns)
+                        || f.subject.contains(&format!("/{ns}/"))
+                }) && self.filter.as_ref().is_none_or(|flt| {
+                    flt.matches(
+                        &format!("{} {} {} {}", f.severity, f.id, f.subject, f.message)
+                            .to_lowercase(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Key(k) => self.on_key(k),
+            Msg::Resize(w, h) => {
+                self.size = (w, h);
+                let page = self.page();
+                self.backends_nav.follow(page);
+                self.policies_nav.follow(page);
+                self.findings_nav.follow(page);
+                vec![]
+            }
+            Msg::Tick(now) => {
+                self.now = now;
+                vec![]
+            }
+            Msg::Snapshot(s) => {
+                self.posture = posture::evaluate(&s, self.now, &self.options);
+                self.snapshot = Arc::new(*s);
+                self.updated_at = self.now;
+                self.source_error = None;
+                self.rebuild();
+                vec![]
+            }
+            Msg::SourceError(e) => {
+                self.source_error = Some(e);
+                vec![]
+            }
+        }
+    }
+
+    fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        if let Some((kind, input)) = &mut self.prompt {
+            let kind = *kind;
+            match k.code {
+                KeyCode::Esc => {
+                    self.prompt = None;
+                    if kind == Prompt::Filter {
+                        self.set_filter(String::new());
+                    }
+                }
+                KeyCode::Enter => {
+                    let text = input.value().to_string();
+                    self.prompt = None;
+                    return match kind {
+                        Prompt::Filter => {
+                            self.set_filter(text);
+                            vec![]
+                        }
+                        Prompt::Command => self.run_command(&text),
+                    };
+                }
+                _ => {
+                    input.handle_event(&crossterm::event::Event::Key(k));
+                    if kind == Prompt::Filter {
+                        let live = input.value().to_string();
+                        self.set_filter(live);
+                    }
+                }
+            }
+            return vec![];
+        }
+        self.message = None;
+        let view = self.view().kind;
+        let Some(action) = action_for(k, view) else {
+            return vec![];
+        };
+        self.on_action(action)
+    }
+
+    fn set_filter(&mut self, text: String) {
+        self.filter = Filter::new(&text);
+        self.filter_text = text;
+        self.refilter();
+        self.backends_nav = ListNav::default();
+        self.policies_nav = ListNav::default();
+        self.findings_nav = ListNav::default();
+    }
+
+    fn run_command(&mut self, line: &str) -> Vec<Effect> {
+        match parse_command(line) {
+            Ok(Command::Show(v)) => self.switch_top(v),
+            Ok(Command::Help) => self.push(View::top(ViewKind::Help)),
+            Ok(Command::Quit) => return vec![Effect::Quit],
+            Ok(Command::Namespace(ns)) => {
+                self.message = Some((
+                    format!("namespace: {}", ns.as_deref().unwrap_or("all")),
+                    false,
+                ));
+                self.namespace = ns;
+                self.refilter();
+                self.backends_nav = ListNav::default();
+                self.policies_nav = ListNav::default();
+                self.findings_nav = ListNav::default();
+            }
+            Err(e) => self.message = Some((e, true)),
+        }
+        vec![]
+    }
+
+    fn push(&mut self, v: View) {
+        if self.view() != &v {
+            self.stack.push(v);
+        }
+        self.detail_scroll = 0;
+    }
+
+    /// Switches the base view (Tab, numbers, `:` commands) and drops detail views.
+    fn switch_top(&mut self, kind: ViewKind) {
+        self.stack = vec![View::top(kind)];
+    }
+
+    fn on_action(&mut self, action: Action) -> Vec<Effect> {
+        let page = self.page();
+        let view = self.view().kind;
+        match action {
+            Action::Quit => return vec![Effect::Quit],
+            Action::Help => self.push(View::top(ViewKind::Help)),
+            Action::Command => self.prompt = Some((Prompt::Command, Input::default())),
+            Action::Filter => {
+                self.prompt = Some((Prompt::Filter, Input::new(self.filter_text.clone())))
+            }
+            Action::Back => {
+                if self.stack.len() > 1 {
+                    self.stack.pop();
+                    self.detail_scroll = 0;
+                    self.show_yaml = false;
+                } else if !self.filter_text.is_empty() {
+                    self.set_filter(String::new());
+                }
+            }
+            Action::NextView | Action::PrevView => {
+                let tops = ViewKind::TOP;
+                let base = self.stack[0].kind;
+                let i = tops.iter().position(|v| *v == base).unwrap_or(0);
+                let n = tops.len();
+                let next = if action == Action::NextView {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.switch_top(tops[next]);
+            }
+            Action::ShowBackends => self.switch_top(ViewKind::Backends),
+            Action::ShowTree => self.switch_top(ViewKind::Tree),
+            Action::ShowPolicies => self.switch_top(ViewKind::Policies),
+            Action::ShowFindings => self.switch_top(ViewKind::Findings),
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => match view {
+                ViewKind::Backends => {
+                    self.backends_nav.apply(action, self.visible.len(), page);
+                }
+                ViewKind::Policies => {
+                    let n = self.policy_indices().len();
+                    self.policies_nav
+                        .apply(action, n, page.saturating_sub(8).max(3));
+                }
+                ViewKind::Findings => {
+                    let n = self.finding_indices().len();
+                    self.findings_nav
+                        .apply(action, n, page.saturating_sub(6).max(3));
+                }
+                ViewKind::Help => {
+                    self.help_nav
+                        .apply(action, super::keymap::BINDINGS.len(), page);
+                }
+                ViewKind::Tree => self.tree.navigate(action, page),
+                ViewKind::Detail => {
+                    self.detail_scroll = match action {
+                        Action::Up => self.detail_scroll.saturating_sub(1),
+                        Action::Down => self.detail_scroll + 1,
+                        Action::PageUp => self.detail_scroll.saturating_sub(page),
+                        Action::PageDown => self.detail_scroll + page,
+                        Action::Top => 0,
+                        _ => usize::MAX / 2,
+                    };
+                }
+            },
+            Action::Collapse => self.tree.collapse(),
+            Action::Expand => self.tree.expand(),
+            Action::Open => self.open_selected(),
+            Action::SortNext => {
+                self.sort = self.sort.next();
+                self.refilter();
+                self.message = Some((format!("sorted by {}", self.sort.name()), false));
+            }
+            Action::SortReverse => {
+                self.sort_reverse = !self.sort_reverse;
+                self.refilter();
+            }
+            Action::JumpToTree => {
+                if let Some(e) = self.selected_edge() {
+                    let idx = self.posture.edges.iter().position(|x| std::ptr::eq(x, e));
+                    if let Some(i) = idx {
+                        self.tree.reveal_edge(i);
+                        self.push(View::top(ViewKind::Tree));
+                    }
+                }
+            }
+            Action::ToggleYaml => {
+                self.show_yaml = !self.show_yaml;
+                self.detail_scroll = 0;
+            }
+            Action::Copy => {
+                if let Some(r) = self.selected_reference() {
+                    self.message = Some((format!("copied {r}"), false));
+                    return vec![Effect::Copy(r)];
+                }
+            }
+            Action::Probe => {
+                self.message = Some((
+                    "the TLS probe is not available in this build yet".into(),
+                    true,
+                ))
+            }
+        }
+        vec![]
+    }
+
+    /// The reference `c` copies for the current selection.
+    pub fn selected_reference(&self) -> Option<String> {
+        match self.view().kind {
+            ViewKind::Backends => self.selected_edge().map(|e| e.backend.clone()),
+            ViewKind::Policies => {
+                let i = *self.policy_indices().get(self.policies_nav.selected)?;
+                Some(format!(
+                    "BackendTLSPolicy/{}",
+                    self.posture.policies[i].policy
+                ))
+            }
+            ViewKind::Findings => {
+                let i = *self.finding_indices().get(self.findings_nav.selected)?;
+                Some(self.posture.findings[i].object.clone())
+            }
+            ViewKind::Tree => self.tree.selected_object(&self.posture),
+            ViewKind::Detail => match &self.view().detail {
+                Some(DetailTarget::Edge { gateway, key }) => self
+                    .posture
+                    .edges
+                    .iter()
+                    .find(|e| &e.gateway == gateway && &e.key == key)
+                    .map(|e| e.backend.clone()),
+                Some(DetailTarget::Object(o)) => Some(o.clone()),
+                None => None,
+            },
+            ViewKind::Help => None,
+        }
+    }
+
+    fn open_selected(&mut self) {
+        let target = match self.view().kind {
+            ViewKind::Backends => self.selected_edge().map(|e| DetailTarget::Edge {
+                gateway: e.gateway.clone(),
+                key: e.key.clone(),
+            }),
+            ViewKind::Policies => self
+                .policy_indices()
+                .get(self.policies_nav.selected)
+                .map(|&i| {
+                    DetailTarget::Object(format!(
+                        "BackendTLSPolicy/{}",
+                        self.posture.policies[i].policy
+                    ))
+                }),
+            ViewKind::Findings => {
+                self.finding_indices()
+                    .get(self.findings_nav.selected)
+                    .map(|&i| {
+                        let f = &self.posture.findings[i];
+                        match f.edge {
+                            Some(e) => {
+                                let e = &self.posture.edges[e];
+                                DetailTarget::Edge {
+                                    gateway: e.gateway.clone(),
+                                    key: e.key.clone(),
+                                }
+                            }
+                            None => DetailTarget::Object(f.object.clone()),
+                        }
+                    })
+            }
+            ViewKind::Tree => match self.tree.selected_edge() {
+                Some(i) => self.posture.edges.get(i).map(|e| DetailTarget::Edge {
+                    gateway: e.gateway.clone(),
+                    key: e.key.clone(),
+                }),
+                None => self
+                    .tree
+                    .selected_object(&self.posture)
+                    .map(DetailTarget::Object),
+            },
+            ViewKind::Detail | ViewKind::Help => None,
+        };
+        if let Some(t) = target {
+            self.show_yaml = false;
+            self.push(View {
+                kind: ViewKind::Detail,
+                detail: Some(t),
+            });
+        }
+    }
+
+    /// Breadcrumbs for the header: `Backends › Detail`.
+    pub fn breadcrumbs(&self) -> String {
+        self.stack
+            .iter()
+            .map(|v| v.kind.title())
+            .collect::<Vec<_>>()
+            .join(" › ")
+    }
+}

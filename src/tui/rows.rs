@@ -1,0 +1,348 @@
+//! Display rows derived from a posture: built once per posture update, filtered and sorted on
+//! demand, rendered a window at a time.
+
+use crate::posture::{Edge, Mode, Posture, Severity};
+use crate::report::text::mode_rank;
+use crate::sanitize::clean_owned;
+
+/// One Backends row, with every cell already rendered to (sanitised) text.
+#[derive(Debug, Clone)]
+pub struct BackendRow {
+    pub edge: usize,
+    pub mode: Mode,
+    pub mtls: bool,
+    pub gateway: String,
+    pub route: String,
+    pub backend: String,
+    pub policy: String,
+    pub sni: String,
+    pub status: String,
+    /// `None`: no status to judge; `Some(true)`: all good; `Some(false)`: attention.
+    pub status_ok: Option<bool>,
+    pub severity: Option<Severity>,
+    /// Namespaces this row belongs to (route, backend, gateway), for `:ns`.
+    pub namespaces: [String; 3],
+    /// Lower-cased text for filtering.
+    pub haystack: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Severity,
+    Mode,
+    Gateway,
+    Route,
+    Backend,
+    Policy,
+    Sni,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 7] = [
+        SortColumn::Severity,
+        SortColumn::Mode,
+        SortColumn::Gateway,
+        SortColumn::Route,
+        SortColumn::Backend,
+        SortColumn::Policy,
+        SortColumn::Sni,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortColumn::Severity => "SEV",
+            SortColumn::Mode => "MODE",
+            SortColumn::Gateway => "GATEWAY",
+            SortColumn::Route => "ROUTE",
+            SortColumn::Backend => "BACKEND",
+            SortColumn::Policy => "POLICY",
+            SortColumn::Sni => "SNI",
+        }
+    }
+
+    pub fn next(self) -> Self {
+        let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+}
+
+fn ns_of(key: &str) -> String {
+    // `KIND/NS/NAME[:PORT]` or `NS/NAME`.
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        [_, ns, _] => ns.to_string(),
+        [ns, _] => ns.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Compact status of the deciding policy's reported conditions for this edge's Gateway.
+fn status_cell(p: &Posture, e: &Edge) -> (String, Option<bool>) {
+    let Some(pk) = &e.policy else {
+        return ("—".into(), None);
+    };
+    let Some(report) = p.policies.iter().find(|r| &r.policy == pk) else {
+        return ("?".into(), Some(false));
+    };
+    let gw_name = e.gateway.split('/').nth(1).unwrap_or("");
+    let anc = report
+        .ancestors
+        .iter()
+        .find(|a| a.controller == e.controller && a.ancestor_ref.name == gw_name && a.reported);
+    let Some(a) = anc else {
+        return (
+            if report.ancestors.iter().any(|a| a.reported) {
+                "no entry".into()
+            } else {
+                "no status".into()
+            },
+            Some(false),
+        );
+    };
+    let cond = |t: &str| a.conditions.iter().find(|c| c.type_ == t);
+    let mut s = String::new();
+    let mut ok = true;
+    for (t, short) in [("Accepted", "A"), ("ResolvedRefs", "R")] {
+        if let Some(c) = cond(t) {
+            let good = c.status == "True";
+            ok &= good;
+            s.push_str(&format!("{short}{} ", if good { "✔" } else { "✘" }));
+            if !good && t == "Accepted" {
+                s.push_str(&format!("{} ", c.reason));
+            }
+        }
+    }
+    if a.conditions.iter().any(|c| c.stale) {
+        s.push_str("stale ");
+        ok = false;
+    }
+    if !a.matches {
+        s.push_str("≠computed");
+        ok = false;
+    }
+    (s.trim_end().to_string(), Some(ok))
+}
+
+pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
+    let mut worst: Vec<Option<Severity>> = vec![None; p.edges.len()];
+    for f in &p.findings {
+        if let Some(i) = f.edge {
+            worst[i] = worst[i].max(Some(f.severity));
+        }
+    }
+    p.edges
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (status, status_ok) = status_cell(p, e);
+            let gateway = match &e.listener {
+                Some(l) => format!("{}/{l}", e.gateway),
+                None => e.gateway.clone(),
+            };
+            let route = match &e.via {
+                Some(v) => format!("{} ({v})", e.route),
+                None if e.rule > 0 || e.backend_ref > 0 => {
+                    format!("{} r{}b{}", e.route, e.rule, e.backend_ref)
+                }
+                None => e.route.clone(),
+            };
+            let row = BackendRow {
+                edge: i,
+                mode: e.mode,
+                mtls: e.mtls,
+                gateway: clean_owned(&gateway),
+                route: clean_owned(&route),
+                backend: clean_owned(&e.backend),
+                policy: clean_owned(e.policy.as_deref().unwrap_or("—")),
+                sni: clean_owned(e.sni.as_deref().unwrap_or("—")),
+                status,
+                status_ok,
+                severity: worst[i],
+                namespaces: [ns_of(&e.route), ns_of(&e.backend), ns_of(&e.gateway)],
+                haystack: String::new(),
+            };
+            let haystack = format!(
+                "{} {} {} {} {} {} {} {}",
+                e.mode,
+                row.gateway,
+                row.route,
+                row.backend,
+                row.policy,
+                row.sni,
+                row.status,
+                row.severity.map(|s| s.as_str()).unwrap_or("")
+            )
+            .to_lowercase();
+            BackendRow { haystack, ..row }
+        })
+        .collect()
+}
+
+/// Column headers of the Backends table, in order.
+pub const COLUMNS: [&str; 8] = [
+    "MODE", "SEV", "GATEWAY", "ROUTE", "BACKEND", "POLICY", "SNI", "STATUS",
+];
+
+impl BackendRow {
+    /// Cell texts in [`COLUMNS`] order.
+    pub fn cells(&self) -> [String; 8] {
+        [
+            crate::tui::ui::mode_text(self.mode, self.mtls),
+            match self.severity {
+                Some(s) => format!("{} {s}", crate::tui::theme::severity_symbol(s)),
+                None => "—".into(),
+            },
+            self.gateway.clone(),
+            self.route.clone(),
+            self.backend.clone(),
+            self.policy.clone(),
+            self.sni.clone(),
+            self.status.clone(),
+        ]
+    }
+}
+
+/// Widest content per column over `rows` (headers included), computed once per update so the
+/// layout does not jump while scrolling.
+pub fn content_widths<'a>(rows: impl Iterator<Item = &'a BackendRow>) -> [usize; 8] {
+    let mut w = COLUMNS.map(|c| c.chars().count() + 1);
+    for r in rows {
+        for (i, c) in r.cells().iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    w
+}
+
+/// Minimum useful width per column; MODE is never truncated.
+const MIN_WIDTHS: [usize; 8] = [23, 10, 14, 16, 16, 12, 10, 10];
+/// Columns dropped first when the terminal is narrow: SNI, GATEWAY, POLICY, STATUS, SEV.
+const DROP_ORDER: [usize; 5] = [6, 2, 5, 7, 1];
+/// Columns that give up width first when space is short.
+const SHRINK_ORDER: [usize; 6] = [6, 5, 2, 7, 3, 4];
+
+/// Chooses the columns to show and their widths for `available` terminal columns: content
+/// widths when they fit, otherwise shrink flexible columns to their minimum, then drop the
+/// least important columns. Returns `(column index, width)` in display order.
+pub fn fit_widths(content: [usize; 8], available: usize) -> Vec<(usize, usize)> {
+    let mut shown: Vec<usize> = (0..8).collect();
+    let need = |shown: &[usize]| {
+        shown
+            .iter()
+            .map(|&c| MIN_WIDTHS[c].min(content[c]))
+            .sum::<usize>()
+            + shown.len().saturating_sub(1)
+    };
+    for drop in DROP_ORDER {
+        if need(&shown) <= available {
+            break;
+        }
+        shown.retain(|&c| c != drop);
+    }
+    let mut w: Vec<usize> = shown.iter().map(|&c| content[c]).collect();
+    let total = |w: &[usize]| w.iter().sum::<usize>() + w.len().saturating_sub(1);
+    for c in SHRINK_ORDER {
+        let Some(pos) = shown.iter().position(|&x| x == c) else {
+            continue;
+        };
+        let over = total(&w).saturating_sub(available);
+        if over == 0 {
+            break;
+        }
+        let floor = MIN_WIDTHS[c].min(content[c]);
+        w[pos] -= over.min(w[pos] - floor);
+    }
+    shown.into_iter().zip(w).collect()
+}
+
+/// A compiled `/` filter: regex (case-insensitive) or, if it does not compile, a substring;
+/// a leading `!` inverts it.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    invert: bool,
+    regex: Option<regex::Regex>,
+    needle: String,
+}
+
+impl Filter {
+    pub fn new(text: &str) -> Option<Self> {
+        let (invert, body) = match text.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        if body.is_empty() {
+            return None;
+        }
+        let regex = regex::RegexBuilder::new(body)
+            .case_insensitive(true)
+            .size_limit(1 << 20)
+            .build()
+            .ok();
+        Some(Filter {
+            invert,
+            regex,
+            needle: body.to_lowercase(),
+        })
+    }
+
+    pub fn matches(&self, haystack: &str) -> bool {
+        let hit = match &self.regex {
+            Some(r) => r.is_match(haystack),
+            None => haystack.contains(&self.needle),
+        };
+        hit != self.invert
+    }
+}
+
+/// Indices of rows that pass the namespace scope and filter, sorted.
+pub fn visible_rows(
+    rows: &[BackendRow],
+    ns: Option<&str>,
+    filter: Option<&Filter>,
+    sort: SortColumn,
+    reverse: bool,
+) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..rows.len())
+        .filter(|&i| ns.is_none_or(|ns| rows[i].namespaces.iter().any(|n| n == ns)))
+        .filter(|&i| filter.is_none_or(|f| f.matches(&rows[i].haystack)))
+        .collect();
+    let key_sev = |r: &BackendRow| (std::cmp::Reverse(r.severity), mode_rank(r.mode));
+    v.sort_by(|&a, &b| {
+        let (ra, rb) = (&rows[a], &rows[b]);
+        let primary = match sort {
+            SortColumn::Severity => key_sev(ra).cmp(&key_sev(rb)),
+            SortColumn::Mode => mode_rank(ra.mode).cmp(&mode_rank(rb.mode)),
+            SortColumn::Gateway => ra.gateway.cmp(&rb.gateway),
+            SortColumn::Route => ra.route.cmp(&rb.route),
+            SortColumn::Backend => ra.backend.cmp(&rb.backend),
+            SortColumn::Policy => ra.policy.cmp(&rb.policy),
+            SortColumn::Sni => ra.sni.cmp(&rb.sni),
+        };
+        let primary = if reverse { primary.reverse() } else { primary };
+        primary
+            .then_with(|| (&ra.gateway, &ra.route, ra.edge).cmp(&(&rb.gateway, &rb.route, rb.edge)))
+    });
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_supports_substring_regex_and_inversion() {
+        let f = Filter::new("shop/c").unwrap();
+        assert!(f.matches("httproute/shop/cart"));
+        let r = Filter::new("cart|ledger").unwrap();
+        assert!(r.matches("x ledger y"));
+        let inv = Filter::new("!tls-verified").unwrap();
+        assert!(!inv.matches("tls-verified a"));
+        assert!(inv.matches("plaintext a"));
+        let broken = Filter::new("a[").unwrap();
+        assert!(
+            broken.matches("xa[y"),
+            "an invalid regex falls back to a substring"
+        );
+        assert!(Filter::new("!").is_none());
+    }
+}

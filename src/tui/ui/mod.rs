@@ -1,0 +1,209 @@
+//! Drawing. Every function here reads the [`App`]; none changes it.
+
+mod backends;
+mod detail;
+mod findings;
+mod help;
+mod policies;
+mod tree;
+
+use super::app::{App, Prompt};
+use super::keymap::hints;
+use super::nav::ViewKind;
+use crate::posture::Mode;
+use crate::sanitize::clean;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+pub fn draw(f: &mut Frame, app: &App) {
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    draw_header(f, app, header);
+    if app.posture.edges.is_empty()
+        && app.posture.policies.is_empty()
+        && !matches!(app.view().kind, ViewKind::Help)
+    {
+        draw_empty(f, app, body);
+    } else {
+        match app.view().kind {
+            ViewKind::Backends => backends::draw(f, app, body),
+            ViewKind::Tree => tree::draw(f, app, body),
+            ViewKind::Policies => policies::draw(f, app, body),
+            ViewKind::Findings => findings::draw(f, app, body),
+            ViewKind::Detail => detail::draw(f, app, body),
+            ViewKind::Help => help::draw(f, app, body),
+        }
+    }
+    draw_footer(f, app, footer);
+}
+
+/// "3d", "5h", "12m", "40s" since `t`.
+pub fn age(now: jiff::Timestamp, t: Option<jiff::Timestamp>) -> String {
+    let Some(t) = t else { return "—".into() };
+    let s = (now.as_second() - t.as_second()).max(0);
+    match s {
+        s if s >= 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3_600 => format!("{}h", s / 3_600),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn draw_header(f: &mut Frame, app: &App, area: Rect) {
+    let t = app.theme;
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let mut spans = vec![
+        Span::styled(" lastmile ", t.header()),
+        Span::raw(format!(
+            " {}: {} ",
+            app.source.kind,
+            clean(&app.source.description)
+        )),
+        Span::styled("│", t.dim()),
+        Span::raw(format!(
+            " ns: {} ",
+            app.namespace.as_deref().unwrap_or("all")
+        )),
+        Span::styled("│", t.dim()),
+        Span::raw(" "),
+    ];
+    for (m, n) in app.posture.mode_counts() {
+        if n > 0 {
+            spans.push(Span::styled(format!("{}{n} ", m.symbol()), t.mode(m)));
+        }
+    }
+    spans.push(Span::styled("│ ", t.dim()));
+    let (text, ok) = match (&app.source_error, app.source.live) {
+        (Some(e), _) => (format!("⚠ stale: {}", clean(e)), false),
+        (None, true) => (
+            format!("● live, updated {} ago", age(app.now, Some(app.updated_at))),
+            true,
+        ),
+        (None, false) => ("○ static".to_string(), true),
+    };
+    spans.push(Span::styled(text, t.ok(ok)));
+    f.render_widget(Paragraph::new(Line::from(spans)), top);
+    let mut crumbs = vec![Span::styled(format!(" {} ", app.breadcrumbs()), t.title())];
+    if !app.filter_text.is_empty() {
+        crumbs.push(Span::styled(
+            format!(" filter: /{} ", clean(&app.filter_text)),
+            t.key(),
+        ));
+    }
+    let errors = app.posture.errors.len();
+    if errors > 0 {
+        crumbs.push(Span::styled(
+            format!(
+                " {errors} input error{} (see Findings) ",
+                if errors == 1 { "" } else { "s" }
+            ),
+            t.error(),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(crumbs)), bottom);
+}
+
+fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
+    let t = app.theme;
+    if let Some((kind, input)) = &app.prompt {
+        let prefix = if *kind == Prompt::Filter { "/" } else { ":" };
+        let width = area.width.saturating_sub(1) as usize;
+        let scroll = input.visual_scroll(width);
+        let line = Line::from(vec![
+            Span::styled(prefix, t.key()),
+            Span::raw(input.value().chars().skip(scroll).collect::<String>()),
+        ]);
+        f.render_widget(Paragraph::new(line), area);
+        f.set_cursor_position((
+            area.x + 1 + (input.visual_cursor().saturating_sub(scroll)) as u16,
+            area.y,
+        ));
+        return;
+    }
+    if let Some((msg, err)) = &app.message {
+        let style = if *err { t.error() } else { t.key() };
+        f.render_widget(
+            Paragraph::new(Span::styled(format!(" {}", clean(msg)), style)),
+            area,
+        );
+        return;
+    }
+    let mut spans = Vec::new();
+    for (k, d) in hints(app.view().kind) {
+        spans.push(Span::styled(format!(" {k}"), t.key()));
+        spans.push(Span::raw(format!(" {d} ")));
+    }
+    spans.push(Span::styled(" 1-4/Tab", t.key()));
+    spans.push(Span::raw(" views"));
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// An empty or broken source gets an explanation, not a blank table.
+fn draw_empty(f: &mut Frame, app: &App, area: Rect) {
+    let t = app.theme;
+    let s = &app.snapshot;
+    let mut lines = vec![
+        Line::styled("Nothing to show yet", t.title()),
+        Line::raw(""),
+    ];
+    if !app.posture.errors.is_empty() {
+        lines.push(Line::styled(
+            format!("{} object(s) could not be read:", app.posture.errors.len()),
+            t.error(),
+        ));
+        for e in app.posture.errors.iter().take(20) {
+            lines.push(Line::raw(format!("  • {}", clean(&e.describe()))));
+        }
+        lines.push(Line::raw(""));
+    }
+    lines.push(Line::raw(format!(
+        "The source ({}) holds {} Gateway(s), {} route(s), {} BackendTLSPolicy object(s) and {} Service(s).",
+        clean(&app.source.description),
+        s.gateways.len(),
+        s.routes.len(),
+        s.policies.len(),
+        s.services.len()
+    )));
+    if !s.ignored.is_empty() {
+        let kinds: Vec<String> = s.ignored.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        lines.push(Line::raw(format!(
+            "Ignored kinds (not used by lastmile): {}",
+            kinds.join(", ")
+        )));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::raw("lastmile needs Gateways with routes (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute) and the Services or Backends they reference."));
+    lines.push(Line::raw("Try: kubectl get gatewayclasses,gateways,httproutes,grpcroutes,tlsroutes,backendtlspolicies,referencegrants,services,configmaps -A -o yaml | lastmile -f -"));
+    lines.push(Line::raw("or:  lastmile --demo"));
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" empty source "),
+    );
+    f.render_widget(p, area);
+}
+
+/// Short text for a mode cell: symbol and word, so colour never carries meaning alone.
+pub fn mode_text(m: Mode, mtls: bool) -> String {
+    format!("{} {}{}", m.symbol(), m, if mtls { " +mTLS" } else { "" })
+}
+
+/// Truncates to `w` characters with an ellipsis.
+pub fn fit(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        s.to_string()
+    } else if w == 0 {
+        String::new()
+    } else {
+        let mut t: String = s.chars().take(w - 1).collect();
+        t.push('…');
+        t
+    }
+}
