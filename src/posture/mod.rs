@@ -72,7 +72,7 @@ impl Mode {
             Mode::Plaintext => "○",
             Mode::PlaintextToTlsPort => "✘",
             Mode::Passthrough => "⇢",
-            Mode::FailClosed => "⛔",
+            Mode::FailClosed => "⊘",
             Mode::FailOpenPlaintext => "‼",
             Mode::Unresolved => "?",
             Mode::Unknown => "·",

@@ -2,7 +2,7 @@
 //! the YAML of the related objects (Secret values are redacted at load time).
 
 use super::mode_text;
-use crate::posture::{Edge, PolicyReport, Posture};
+use crate::posture::{Edge, PolicyReport};
 use crate::sanitize::clean_owned;
 use crate::tui::app::App;
 use crate::tui::nav::DetailTarget;
@@ -27,7 +27,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 (
                     title,
                     if app.show_yaml {
-                        yaml_lines(app, &related_objects(&app.posture, e))
+                        yaml_lines(app, &related_objects(e))
                     } else {
                         edge_lines(app, i)
                     },
@@ -259,7 +259,7 @@ fn edge_lines(app: &App, i: usize) -> Vec<Line<'static>> {
     }
     l.push(Line::raw(""));
     l.push(heading(t, "Related objects (y shows their YAML)"));
-    for o in related_objects(p, e) {
+    for o in related_objects(e) {
         l.push(Line::raw(format!("  {}", clean_owned(&o))));
     }
     if let Some(pk) = &e.policy
@@ -272,21 +272,18 @@ fn edge_lines(app: &App, i: usize) -> Vec<Line<'static>> {
 }
 
 /// `KIND/NS/NAME` of the objects behind an edge.
-fn related_objects(p: &Posture, e: &Edge) -> Vec<String> {
-    let mut v = vec![e.route.clone(), format!("Gateway/{}", e.gateway)];
-    v.push(
-        e.backend
-            .split(':')
-            .next()
-            .unwrap_or(&e.backend)
-            .to_string(),
-    );
-    if let Some(pk) = &e.policy {
-        v.push(format!("BackendTLSPolicy/{pk}"));
-    }
+fn related_objects(e: &Edge) -> Vec<String> {
+    let backend = e
+        .backend
+        .split(':')
+        .next()
+        .unwrap_or(&e.backend)
+        .to_string();
+    let mut v = vec![backend];
+    v.extend(e.policy.iter().map(|pk| format!("BackendTLSPolicy/{pk}")));
     v.extend(e.ca_ref_states.iter().map(|s| s.reference.clone()));
-    let _ = p;
-    v.dedup();
+    v.push(e.route.clone());
+    v.push(format!("Gateway/{}", e.gateway));
     v
 }
 

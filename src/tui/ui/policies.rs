@@ -100,6 +100,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let p = &app.posture.policies[pi];
     let mut rows = Vec::new();
+    // Content widths for the columns that should not be truncated.
+    let mut w_anc = 8usize;
+    let mut w_ctl = 10usize;
+    let mut w_reason = 6usize;
+    let mut w_comp = 8usize;
     for a in &p.ancestors {
         let conds: Vec<(&ConditionView, bool)> = if a.conditions.is_empty() {
             a.computed.iter().map(|c| (c, false)).collect()
@@ -115,6 +120,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 (true, Some(x)) => format!("≠ {}/{}", x.status, x.reason),
                 (true, None) => "≠ none".to_string(),
             };
+            w_anc = w_anc.max(a.ancestor.chars().count());
+            w_ctl = w_ctl.max(a.controller.chars().count().min(46));
+            w_reason = w_reason.max(c.reason.chars().count());
+            w_comp = w_comp.max(computed_text.chars().count());
             let obs = match (c.observed_generation, p.generation) {
                 (Some(o), Some(g)) if o < g => {
                     Span::styled(format!("{o} STALE (gen {g})"), t.ok(false))
@@ -124,7 +133,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             };
             rows.push(Row::new(vec![
                 Cell::from(clean_owned(&a.ancestor)),
-                Cell::from(fit(&clean_owned(&a.controller), 40)),
+                Cell::from(fit(&clean_owned(&a.controller), 46)),
                 Cell::from(c.type_.clone()),
                 Cell::from(Span::styled(
                     format!(
@@ -171,17 +180,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     };
     let table = Table::new(
         rows,
-        [
-            Constraint::Fill(2),
-            Constraint::Fill(2),
-            Constraint::Length(12),
-            Constraint::Length(7),
-            Constraint::Fill(2),
-            Constraint::Fill(3),
-            Constraint::Length(16),
-            Constraint::Length(5),
-            Constraint::Fill(2),
-        ],
+        ancestor_widths(
+            bottom.width.saturating_sub(2) as usize,
+            [w_anc, w_ctl, w_reason, w_comp],
+        )
+        .map(|w| Constraint::Length(w as u16)),
     )
     .header(header)
     .block(
@@ -190,4 +193,20 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .title(Span::styled(clean_owned(&title), t.title())),
     );
     f.render_widget(table, bottom);
+}
+
+/// Widths of the nine ancestor columns: content widths for ancestor, controller, reason and
+/// computed; the message gets what is left. The controller and ancestor give way first.
+fn ancestor_widths(available: usize, [anc, ctl, reason, comp]: [usize; 4]) -> [usize; 9] {
+    let fixed = 12 + 7 + 16 + 5 + 8;
+    let mut w = [anc, ctl, reason, comp];
+    let min_msg = 12;
+    for (i, floor) in [(1, 18), (0, 16), (3, 12), (2, 12)] {
+        let need = fixed + w.iter().sum::<usize>() + min_msg;
+        if need > available {
+            w[i] = w[i].saturating_sub(need - available).max(floor.min(w[i]));
+        }
+    }
+    let msg = available.saturating_sub(fixed + w.iter().sum::<usize>());
+    [w[0], w[1], 12, 7, w[2], msg, 16, 5, w[3]]
 }
