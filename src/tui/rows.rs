@@ -66,6 +66,18 @@ impl SortColumn {
     }
 }
 
+/// `HTTPRoute/ns/name` reads as `ns/name`; other kinds keep a short tag (`GRPC ns/name`).
+fn short_route(route: &str) -> String {
+    let (kind, rest) = route.split_once('/').unwrap_or(("", route));
+    match kind {
+        "HTTPRoute" => rest.to_string(),
+        "GRPCRoute" => format!("GRPC {rest}"),
+        "TLSRoute" => format!("TLS {rest}"),
+        "TCPRoute" => format!("TCP {rest}"),
+        _ => route.to_string(),
+    }
+}
+
 fn ns_of(key: &str) -> String {
     // `KIND/NS/NAME[:PORT]` or `NS/NAME`.
     let parts: Vec<&str> = key.split('/').collect();
@@ -139,12 +151,13 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
                 Some(l) => format!("{}/{l}", e.gateway),
                 None => e.gateway.clone(),
             };
+            let short = short_route(&e.route);
             let route = match &e.via {
-                Some(v) => format!("{} ({v})", e.route),
+                Some(v) => format!("{short} ({v})"),
                 None if e.rule > 0 || e.backend_ref > 0 => {
-                    format!("{} r{}b{}", e.route, e.rule, e.backend_ref)
+                    format!("{short} r{}b{}", e.rule, e.backend_ref)
                 }
-                None => e.route.clone(),
+                None => short,
             };
             let row = BackendRow {
                 edge: i,
@@ -152,7 +165,7 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
                 mtls: e.mtls,
                 gateway: clean_owned(&gateway),
                 route: clean_owned(&route),
-                backend: clean_owned(&e.backend),
+                backend: clean_owned(e.backend.strip_prefix("Service/").unwrap_or(&e.backend)),
                 policy: clean_owned(e.policy.as_deref().unwrap_or("—")),
                 sni: clean_owned(e.sni.as_deref().unwrap_or("—")),
                 status,
@@ -162,11 +175,12 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
                 haystack: String::new(),
             };
             let haystack = format!(
-                "{} {} {} {} {} {} {} {}",
+                "{} {} {} {} {} {} {} {} {}",
                 e.mode,
                 row.gateway,
+                e.route,
                 row.route,
-                row.backend,
+                e.backend,
                 row.policy,
                 row.sni,
                 row.status,
@@ -215,11 +229,13 @@ pub fn content_widths<'a>(rows: impl Iterator<Item = &'a BackendRow>) -> [usize;
 }
 
 /// Minimum useful width per column; MODE is never truncated.
-const MIN_WIDTHS: [usize; 8] = [23, 10, 14, 16, 16, 12, 10, 10];
+const MIN_WIDTHS: [usize; 8] = [23, 10, 12, 14, 14, 10, 10, 9];
+/// Width below which a column is better dropped than squeezed.
+const COMFORT_WIDTHS: [usize; 8] = [23, 10, 16, 18, 20, 14, 16, 12];
 /// Columns dropped first when the terminal is narrow: SNI, GATEWAY, POLICY, STATUS, SEV.
 const DROP_ORDER: [usize; 5] = [6, 2, 5, 7, 1];
 /// Columns that give up width first when space is short.
-const SHRINK_ORDER: [usize; 6] = [6, 5, 2, 7, 3, 4];
+const SHRINK_ORDER: [usize; 6] = [6, 7, 5, 2, 3, 4];
 
 /// Chooses the columns to show and their widths for `available` terminal columns: content
 /// widths when they fit, otherwise shrink flexible columns to their minimum, then drop the
@@ -229,7 +245,7 @@ pub fn fit_widths(content: [usize; 8], available: usize) -> Vec<(usize, usize)> 
     let need = |shown: &[usize]| {
         shown
             .iter()
-            .map(|&c| MIN_WIDTHS[c].min(content[c]))
+            .map(|&c| COMFORT_WIDTHS[c].min(content[c]))
             .sum::<usize>()
             + shown.len().saturating_sub(1)
     };
