@@ -128,7 +128,7 @@ fn demo_session_navigates_and_restores_the_terminal() {
     s.text("cart");
     s.keys(&["Enter"]);
     let screen = s.wait_for("Backends [1/20]");
-    assert!(screen.contains("Service/shop/cart:443"), "{screen}");
+    assert!(screen.contains("shop/cart:443"), "{screen}");
     // Details and back.
     s.keys(&["Enter"]);
     s.wait_for("Backends › Detail");
