@@ -531,14 +531,18 @@ pub(crate) fn collect(
         }
     }
     for err in &snap.errors {
-        push(
-            "input-error",
-            None,
-            err.object.clone(),
-            format!("{} ({})", err.message, err.origin),
-            err.object.clone(),
-            None,
-        );
+        let r = rule("input-error");
+        out.push(Finding {
+            id: r.id,
+            severity: r.severity,
+            subject: err.object.clone(),
+            message: format!("{} ({})", err.message, err.origin),
+            remediation: r.remediation,
+            object: err.object.clone(),
+            // The object is not in the snapshot; its document's position is in the error.
+            origin: Some(err.origin.clone()),
+            edge: None,
+        });
     }
     out.sort_by(|a, b| {
         b.severity
