@@ -54,6 +54,68 @@ pub enum Command {
     /// Evaluate once and report (text, JSON, SARIF or JUnit). Exit 0: no finding at or above
     /// --fail-on; 1: such findings; 2: tool error (bad flags, unreadable input).
     Check(CheckArgs),
+    /// Probe one TLS endpoint: handshake facts, the certificate chain, and whether a gateway
+    /// validating with the given CA and name would accept it. Exit 0: trusted (or no CA given and
+    /// the handshake succeeded); 1: untrusted or no TLS; 2: tool error.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ProbeArgs {
+    /// `HOST:PORT` to connect to.
+    pub address: String,
+    /// SNI to send (default: the host, unless it is an IP address).
+    #[arg(long)]
+    pub sni: Option<String>,
+    /// PEM CA bundle to validate the chain against (like a policy's caCertificateRefs).
+    #[arg(long, value_name = "FILE", conflicts_with = "system_roots")]
+    pub ca: Option<PathBuf>,
+    /// Validate against this machine's system roots (like wellKnownCACertificates: System).
+    #[arg(long)]
+    pub system_roots: bool,
+    /// Name the certificate must match (default: the SNI).
+    #[arg(long, value_name = "NAME", conflicts_with = "verify_uri")]
+    pub verify_name: Option<String>,
+    /// URI SAN the certificate must carry (repeatable; like subjectAltNames type URI).
+    #[arg(long, value_name = "URI")]
+    pub verify_uri: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ProbeFormat,
+    /// Timeout per stage (connect, handshake), e.g. 5s, 500ms.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Skip the raw TLS 1.0/1.1/weak-suite hellos.
+    #[arg(long)]
+    pub no_legacy: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeFormat {
+    Text,
+    Json,
+}
+
+/// Parses `5s`, `500ms`, `2m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (examples: 5s, 500ms)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (ms, s, m)")),
+    };
+    if !(secs > 0.0 && secs < 3600.0) {
+        return Err(format!("duration {s:?} out of range"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(Debug, Args, Clone)]

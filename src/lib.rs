@@ -7,6 +7,7 @@ pub mod cli;
 pub mod logging;
 pub mod model;
 pub mod posture;
+pub mod probe;
 pub mod report;
 pub mod sanitize;
 pub mod snapshot;

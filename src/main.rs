@@ -1,5 +1,5 @@
 use clap::Parser;
-use lastmile::cli::{CheckArgs, Cli, Command};
+use lastmile::cli::{CheckArgs, Cli, Command, ProbeArgs, ProbeFormat};
 use lastmile::posture::{self, Options};
 use lastmile::snapshot::Snapshot;
 use lastmile::tui::app::SourceLabel;
@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Some(Command::Check(args)) => check(&cli, args),
+        Some(Command::Probe(args)) => probe(args),
         None => ui(&cli),
     };
     match result {
@@ -90,4 +91,74 @@ fn ui(cli: &Cli) -> Result<ExitCode, String> {
     };
     tui::run(snapshot, label, opts)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn probe(args: &ProbeArgs) -> Result<ExitCode, String> {
+    use lastmile::model::SanMatcher;
+    use lastmile::probe::{self as p, Identity, ProbeRequest, TrustSource};
+    if !args.address.contains(':') {
+        return Err(format!("{}: expected HOST:PORT", args.address));
+    }
+    let trust = match (&args.ca, args.system_roots) {
+        (Some(path), _) => {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(TrustSource::Bundle {
+                label: path.display().to_string(),
+                pem,
+            })
+        }
+        (None, true) => Some(TrustSource::System),
+        (None, false) => None,
+    };
+    let host = args
+        .address
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+        .unwrap_or_default();
+    let sni = args
+        .sni
+        .clone()
+        .or_else(|| host.parse::<std::net::IpAddr>().is_err().then_some(host));
+    let identity = if !args.verify_uri.is_empty() {
+        Some(Identity::Sans(
+            args.verify_uri
+                .iter()
+                .cloned()
+                .map(SanMatcher::Uri)
+                .collect(),
+        ))
+    } else {
+        args.verify_name.clone().map(Identity::Name)
+    };
+    let req = ProbeRequest {
+        address: args.address.clone(),
+        sni,
+        trust,
+        identity,
+        timeout: args.timeout,
+        legacy: !args.no_legacy,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let report = rt.block_on(p::probe(&req));
+    let out = match args.format {
+        ProbeFormat::Json => {
+            serde_json::to_string_pretty(&report).expect("report serialises") + "\n"
+        }
+        ProbeFormat::Text => report::probe_text::render(&report),
+    };
+    print!("{out}");
+    let good = report.version.is_some()
+        && report.failure.is_none()
+        && report
+            .verdict
+            .as_ref()
+            .is_none_or(|v| v.verdict == "trusted");
+    Ok(if good {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

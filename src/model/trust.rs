@@ -57,8 +57,11 @@ impl CertFacts {
         use x509_parser::prelude::*;
         let (_, cert) =
             X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
+        // Short names (sha256WithRSAEncryption), the dotted OID when the registry lacks one.
         let oid_name = |oid: &x509_parser::der_parser::oid::Oid| {
-            x509_parser::oid_registry::format_oid(oid, x509_parser::objects::oid_registry())
+            x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
+                .map(str::to_string)
+                .unwrap_or_else(|_| oid.to_id_string())
         };
         let mut dns_sans = Vec::new();
         let mut uri_sans = Vec::new();
