@@ -132,17 +132,30 @@ pub struct CheckArgs {
     /// Write the report to this file instead of stdout.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Probe every edge where TLS is intended (and every port that looks like TLS) and add
+    /// certificate and handshake findings. Service backends are dialled by their cluster DNS name.
+    #[arg(long)]
+    pub probe: bool,
+    /// Timeout per probe stage.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub probe_timeout: std::time::Duration,
+    /// Probes in flight at once (at most 2 per backend address).
+    #[arg(long, default_value = "32")]
+    pub probe_concurrency: usize,
+    /// Probe a backend at another address, e.g. through `kubectl port-forward`:
+    /// `Service/app/shop:443=127.0.0.1:8443` (repeatable).
+    #[arg(long, value_name = "BACKEND=HOST:PORT", value_parser = parse_probe_address)]
+    pub probe_address: Vec<(String, String)>,
 }
 
-impl Default for CheckArgs {
-    fn default() -> Self {
-        CheckArgs {
-            format: Format::Text,
-            fail_on: Severity::High,
-            at: None,
-            output: None,
-        }
+fn parse_probe_address(s: &str) -> Result<(String, String), String> {
+    let (backend, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected BACKEND=HOST:PORT"))?;
+    if backend.matches('/').count() != 2 || !addr.contains(':') {
+        return Err(format!("{s:?}: expected KIND/NS/NAME[:PORT]=HOST:PORT"));
     }
+    Ok((backend.to_string(), addr.to_string()))
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {

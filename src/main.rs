@@ -40,7 +40,11 @@ fn load(cli: &Cli) -> Result<Snapshot, String> {
 fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
     let snapshot = load(cli)?;
     let now = args.at.unwrap_or_else(jiff::Timestamp::now);
-    let posture = posture::evaluate(&snapshot, now, &Options::default());
+    let mut posture = posture::evaluate(&snapshot, now, &Options::default());
+    if args.probe {
+        let probes = probe_edges(&snapshot, &posture, args)?;
+        posture.add_probes(probes, now);
+    }
     let out = report::render(&posture, args.format, args.fail_on);
     match &args.output {
         Some(path) => std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -102,10 +106,7 @@ fn probe(args: &ProbeArgs) -> Result<ExitCode, String> {
     let trust = match (&args.ca, args.system_roots) {
         (Some(path), _) => {
             let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Some(TrustSource::Bundle {
-                label: path.display().to_string(),
-                pem,
-            })
+            Some(TrustSource::from_pem(&path.display().to_string(), &pem))
         }
         (None, true) => Some(TrustSource::System),
         (None, false) => None,
@@ -161,4 +162,42 @@ fn probe(args: &ProbeArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `check --probe`: probes the edges where TLS is intended or the port looks like TLS.
+fn probe_edges(
+    snapshot: &Snapshot,
+    posture: &posture::Posture,
+    args: &CheckArgs,
+) -> Result<std::collections::BTreeMap<usize, lastmile::probe::ProbeReport>, String> {
+    use lastmile::posture::Mode;
+    let overrides: std::collections::HashMap<String, String> =
+        args.probe_address.iter().cloned().collect();
+    let requests: Vec<(usize, lastmile::probe::ProbeRequest)> = posture
+        .edges
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            e.mode.is_tls() || matches!(e.mode, Mode::FailClosed | Mode::PlaintextToTlsPort)
+        })
+        .filter_map(|(i, e)| {
+            lastmile::probe::target::for_edge(snapshot, e, &overrides, args.probe_timeout)
+                .ok()
+                .map(|p| (i, p.request))
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut out = std::collections::BTreeMap::new();
+    rt.block_on(lastmile::probe::sweep::sweep(
+        requests,
+        args.probe_concurrency,
+        |i, r| {
+            out.insert(i, r);
+        },
+    ));
+    Ok(out)
 }

@@ -120,10 +120,7 @@ fn request(addr: SocketAddr, sni: &str, ca: &[u8]) -> ProbeRequest {
     ProbeRequest {
         address: addr.to_string(),
         sni: Some(sni.into()),
-        trust: Some(TrustSource::Bundle {
-            label: "test CA".into(),
-            pem: ca.to_vec(),
-        }),
+        trust: Some(TrustSource::from_pem("test CA", ca)),
         identity: None,
         timeout: Duration::from_secs(3),
         legacy: false,
@@ -463,4 +460,100 @@ async fn openssl_legacy_protocols_cbc_only_and_pinned_ca_leaf() {
     let v = r.verdict.unwrap();
     assert_eq!(v.reason, "ca_used_as_end_entity");
     assert!(v.pinned_ca_leaf, "flagged: OpenSSL-based proxies accept it");
+}
+
+/// `lastmile check --probe` with a backend reached through `--probe-address` (as through a
+/// port-forward): the certificate findings and the JSON `probe` object.
+#[test]
+fn check_probe_adds_findings_and_probe_objects() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pki = pki("Shop");
+    let (chain, key) = pki.leaf(&["shop.example.com"], &[], (2025, 2035));
+    let tls_addr = rt.block_on(serve(server(chain, key, rustls::ALL_VERSIONS)));
+    // Plaintext HTTP where the policy expects TLS.
+    let plain = rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut b = [0u8; 512];
+                    let _ = s.read(&mut b).await;
+                    let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+                });
+            }
+        });
+        a
+    });
+    let run = |addr: SocketAddr| {
+        let out = assert_cmd::Command::cargo_bin("lastmile")
+            .unwrap()
+            .args([
+                "check",
+                "-f",
+                "tests/fixtures/clean.yaml",
+                "--format",
+                "json",
+                "--probe",
+                "--probe-timeout",
+                "2s",
+                "--probe-address",
+            ])
+            .arg(format!("Service/app/shop:443={addr}"))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v, out.status.code())
+    };
+    // The policy says System trust; the backend's private CA is not in it: untrusted.
+    let (v, code) = run(tls_addr);
+    assert_eq!(code, Some(1));
+    let probe = &v["edges"][0]["probe"];
+    assert_eq!(probe["version"], "TLSv1.3");
+    assert_eq!(probe["verdict"]["verdict"], "untrusted");
+    assert_eq!(probe["verdict"]["reason"], "unknown_issuer");
+    for f in [
+        "version",
+        "cipher_suite",
+        "kx_group",
+        "alpn",
+        "chain",
+        "verdict",
+        "failure",
+        "legacy",
+    ] {
+        assert!(probe.get(f).is_some(), "probe lacks {f}");
+    }
+    let chain0 = &probe["chain"][0];
+    for f in [
+        "subject",
+        "issuer",
+        "sans",
+        "not_before",
+        "not_after",
+        "days_left",
+        "key",
+        "signature_algorithm",
+        "sha256",
+    ] {
+        assert!(chain0.get(f).is_some(), "chain entry lacks {f}");
+    }
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "probe-untrusted" && f["severity"] == "high")
+    );
+    // A plaintext backend behind the TLS policy.
+    let (v, _) = run(plain);
+    assert_eq!(v["edges"][0]["probe"]["failure"]["kind"], "not_tls");
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "probe-not-tls"),
+        "{v:#}"
+    );
 }

@@ -39,6 +39,9 @@ impl PemBundle {
 /// Facts about one X.509 certificate.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CertFacts {
+    /// The certificate itself (public material), for validating probed chains against it.
+    #[serde(skip)]
+    pub der: Vec<u8>,
     pub subject: String,
     pub issuer: String,
     pub serial: String,
@@ -87,6 +90,7 @@ impl CertFacts {
         };
         let ts = |t: ASN1Time| jiff::Timestamp::from_second(t.timestamp()).ok();
         Ok(CertFacts {
+            der: der.to_vec(),
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
             serial: cert.raw_serial_as_string(),

@@ -219,6 +219,42 @@ const RULES: &[RuleInfo] = &[
         remediation: "lastmile does not model this backend kind or controller; check the implementation's documentation for how it talks to this backend.",
     },
     RuleInfo {
+        id: "probe-untrusted",
+        severity: Severity::High,
+        name: "The backend's certificate would not pass the gateway's validation",
+        remediation: "Compare the presented chain and names with the policy: put the CA that issued the backend certificate in validation.caCertificateRefs, and set validation.hostname (or subjectAltNames) to a name the certificate carries. Until then requests fail at the TLS handshake (503).",
+    },
+    RuleInfo {
+        id: "probe-not-tls",
+        severity: Severity::High,
+        name: "TLS is intended but the backend does not speak TLS",
+        remediation: "The port serves plaintext: either serve TLS on it, or remove the policy (and point the route at the plaintext port).",
+    },
+    RuleInfo {
+        id: "probe-plaintext-port-speaks-tls",
+        severity: Severity::High,
+        name: "The gateway sends plaintext to a backend that speaks TLS",
+        remediation: "Add a BackendTLSPolicy for this port with the backend's CA and hostname: the backend answers plaintext requests with errors (400 Bad Request, resets).",
+    },
+    RuleInfo {
+        id: "probe-mtls-required",
+        severity: Severity::High,
+        name: "The backend requires a client certificate the gateway does not send",
+        remediation: "Configure a client certificate (Gateway spec.tls.backend.clientCertificateRef, EnvoyProxy backendTLS or Backend tls.clientCertificateRef) issued by a CA the backend trusts.",
+    },
+    RuleInfo {
+        id: "probe-unreachable",
+        severity: Severity::Medium,
+        name: "The backend could not be probed",
+        remediation: "Check that the address is reachable from where lastmile runs (Service DNS only resolves inside the cluster) and that the backend is up.",
+    },
+    RuleInfo {
+        id: "probe-legacy-tls",
+        severity: Severity::Low,
+        name: "The backend still accepts TLS 1.0/1.1 or weak TLS 1.2 suites",
+        remediation: "Disable TLS 1.0/1.1, CBC and static-RSA suites on the backend; gateways negotiate TLS 1.2+ with AEAD suites anyway.",
+    },
+    RuleInfo {
         id: "input-error",
         severity: Severity::High,
         name: "An object could not be read",
@@ -633,4 +669,124 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n);
     }
+}
+
+/// Findings from probe results (`edge index -> report`), at time `now`.
+pub fn probe_findings(
+    edges: &[Edge],
+    probes: &std::collections::BTreeMap<usize, crate::probe::ProbeReport>,
+    now: jiff::Timestamp,
+) -> Vec<Finding> {
+    use crate::probe::Failure;
+    let mut out = Vec::new();
+    for (&i, r) in probes {
+        let Some(e) = edges.get(i) else { continue };
+        let mut push = |id: &'static str, severity: Option<Severity>, message: String| {
+            let rule = rule(id);
+            out.push(Finding {
+                id,
+                severity: severity.unwrap_or(rule.severity),
+                subject: edge_subject(e),
+                message,
+                remediation: rule.remediation,
+                object: e.route.clone(),
+                origin: None,
+                edge: Some(i),
+            });
+        };
+        let tls_intended = e.mode.is_tls() || e.mode == Mode::FailClosed;
+        let speaks_tls = r.version.is_some() || !r.chain.is_empty();
+        match &r.failure {
+            Some(Failure::NotTls { what }) if tls_intended => {
+                push("probe-not-tls", None, format!("{}: {what}", r.address))
+            }
+            Some(Failure::MtlsRequired) if !e.mtls => push(
+                "probe-mtls-required",
+                None,
+                format!(
+                    "{} requests a client certificate{}",
+                    r.address,
+                    if r.client_ca_hints.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" from {}", r.client_ca_hints.join("; "))
+                    }
+                ),
+            ),
+            Some(
+                f @ (Failure::ConnectRefused { .. }
+                | Failure::ConnectError { .. }
+                | Failure::Timeout { .. }),
+            ) => push(
+                "probe-unreachable",
+                None,
+                format!("{}: {}", r.address, f.describe()),
+            ),
+            _ => {}
+        }
+        if matches!(e.mode, Mode::Plaintext | Mode::PlaintextToTlsPort) && speaks_tls {
+            push(
+                "probe-plaintext-port-speaks-tls",
+                None,
+                format!(
+                    "{} completed a TLS handshake ({}), but the gateway sends plaintext",
+                    r.address,
+                    r.version.clone().unwrap_or_else(|| "TLS".into())
+                ),
+            );
+        }
+        if tls_intended
+            && let Some(v) = &r.verdict
+            && v.verdict != "trusted"
+        {
+            let note = if e.mode == Mode::TlsUnverified {
+                " (verification is off on this edge; this is what it would say if it were on)"
+            } else {
+                ""
+            };
+            push(
+                "probe-untrusted",
+                if e.mode == Mode::TlsUnverified {
+                    Some(Severity::Medium)
+                } else {
+                    None
+                },
+                format!("{}{note}", v.summary),
+            );
+        }
+        if let Some(leaf) = r.chain.first() {
+            for (id, sev, msg) in cert_issues(&leaf.facts, now) {
+                if id != "ca-not-a-ca" {
+                    push(
+                        id,
+                        Some(sev),
+                        format!(
+                            "backend certificate {}: {msg}",
+                            crate::sanitize::clean(&leaf.subject)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(l) = &r.legacy
+            && (l.tls1_0 || l.tls1_1 || l.weak_tls1_2)
+        {
+            let mut what = Vec::new();
+            if l.tls1_0 {
+                what.push("TLS 1.0");
+            }
+            if l.tls1_1 {
+                what.push("TLS 1.1");
+            }
+            if l.weak_tls1_2 {
+                what.push("weak TLS 1.2 suites");
+            }
+            push(
+                "probe-legacy-tls",
+                None,
+                format!("{} accepts {}", r.address, what.join(", ")),
+            );
+        }
+    }
+    out
 }

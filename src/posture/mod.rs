@@ -13,7 +13,7 @@ mod status;
 mod tree;
 mod trust;
 
-pub use findings::{Finding, RuleInfo, Severity, rule_catalog};
+pub use findings::{Finding, RuleInfo, Severity, probe_findings, rule_catalog};
 pub use heuristics::{PortLook, port_look};
 pub use tree::{NodeKind, NodeState, TreeNode};
 
@@ -316,9 +316,35 @@ pub struct Posture {
     pub findings: Vec<Finding>,
     pub errors: Vec<ObjectError>,
     pub tree: Vec<TreeNode>,
+    /// Probe results by edge index, when probes were run (I/O outside the pure core).
+    #[serde(skip)]
+    pub probes: std::collections::BTreeMap<usize, crate::probe::ProbeReport>,
 }
 
 impl Posture {
+    /// Adds probe results and the findings they raise, keeping findings severity-ordered.
+    pub fn add_probes(
+        &mut self,
+        probes: std::collections::BTreeMap<usize, crate::probe::ProbeReport>,
+        now: jiff::Timestamp,
+    ) {
+        self.findings.retain(|f| {
+            !(f.id.starts_with("probe-")
+                || (f.edge.is_some_and(|i| probes.contains_key(&i))
+                    && f.id.starts_with("certificate-")
+                    && f.message.starts_with("backend certificate")))
+        });
+        self.findings
+            .extend(probe_findings(&self.edges, &probes, now));
+        self.findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.id.cmp(b.id))
+                .then_with(|| a.subject.cmp(&b.subject))
+        });
+        self.probes.extend(probes);
+    }
+
     /// Number of edges per mode, in [`Mode::ALL`] order.
     pub fn mode_counts(&self) -> Vec<(Mode, usize)> {
         Mode::ALL
@@ -346,5 +372,6 @@ pub fn evaluate(snapshot: &Snapshot, now: jiff::Timestamp, options: &Options) ->
         findings,
         errors: snapshot.errors.clone(),
         tree,
+        probes: Default::default(),
     }
 }

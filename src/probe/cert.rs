@@ -18,6 +18,9 @@ pub struct CertSummary {
     pub eku: Vec<String>,
     pub sha256: String,
     pub self_signed: bool,
+    /// The parsed facts, for certificate findings.
+    #[serde(skip)]
+    pub facts: CertFacts,
 }
 
 impl CertSummary {
@@ -52,6 +55,7 @@ impl CertSummary {
         let mut sans = facts.dns_sans.clone();
         sans.extend(facts.uri_sans.iter().cloned());
         Ok(CertSummary {
+            facts: facts.clone(),
             self_signed: facts.subject == facts.issuer,
             subject: facts.subject,
             issuer: facts.issuer,

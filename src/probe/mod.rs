@@ -5,6 +5,8 @@
 pub mod cert;
 pub mod legacy;
 mod record;
+pub mod sweep;
+pub mod target;
 pub mod verdict;
 mod verifier;
 

@@ -5,7 +5,6 @@ use crate::model::SanMatcher;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, RootCertStore};
 use serde::Serialize;
@@ -14,8 +13,11 @@ use std::sync::{Arc, OnceLock};
 /// What to validate against.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrustSource {
-    /// A PEM bundle (the policy's CA refs), with a label such as `ConfigMap/app/shop-ca`.
-    Bundle { label: String, pem: Vec<u8> },
+    /// CA certificates (the policy's CA refs), with a label such as `ConfigMap/app/shop-ca`.
+    Bundle {
+        label: String,
+        certs: Vec<CertificateDer<'static>>,
+    },
     /// `wellKnownCACertificates: System`: approximated by this machine's roots.
     System,
 }
@@ -26,6 +28,19 @@ pub enum Identity {
     Name(String),
     /// `subjectAltNames`: the certificate must match at least one.
     Sans(Vec<SanMatcher>),
+}
+
+impl TrustSource {
+    /// A bundle from PEM text (a `--ca` file).
+    pub fn from_pem(label: &str, pem: &[u8]) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        TrustSource::Bundle {
+            label: label.into(),
+            certs: CertificateDer::pem_slice_iter(pem)
+                .filter_map(Result::ok)
+                .collect(),
+        }
+    }
 }
 
 impl Identity {
@@ -125,13 +140,10 @@ pub fn judge(
 ) -> Verdict {
     let (roots, trust_label, bundle): (Arc<RootCertStore>, String, Vec<CertificateDer<'static>>) =
         match trust {
-            TrustSource::Bundle { label, pem } => {
-                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-                    .filter_map(Result::ok)
-                    .collect();
+            TrustSource::Bundle { label, certs } => {
                 let mut store = RootCertStore::empty();
                 store.add_parsable_certificates(certs.iter().cloned());
-                (Arc::new(store), label.clone(), certs)
+                (Arc::new(store), label.clone(), certs.clone())
             }
             TrustSource::System => (
                 system_roots(),

@@ -21,7 +21,13 @@ pub fn to_value(p: &Posture) -> Value {
         "source": p.source,
         "evaluated_at": p.evaluated_at.to_string(),
         "summary": { "edges": p.edges.len(), "modes": counts, "findings": p.findings.len(), "errors": p.errors.len() },
-        "edges": p.edges.iter().map(edge).collect::<Vec<_>>(),
+        "edges": p.edges.iter().enumerate().map(|(i, e)| {
+            let mut v = edge(e);
+            if let Some(r) = p.probes.get(&i) {
+                v["probe"] = serde_json::to_value(r).expect("probe report serialises");
+            }
+            v
+        }).collect::<Vec<_>>(),
         "policies": p.policies,
         "findings": p.findings.iter().map(|f| json!({
             "id": f.id,

@@ -76,7 +76,7 @@ pub fn to_value(p: &Posture) -> Value {
         .collect();
     json!({
         "version": "2.1.0",
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
         "runs": [{
             "tool": { "driver": {
                 "name": "lastmile",

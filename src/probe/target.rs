@@ -1,0 +1,119 @@
+//! From an edge to a probe request: where to connect, which SNI, which CA and names to judge by.
+
+use super::{Identity, ProbeRequest, TrustSource};
+use crate::posture::{Edge, Trust};
+use crate::snapshot::Snapshot;
+use rustls::pki_types::CertificateDer;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A probe request for an edge and how it reaches the backend.
+#[derive(Debug, Clone)]
+pub struct EdgeProbe {
+    pub request: ProbeRequest,
+    /// `direct` (a Backend endpoint or an override), `cluster-dns` (Service DNS, reachable from
+    /// inside the cluster).
+    pub transport: &'static str,
+}
+
+/// Builds the probe for `edge`. `overrides` maps `KIND/NS/NAME[:PORT]` backends to `HOST:PORT`
+/// (local test servers, or a port-forward).
+pub fn for_edge(
+    snap: &Snapshot,
+    edge: &Edge,
+    overrides: &HashMap<String, String>,
+    timeout: Duration,
+) -> Result<EdgeProbe, String> {
+    let (kind, rest) = edge
+        .backend
+        .split_once('/')
+        .ok_or_else(|| format!("cannot probe {}", edge.backend))?;
+    let (ns_name, port) = match rest.rsplit_once(':') {
+        Some((a, p)) => (a, p.parse::<u16>().ok()),
+        None => (rest, None),
+    };
+    let (ns, name) = ns_name
+        .split_once('/')
+        .ok_or_else(|| format!("cannot probe {}", edge.backend))?;
+    let mut fallback_sni = None;
+    let (address, transport) = if let Some(a) = overrides.get(&edge.backend) {
+        (a.clone(), "direct")
+    } else {
+        match kind {
+            "Backend" => {
+                let b = snap
+                    .backend(ns, name)
+                    .ok_or_else(|| format!("Backend {ns}/{name} is not in the source"))?;
+                let ep = b
+                    .endpoints
+                    .iter()
+                    .find(|e| e.fqdn.is_some() || e.ip.is_some())
+                    .ok_or_else(|| {
+                        format!("Backend {ns}/{name} has no FQDN or IP endpoint to dial")
+                    })?;
+                let hp = ep.fqdn.as_ref().or(ep.ip.as_ref()).expect("checked above");
+                let p = port
+                    .map(i64::from)
+                    .or(hp.port)
+                    .ok_or_else(|| format!("Backend {ns}/{name} endpoint has no port"))?;
+                if ep.fqdn.is_some() {
+                    fallback_sni = Some(hp.hostname.clone());
+                }
+                let host = if hp.hostname.contains(':') {
+                    format!("[{}]", hp.hostname)
+                } else {
+                    hp.hostname.clone()
+                };
+                (format!("{host}:{p}"), "direct")
+            }
+            "Service" => (
+                format!(
+                    "{name}.{ns}.svc:{}",
+                    port.ok_or("the backendRef has no port")?
+                ),
+                "cluster-dns",
+            ),
+            "ServiceImport" => (
+                format!(
+                    "{name}.{ns}.svc.clusterset.local:{}",
+                    port.ok_or("the backendRef has no port")?
+                ),
+                "cluster-dns",
+            ),
+            other => return Err(format!("lastmile cannot probe backends of kind {other}")),
+        }
+    };
+    let sni = edge.sni.clone().or(fallback_sni);
+    // The trust the gateway uses; for edges without verification, what it would use if it were
+    // turned on (the configured CA), else this machine's roots as a reference point.
+    let certs: Vec<CertificateDer<'static>> = edge
+        .ca_ref_states
+        .iter()
+        .flat_map(|s| s.certificates.iter())
+        .map(|c| CertificateDer::from(c.der.clone()))
+        .collect();
+    let trust = match edge.trust {
+        Trust::System => TrustSource::System,
+        _ if !certs.is_empty() => TrustSource::Bundle {
+            label: edge.ca_refs.join(", "),
+            certs,
+        },
+        _ => TrustSource::System,
+    };
+    let identity = if !edge.sans.is_empty() {
+        Some(Identity::Sans(edge.sans.clone()))
+    } else {
+        sni.clone().map(Identity::Name)
+    };
+    Ok(EdgeProbe {
+        request: ProbeRequest {
+            address,
+            sni,
+            trust: Some(trust),
+            identity,
+            timeout,
+            legacy: true,
+        },
+        transport,
+    })
+}
