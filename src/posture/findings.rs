@@ -657,19 +657,6 @@ pub fn cert_issues(c: &CertFacts, now: jiff::Timestamp) -> Vec<(&'static str, Se
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_rule_id_is_unique() {
-        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
-        ids.sort();
-        let n = ids.len();
-        ids.dedup();
-        assert_eq!(ids.len(), n);
-    }
-}
 
 /// Findings from probe results (`edge index -> report`), at time `now`.
 pub fn probe_findings(
@@ -789,4 +776,18 @@ pub fn probe_findings(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_id_is_unique() {
+        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        ids.sort();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
 }
