@@ -36,6 +36,10 @@ pub struct UiArgs {
     /// Enable mouse-wheel scrolling.
     #[arg(long)]
     pub mouse: bool,
+    /// Probe (`p`) a backend at another address, e.g. a `kubectl port-forward`:
+    /// `Service/app/shop:443=127.0.0.1:8443` (repeatable).
+    #[arg(long = "probe-via", value_name = "BACKEND=HOST:PORT", value_parser = parse_probe_address)]
+    pub probe_via: Vec<(String, String)>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -92,6 +92,7 @@ fn ui(cli: &Cli) -> Result<ExitCode, String> {
         mouse: cli.ui.mouse,
         tick: Duration::from_secs(1),
         fps: 30,
+        probe_overrides: cli.ui.probe_via.iter().cloned().collect(),
     };
     tui::run(snapshot, label, opts)?;
     Ok(ExitCode::SUCCESS)

@@ -657,7 +657,6 @@ pub fn cert_issues(c: &CertFacts, now: jiff::Timestamp) -> Vec<(&'static str, Se
     out
 }
 
-
 /// Findings from probe results (`edge index -> report`), at time `now`.
 pub fn probe_findings(
     edges: &[Edge],

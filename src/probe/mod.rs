@@ -32,7 +32,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// What to probe and how to judge it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProbeRequest {
     /// `HOST:PORT` to dial.
     pub address: String,

@@ -23,14 +23,18 @@ pub enum Msg {
     Snapshot(Box<Snapshot>),
     /// The source failed to produce one (the previous snapshot stays).
     SourceError(String),
+    /// A probe finished, for the edge `(gateway, edge key)`.
+    ProbeDone((String, String), Box<crate::probe::ProbeReport>),
 }
 
 /// Side effects the runtime carries out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
     /// Copy text to the clipboard (OSC 52).
     Copy(String),
+    /// Run these probes and report each with `Msg::ProbeDone`.
+    Probe(Vec<((String, String), crate::probe::ProbeRequest)>),
 }
 
 /// Which line editor is open.
@@ -108,7 +112,7 @@ pub struct App {
     pub rows: Vec<BackendRow>,
     pub visible: Vec<usize>,
     /// Content width of each Backends column.
-    pub widths: [usize; 8],
+    pub widths: [usize; 9],
     pub sort: SortColumn,
     pub sort_reverse: bool,
     pub backends_nav: ListNav,
@@ -120,6 +124,19 @@ pub struct App {
     pub tree: TreeView,
     pub message: Option<(String, bool)>,
     pub size: (u16, u16),
+    /// Probe state per edge `(gateway, edge key)`; results survive source updates.
+    pub probes: std::collections::HashMap<(String, String), ProbeState>,
+    /// `--probe-address` overrides: backend -> `HOST:PORT`.
+    pub probe_overrides: std::collections::HashMap<String, String>,
+}
+
+/// Where a probe of one edge stands.
+#[derive(Debug, Clone)]
+pub enum ProbeState {
+    Running,
+    Done(Box<crate::probe::ProbeReport>),
+    /// The edge cannot be probed (no address to dial).
+    Unavailable(String),
 }
 
 impl App {
@@ -147,7 +164,7 @@ impl App {
             filter: None,
             rows: vec![],
             visible: vec![],
-            widths: [0; 8],
+            widths: [0; 9],
             sort: SortColumn::Severity,
             sort_reverse: false,
             backends_nav: ListNav::default(),
@@ -159,6 +176,8 @@ impl App {
             tree: TreeView::default(),
             message: None,
             size: (120, 40),
+            probes: Default::default(),
+            probe_overrides: Default::default(),
         };
         app.rebuild();
         app
@@ -267,6 +286,7 @@ impl App {
             Msg::Snapshot(s) => {
                 self.posture = posture::evaluate(&s, self.now, &self.options);
                 self.snapshot = Arc::new(*s);
+                self.attach_probes();
                 self.updated_at = self.now;
                 self.source_error = None;
                 self.rebuild();
@@ -274,6 +294,12 @@ impl App {
             }
             Msg::SourceError(e) => {
                 self.source_error = Some(e);
+                vec![]
+            }
+            Msg::ProbeDone(id, report) => {
+                self.probes.insert(id, ProbeState::Done(report));
+                self.attach_probes();
+                self.rebuild();
                 vec![]
             }
         }
@@ -419,7 +445,7 @@ impl App {
                         .apply(action, super::keymap::BINDINGS.len(), page);
                 }
                 ViewKind::Tree => self.tree.navigate(action, page),
-                ViewKind::Detail => {
+                ViewKind::Detail | ViewKind::Probe => {
                     self.detail_scroll = match action {
                         Action::Up => self.detail_scroll.saturating_sub(1),
                         Action::Down => self.detail_scroll + 1,
@@ -462,13 +488,93 @@ impl App {
                 }
             }
             Action::Probe => {
-                self.message = Some((
-                    "the TLS probe is not available in this build yet".into(),
-                    true,
-                ))
+                let target = match &self.view().detail {
+                    Some(DetailTarget::Edge { gateway, key }) => {
+                        Some((gateway.clone(), key.clone()))
+                    }
+                    _ => self
+                        .selected_edge()
+                        .map(|e| (e.gateway.clone(), e.key.clone())),
+                };
+                if let Some(id) = target {
+                    let effects = self.start_probes(std::slice::from_ref(&id));
+                    self.push(View {
+                        kind: ViewKind::Probe,
+                        detail: Some(DetailTarget::Edge {
+                            gateway: id.0,
+                            key: id.1,
+                        }),
+                    });
+                    return effects;
+                }
+            }
+            Action::ProbeAll => {
+                let ids: Vec<(String, String)> = self
+                    .visible
+                    .iter()
+                    .map(|&r| &self.posture.edges[self.rows[r].edge])
+                    .map(|e| (e.gateway.clone(), e.key.clone()))
+                    .collect();
+                self.message = Some((format!("probing {} edges…", ids.len()), false));
+                return self.start_probes(&ids);
             }
         }
         vec![]
+    }
+
+    /// Marks edges as being probed and returns the effect that runs the probes.
+    fn start_probes(&mut self, ids: &[(String, String)]) -> Vec<Effect> {
+        let mut requests = Vec::new();
+        for id in ids {
+            let Some(e) = self
+                .posture
+                .edges
+                .iter()
+                .find(|e| e.gateway == id.0 && e.key == id.1)
+            else {
+                continue;
+            };
+            match crate::probe::target::for_edge(
+                &self.snapshot,
+                e,
+                &self.probe_overrides,
+                std::time::Duration::from_secs(3),
+            ) {
+                Ok(p) => {
+                    self.probes.insert(id.clone(), ProbeState::Running);
+                    requests.push((id.clone(), p.request));
+                }
+                Err(why) => {
+                    self.probes.insert(id.clone(), ProbeState::Unavailable(why));
+                }
+            }
+        }
+        if requests.is_empty() {
+            vec![]
+        } else {
+            vec![Effect::Probe(requests)]
+        }
+    }
+
+    /// Re-attaches finished probe results to the current posture (edge indices change when the
+    /// source changes).
+    fn attach_probes(&mut self) {
+        let mut by_index = std::collections::BTreeMap::new();
+        for (i, e) in self.posture.edges.iter().enumerate() {
+            if let Some(ProbeState::Done(r)) = self.probes.get(&(e.gateway.clone(), e.key.clone()))
+            {
+                by_index.insert(i, (**r).clone());
+            }
+        }
+        self.posture.add_probes(by_index, self.now);
+    }
+
+    /// Probes still running.
+    pub fn probes_running(&self) -> usize {
+        self.probes
+            .values()
+            .filter(|p| matches!(p, ProbeState::Running))
+            .count()
     }
 
     /// The reference `c` copies for the current selection.
@@ -497,7 +603,7 @@ impl App {
                 Some(DetailTarget::Object(o)) => Some(o.clone()),
                 None => None,
             },
-            ViewKind::Help => None,
+            ViewKind::Help | ViewKind::Probe => None,
         }
     }
 
@@ -543,7 +649,7 @@ impl App {
                     .selected_object(&self.posture)
                     .map(DetailTarget::Object),
             },
-            ViewKind::Detail | ViewKind::Help => None,
+            ViewKind::Detail | ViewKind::Help | ViewKind::Probe => None,
         };
         if let Some(t) = target {
             self.show_yaml = false;

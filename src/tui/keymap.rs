@@ -31,8 +31,10 @@ pub enum Action {
     JumpToTree,
     ToggleYaml,
     Copy,
-    /// Reserved for the TLS probe (a later feature).
+    /// Probe the selected edge's backend.
     Probe,
+    /// Probe every edge in view.
+    ProbeAll,
 }
 
 /// Where a binding applies.
@@ -270,7 +272,31 @@ pub const BINDINGS: &[Binding] = &[
         label: "p",
         action: Action::Probe,
         scope: Scope::View(ViewKind::Backends),
-        description: "probe the backend's TLS (not available yet)",
+        description: "probe the backend's TLS: handshake, chain, would the gateway accept it",
+        hint: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('p'), NONE)],
+        label: "p",
+        action: Action::Probe,
+        scope: Scope::View(ViewKind::Detail),
+        description: "probe this edge's backend",
+        hint: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('p'), NONE)],
+        label: "p",
+        action: Action::Probe,
+        scope: Scope::View(ViewKind::Probe),
+        description: "probe again",
+        hint: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('P'), SHIFT), (KeyCode::Char('P'), NONE)],
+        label: "P",
+        action: Action::ProbeAll,
+        scope: Scope::View(ViewKind::Backends),
+        description: "probe every edge in view (32 at a time, 2 per backend)",
         hint: false,
     },
 ];

@@ -32,6 +32,19 @@ pub struct TuiOptions {
     pub tick: Duration,
     /// Upper bound on redraws per second.
     pub fps: u32,
+    /// Backend -> `HOST:PORT` addresses to probe instead of the backend's own.
+    pub probe_overrides: std::collections::HashMap<String, String>,
+}
+
+/// Runs probes in the background and sends each result as a message.
+async fn probe_sweep(
+    requests: Vec<((String, String), crate::probe::ProbeRequest)>,
+    tx: tokio::sync::mpsc::UnboundedSender<Msg>,
+) {
+    crate::probe::sweep::sweep(requests, 32, |id, report| {
+        let _ = tx.send(Msg::ProbeDone(id, Box::new(report)));
+    })
+    .await;
 }
 
 /// Writes an OSC 52 "set clipboard" sequence (works over SSH in most terminals).
@@ -135,6 +148,12 @@ async fn event_loop(
             match effect {
                 Effect::Quit => return Ok(()),
                 Effect::Copy(text) => copy_osc52(&text),
+                Effect::Probe(requests) => {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        probe_sweep(requests, tx).await;
+                    });
+                }
             }
         }
         dirty = true;

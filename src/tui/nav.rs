@@ -7,6 +7,7 @@ pub enum ViewKind {
     Policies,
     Findings,
     Detail,
+    Probe,
     Help,
 }
 
@@ -26,6 +27,7 @@ impl ViewKind {
             ViewKind::Policies => "Policies",
             ViewKind::Findings => "Findings",
             ViewKind::Detail => "Detail",
+            ViewKind::Probe => "Probe",
             ViewKind::Help => "Help",
         }
     }

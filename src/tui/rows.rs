@@ -20,6 +20,9 @@ pub struct BackendRow {
     /// `None`: no status to judge; `Some(true)`: all good; `Some(false)`: attention.
     pub status_ok: Option<bool>,
     pub severity: Option<Severity>,
+    /// Probe outcome (`—` when not probed).
+    pub probe: String,
+    pub probe_ok: Option<bool>,
     /// Namespaces this row belongs to (route, backend, gateway), for `:ns`.
     pub namespaces: [String; 3],
     /// Lower-cased text for filtering.
@@ -64,6 +67,31 @@ impl SortColumn {
         let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
         Self::ALL[(i + 1) % Self::ALL.len()]
     }
+}
+
+/// Compact probe outcome for the PROBE column.
+fn probe_cell(r: Option<&crate::probe::ProbeReport>) -> (String, Option<bool>) {
+    use crate::probe::Failure;
+    let Some(r) = r else {
+        return ("—".into(), None);
+    };
+    let text = match (&r.failure, &r.verdict) {
+        (Some(Failure::NotTls { .. }), _) => "✘ not TLS".to_string(),
+        (Some(Failure::MtlsRequired), _) => "✘ mTLS required".to_string(),
+        (Some(Failure::Timeout { .. }), _) => "✘ timeout".to_string(),
+        (Some(Failure::ConnectRefused { .. } | Failure::ConnectError { .. }), _) => {
+            "✘ unreachable".to_string()
+        }
+        (Some(Failure::TlsAlert { alert, .. }), _) => format!("✘ alert {alert}"),
+        (Some(_), _) => "✘ failed".to_string(),
+        (None, Some(v)) if v.verdict == "trusted" => {
+            format!("✔ {}", r.version.clone().unwrap_or_default())
+        }
+        (None, Some(v)) => format!("✘ {}", v.reason),
+        (None, None) => format!("✔ {}", r.version.clone().unwrap_or_default()),
+    };
+    let ok = text.starts_with('✔');
+    (text, Some(ok))
 }
 
 /// `HTTPRoute/ns/name` reads as `ns/name`; other kinds keep a short tag (`GRPC ns/name`).
@@ -171,6 +199,8 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
                 status,
                 status_ok,
                 severity: worst[i],
+                probe: probe_cell(p.probes.get(&i)).0,
+                probe_ok: probe_cell(p.probes.get(&i)).1,
                 namespaces: [ns_of(&e.route), ns_of(&e.backend), ns_of(&e.gateway)],
                 haystack: String::new(),
             };
@@ -193,13 +223,13 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
 }
 
 /// Column headers of the Backends table, in order.
-pub const COLUMNS: [&str; 8] = [
-    "MODE", "SEV", "GATEWAY", "ROUTE", "BACKEND", "POLICY", "SNI", "STATUS",
+pub const COLUMNS: [&str; 9] = [
+    "MODE", "SEV", "GATEWAY", "ROUTE", "BACKEND", "POLICY", "SNI", "STATUS", "PROBE",
 ];
 
 impl BackendRow {
     /// Cell texts in [`COLUMNS`] order.
-    pub fn cells(&self) -> [String; 8] {
+    pub fn cells(&self) -> [String; 9] {
         [
             crate::tui::ui::mode_text(self.mode, self.mtls),
             match self.severity {
@@ -212,13 +242,14 @@ impl BackendRow {
             self.policy.clone(),
             self.sni.clone(),
             self.status.clone(),
+            self.probe.clone(),
         ]
     }
 }
 
 /// Widest content per column over `rows` (headers included), computed once per update so the
 /// layout does not jump while scrolling.
-pub fn content_widths<'a>(rows: impl Iterator<Item = &'a BackendRow>) -> [usize; 8] {
+pub fn content_widths<'a>(rows: impl Iterator<Item = &'a BackendRow>) -> [usize; 9] {
     let mut w = COLUMNS.map(|c| c.chars().count() + 1);
     for r in rows {
         for (i, c) in r.cells().iter().enumerate() {
@@ -229,19 +260,22 @@ pub fn content_widths<'a>(rows: impl Iterator<Item = &'a BackendRow>) -> [usize;
 }
 
 /// Minimum useful width per column; MODE is never truncated.
-const MIN_WIDTHS: [usize; 8] = [23, 10, 12, 14, 14, 10, 10, 9];
+const MIN_WIDTHS: [usize; 9] = [23, 10, 12, 14, 14, 10, 10, 9, 10];
 /// Width below which a column is better dropped than squeezed.
-const COMFORT_WIDTHS: [usize; 8] = [23, 10, 16, 18, 20, 14, 16, 12];
+const COMFORT_WIDTHS: [usize; 9] = [23, 10, 16, 18, 20, 14, 16, 12, 14];
 /// Columns dropped first when the terminal is narrow: SNI, GATEWAY, POLICY, STATUS, SEV.
 const DROP_ORDER: [usize; 5] = [6, 2, 5, 7, 1];
+/// The PROBE column only shows once something was probed.
 /// Columns that give up width first when space is short.
-const SHRINK_ORDER: [usize; 6] = [6, 7, 5, 2, 3, 4];
+const SHRINK_ORDER: [usize; 7] = [6, 7, 5, 2, 8, 3, 4];
 
 /// Chooses the columns to show and their widths for `available` terminal columns: content
 /// widths when they fit, otherwise shrink flexible columns to their minimum, then drop the
 /// least important columns. Returns `(column index, width)` in display order.
-pub fn fit_widths(content: [usize; 8], available: usize) -> Vec<(usize, usize)> {
-    let mut shown: Vec<usize> = (0..8).collect();
+pub fn fit_widths(content: [usize; 9], available: usize) -> Vec<(usize, usize)> {
+    let mut shown: Vec<usize> = (0..9)
+        .filter(|&c| c != 8 || content[8] > COLUMNS[8].len() + 1)
+        .collect();
     let need = |shown: &[usize]| {
         shown
             .iter()

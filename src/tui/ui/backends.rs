@@ -55,6 +55,10 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 Style::new(),
                 Style::new(),
                 status_style,
+                match row.probe_ok {
+                    Some(ok) => t.ok(ok),
+                    None => t.dim(),
+                },
             ];
             let texts = row.cells();
             let cells: Vec<Cell> = fitted

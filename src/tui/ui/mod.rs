@@ -5,6 +5,7 @@ mod detail;
 mod findings;
 mod help;
 mod policies;
+mod probe;
 mod tree;
 
 use super::app::{App, Prompt};
@@ -37,6 +38,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             ViewKind::Policies => policies::draw(f, app, body),
             ViewKind::Findings => findings::draw(f, app, body),
             ViewKind::Detail => detail::draw(f, app, body),
+            ViewKind::Probe => probe::draw(f, app, body),
             ViewKind::Help => help::draw(f, app, body),
         }
     }

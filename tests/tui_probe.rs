@@ -1,0 +1,129 @@
+//! `p` in the terminal UI: the effect carries the edge's probe request, the result comes back as
+//! a message, the Probe view shows the verdict, and the Backends view gains a PROBE column.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use lastmile::source::demo;
+use lastmile::tui::app::{App, Effect, Msg, SourceLabel};
+use lastmile::tui::theme::{Theme, ThemeName};
+use lastmile::tui::ui::draw;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use rcgen::{CertificateParams, KeyPair};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn screen(app: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(160, 36)).unwrap();
+    t.draw(|f| draw(f, app)).unwrap();
+    let buf = t.backend().buffer().clone();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+                + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn probe_key_runs_a_probe_and_shows_the_verdict() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A TLS backend with a certificate from a CA that is not the policy's (storefront-ca).
+    let addr = rt.block_on(async {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["storefront.shop.svc.cluster.local".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cfg = rustls::ServerConfig::builder_with_provider(lastmile::probe::provider())
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(s).await {
+                        let mut b = [0u8; 64];
+                        let _ = tls.read(&mut b).await;
+                        let _ = tls.shutdown().await;
+                    }
+                });
+            }
+        });
+        a
+    });
+    let label = SourceLabel {
+        kind: "demo".into(),
+        description: "embedded demo cluster".into(),
+        live: false,
+    };
+    let mut app = App::new(
+        demo::snapshot(),
+        "2026-11-22T12:00:00Z".parse().unwrap(),
+        label,
+        Theme::new(ThemeName::Dark),
+    );
+    app.update(Msg::Resize(160, 36));
+    app.probe_overrides
+        .insert("Service/shop/storefront:443".into(), addr.to_string());
+    for c in "/storefront".chars() {
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    let effects = app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('p'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(app.breadcrumbs(), "Backends › Probe");
+    assert!(screen(&app).contains("probing…"));
+    let Some(Effect::Probe(requests)) = effects.into_iter().next() else {
+        panic!("p must start a probe")
+    };
+    assert_eq!(requests.len(), 1);
+    let (id, req) = requests.into_iter().next().unwrap();
+    assert_eq!(req.address, addr.to_string());
+    assert_eq!(
+        req.sni.as_deref(),
+        Some("storefront.shop.svc.cluster.local")
+    );
+    let report = rt.block_on(lastmile::probe::probe(&req));
+    app.update(Msg::ProbeDone(id, Box::new(report)));
+    let s = screen(&app);
+    assert!(s.contains("the gateway's validation would fail"), "{s}");
+    assert!(s.contains("probe-untrusted"), "{s}");
+    assert!(s.contains("TLSv1.3"), "{s}");
+    // Back on the Backends view, the PROBE column shows the outcome.
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    let s = screen(&app);
+    assert!(s.contains("PROBE"), "{s}");
+    assert!(s.contains("✘ unknown_issuer"), "{s}");
+    // A backend that cannot be dialled says why instead of hanging.
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    for c in "/recommendations".chars() {
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    let effects = app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('p'),
+        KeyModifiers::NONE,
+    )));
+    assert!(effects.is_empty());
+    assert!(screen(&app).contains("cannot probe this edge"));
+}
