@@ -4,6 +4,7 @@
 //! [`posture::evaluate`] turns it into a [`posture::Posture`], and [`report`] renders it.
 
 pub mod cli;
+pub mod demo_servers;
 pub mod logging;
 pub mod model;
 pub mod posture;

@@ -42,7 +42,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
     let now = args.at.unwrap_or_else(jiff::Timestamp::now);
     let mut posture = posture::evaluate(&snapshot, now, &Options::default());
     if args.probe {
-        let probes = probe_edges(&snapshot, &posture, args)?;
+        let probes = probe_edges(&snapshot, &posture, args, cli.source.demo)?;
         posture.add_probes(probes, now);
     }
     let out = report::render(&posture, args.format, args.fail_on);
@@ -93,6 +93,7 @@ fn ui(cli: &Cli) -> Result<ExitCode, String> {
         tick: Duration::from_secs(1),
         fps: 30,
         probe_overrides: cli.ui.probe_via.iter().cloned().collect(),
+        demo_servers: cli.source.demo,
     };
     tui::run(snapshot, label, opts)?;
     Ok(ExitCode::SUCCESS)
@@ -165,15 +166,27 @@ fn probe(args: &ProbeArgs) -> Result<ExitCode, String> {
     })
 }
 
-/// `check --probe`: probes the edges where TLS is intended or the port looks like TLS.
+/// `check --probe`: probes the edges where TLS is intended or the port looks like TLS. With
+/// `--demo`, the demo's local backends answer.
 fn probe_edges(
     snapshot: &Snapshot,
     posture: &posture::Posture,
     args: &CheckArgs,
+    demo: bool,
 ) -> Result<std::collections::BTreeMap<usize, lastmile::probe::ProbeReport>, String> {
     use lastmile::posture::Mode;
-    let overrides: std::collections::HashMap<String, String> =
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut overrides: std::collections::HashMap<String, String> =
         args.probe_address.iter().cloned().collect();
+    if demo {
+        for (k, v) in rt.block_on(lastmile::demo_servers::start())? {
+            overrides.entry(k).or_insert(v);
+        }
+    }
     let requests: Vec<(usize, lastmile::probe::ProbeRequest)> = posture
         .edges
         .iter()
@@ -187,11 +200,6 @@ fn probe_edges(
                 .map(|p| (i, p.request))
         })
         .collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let mut out = std::collections::BTreeMap::new();
     rt.block_on(lastmile::probe::sweep::sweep(
         requests,

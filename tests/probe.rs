@@ -557,3 +557,71 @@ fn check_probe_adds_findings_and_probe_objects() {
         "{v:#}"
     );
 }
+
+/// `--demo` starts local backends, so probing works without a cluster and shows each scenario.
+#[test]
+fn demo_backends_answer_probes() {
+    let out = assert_cmd::Command::cargo_bin("lastmile")
+        .unwrap()
+        .args([
+            "check",
+            "--demo",
+            "--probe",
+            "--format",
+            "json",
+            "--at",
+            "2026-11-22T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let probe = |backend: &str| {
+        v["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["backend"] == backend && e.get("probe").is_some())
+            .unwrap_or_else(|| panic!("{backend} not probed"))["probe"]
+            .clone()
+    };
+    assert_eq!(
+        probe("Service/shop/storefront:443")["verdict"]["verdict"],
+        "trusted"
+    );
+    assert_eq!(
+        probe("Service/shop/images-next:8443")["verdict"]["reason"],
+        "name_mismatch"
+    );
+    assert_eq!(
+        probe("Service/payments/checkout:8443")["verdict"]["reason"],
+        "expired"
+    );
+    assert_eq!(
+        probe("Service/payments/fraud:8443")["failure"]["kind"],
+        "mtls_required"
+    );
+    assert_eq!(probe("Service/search/query:9200")["version"], "TLSv1.2");
+    assert_eq!(
+        probe("Service/payments/refunds:443")["failure"]["kind"],
+        "not_tls"
+    );
+    assert_eq!(
+        probe("Service/payments/refunds:443")["plaintext_http"],
+        "HTTP/1.1 200 OK"
+    );
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"probe-plaintext-port-speaks-tls"),
+        "the 400 trap confirmed on shop/cart: {ids:?}"
+    );
+    assert!(ids.contains(&"certificate-expired"));
+    assert!(
+        !ids.contains(&"probe-unreachable"),
+        "every demo backend answers: {ids:?}"
+    );
+}

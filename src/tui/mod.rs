@@ -34,6 +34,8 @@ pub struct TuiOptions {
     pub fps: u32,
     /// Backend -> `HOST:PORT` addresses to probe instead of the backend's own.
     pub probe_overrides: std::collections::HashMap<String, String>,
+    /// Start the demo's local TLS backends (`--demo`).
+    pub demo_servers: bool,
 }
 
 /// Runs probes in the background and sends each result as a message.
