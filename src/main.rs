@@ -174,7 +174,6 @@ fn probe_edges(
     args: &CheckArgs,
     demo: bool,
 ) -> Result<std::collections::BTreeMap<usize, lastmile::probe::ProbeReport>, String> {
-    use lastmile::posture::Mode;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -191,9 +190,7 @@ fn probe_edges(
         .edges
         .iter()
         .enumerate()
-        .filter(|(_, e)| {
-            e.mode.is_tls() || matches!(e.mode, Mode::FailClosed | Mode::PlaintextToTlsPort)
-        })
+        .filter(|(_, e)| lastmile::probe::target::worth_probing(e))
         .filter_map(|(i, e)| {
             lastmile::probe::target::for_edge(snapshot, e, &overrides, args.probe_timeout)
                 .ok()

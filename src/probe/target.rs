@@ -7,6 +7,13 @@ use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Edges a sweep probes: where TLS is intended, or the port looks like TLS (to confirm or rule
+/// out the plaintext-to-TLS trap). Plaintext, passthrough and unresolved edges are skipped.
+pub fn worth_probing(edge: &Edge) -> bool {
+    use crate::posture::Mode;
+    edge.mode.is_tls() || matches!(edge.mode, Mode::FailClosed | Mode::PlaintextToTlsPort)
+}
+
 /// A probe request for an edge and how it reaches the backend.
 #[derive(Debug, Clone)]
 pub struct EdgeProbe {

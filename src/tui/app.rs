@@ -513,6 +513,7 @@ impl App {
                     .visible
                     .iter()
                     .map(|&r| &self.posture.edges[self.rows[r].edge])
+                    .filter(|e| crate::probe::target::worth_probing(e))
                     .map(|e| (e.gateway.clone(), e.key.clone()))
                     .collect();
                 self.message = Some((format!("probing {} edges…", ids.len()), false));

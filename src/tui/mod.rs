@@ -102,6 +102,17 @@ async fn event_loop(
         source,
         Theme::from_env(opts.theme),
     );
+    app.probe_overrides = opts.probe_overrides.clone();
+    if opts.demo_servers {
+        match crate::demo_servers::start().await {
+            Ok(servers) => {
+                for (k, v) in servers {
+                    app.probe_overrides.entry(k).or_insert(v);
+                }
+            }
+            Err(e) => tracing::warn!("demo backends not started: {e}"),
+        }
+    }
     if let Ok(size) = terminal.size() {
         app.update(Msg::Resize(size.width, size.height));
     }
