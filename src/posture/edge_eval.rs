@@ -771,10 +771,15 @@ fn tls_outcome(
                 .iter()
                 .map(|r| ca_ref_key(r, &p.meta.namespace))
                 .collect();
-            let effect = if site.route_kind.is_none_or(RouteKind::is_http_family) {
-                "requests get HTTP 500"
-            } else {
-                "connections are reset"
+            let effect = match (
+                semantics,
+                site.route_kind.is_none_or(RouteKind::is_http_family),
+            ) {
+                (Semantics::EnvoyGateway, true) => {
+                    "requests get HTTP 500 (route ResolvedRefs=False/InvalidBackendTLS)"
+                }
+                (_, true) => "requests get HTTP 5xx",
+                (_, false) => "connections are reset",
             };
             return done(
                 e,

@@ -6,7 +6,7 @@ use crate::posture::{Edge, PolicyReport};
 use crate::sanitize::clean_owned;
 use crate::tui::app::App;
 use crate::tui::nav::DetailTarget;
-use crate::tui::theme::{Theme, severity_symbol};
+use crate::tui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -247,14 +247,7 @@ fn edge_lines(app: &App, i: usize) -> Vec<Line<'static>> {
         l.push(Line::raw(""));
         l.push(heading(t, "Findings"));
         for f in findings {
-            l.push(Line::from(vec![
-                Span::styled(
-                    format!("  {} {:<8} ", severity_symbol(f.severity), f.severity),
-                    t.severity(f.severity),
-                ),
-                Span::raw(format!("[{}] {}", f.id, clean_owned(&f.message))),
-            ]));
-            l.push(Line::styled(format!("    fix: {}", f.remediation), t.dim()));
+            l.extend(super::finding_lines(t, f));
         }
     }
     l.push(Line::raw(""));
@@ -370,14 +363,7 @@ fn object_lines(app: &App, o: &str) -> Vec<Line<'static>> {
     if !findings.is_empty() {
         l.push(heading(t, "Findings"));
         for f in findings {
-            l.push(Line::from(vec![
-                Span::styled(
-                    format!("  {} {:<8} ", severity_symbol(f.severity), f.severity),
-                    t.severity(f.severity),
-                ),
-                Span::raw(format!("[{}] {}", f.id, clean_owned(&f.message))),
-            ]));
-            l.push(Line::styled(format!("    fix: {}", f.remediation), t.dim()));
+            l.extend(super::finding_lines(t, f));
         }
         l.push(Line::raw(""));
     }

@@ -209,3 +209,25 @@ pub fn fit(s: &str, w: usize) -> String {
         t
     }
 }
+
+/// One finding as two lines: severity (symbol and word), id and message; then the fix.
+pub fn finding_lines(t: super::theme::Theme, f: &crate::posture::Finding) -> [Line<'static>; 2] {
+    [
+        Line::from(vec![
+            Span::styled(
+                format!(
+                    "  {} {:<8} ",
+                    super::theme::severity_symbol(f.severity),
+                    f.severity
+                ),
+                t.severity(f.severity),
+            ),
+            Span::raw(format!(
+                "[{}] {}",
+                f.id,
+                crate::sanitize::clean_owned(&f.message)
+            )),
+        ]),
+        Line::styled(format!("    fix: {}", f.remediation), t.dim()),
+    ]
+}

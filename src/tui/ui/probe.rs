@@ -4,7 +4,6 @@ use crate::report::probe_text;
 use crate::sanitize::clean_owned;
 use crate::tui::app::{App, ProbeState};
 use crate::tui::nav::DetailTarget;
-use crate::tui::theme::severity_symbol;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -68,13 +67,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
                 if !findings.is_empty() {
                     lines.push(Line::raw(""));
                     for x in findings {
-                        lines.push(Line::from(vec![
-                            Span::styled(
-                                format!("{} {:<8} ", severity_symbol(x.severity), x.severity),
-                                t.severity(x.severity),
-                            ),
-                            Span::raw(format!("[{}] {}", x.id, clean_owned(&x.message))),
-                        ]));
+                        lines.extend(super::finding_lines(t, x));
                     }
                 }
             }
