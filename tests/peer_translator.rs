@@ -172,7 +172,7 @@ fn compare_tls(e: &Edge, x: &ExpectedTls) -> Vec<String> {
 }
 
 /// Compares one case; returns the list of disagreements.
-fn compare_case(case: &str, p: &Posture, x: &ExpectedCase) -> Vec<String> {
+fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
     let mut diffs = Vec::new();
     for ((gw, name), dest) in &x.destinations {
         let Some(e) = p.edges.iter().find(|e| &e.gateway == gw && &e.key == name) else {
@@ -298,7 +298,6 @@ fn compare_case(case: &str, p: &Posture, x: &ExpectedCase) -> Vec<String> {
             diffs.push(format!("policy {key}: expected but not computed {missing:?}; computed but not expected {extra:?}"));
         }
     }
-    let _ = case;
     diffs
 }
 
@@ -332,7 +331,7 @@ fn envoy_gateway_translator_cases_agree() {
         let out = std::fs::read_to_string(Path::new(DIR).join(format!("{case}.out.yaml"))).unwrap();
         let expected = parse_expected(&out).unwrap_or_else(|e| panic!("{case}: {e}"));
         let posture = evaluate_case(case);
-        let diffs = compare_case(case, &posture, &expected);
+        let diffs = compare_case(&posture, &expected);
         if diffs.is_empty() {
             agree += 1;
         } else {

@@ -237,7 +237,6 @@ fn target_views(
     conflicted: Option<&(String, Vec<String>)>,
     edges: &[Edge],
 ) -> Vec<TargetView> {
-    let snap = ctx.snap;
     p.targets
         .iter()
         .enumerate()
@@ -247,13 +246,11 @@ fn target_views(
                 ("unattached", "written in the Gateway API v1.0 shape (v1alpha2 targetRef/tls): current controllers do not watch it".to_string())
             } else if n > 0 {
                 ("winner", format!("decides {n} edge{}", if n == 1 { "" } else { "s" }))
-            } else if let Some((winner, keys)) = conflicted.filter(|(_, keys)| keys.contains(&t.display())) {
-                let _ = keys;
+            } else if let Some((winner, _)) = conflicted.filter(|(_, keys)| keys.contains(&t.display())) {
                 ("conflicted", format!("{winner} is older (or first by name) and claims the same target"))
             } else {
                 ("unattached", unattached_reason(ctx, p, t, edges))
             };
-            let _ = snap;
             TargetView { target: t.display(), role, detail, edges: n }
         })
         .collect()

@@ -181,7 +181,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
                     None,
                     worst(in_listener.iter().map(|&i| edges[i].mode)),
                 );
-                l_node.children = route_nodes(ctx, edges, &in_listener, policies);
+                l_node.children = route_nodes(edges, &in_listener, policies);
                 gw_node.children.push(l_node);
             }
             let aux: Vec<usize> = gw_edges
@@ -196,7 +196,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
                     None,
                     worst(aux.iter().map(|&i| edges[i].mode)),
                 );
-                a_node.children = route_nodes(ctx, edges, &aux, policies);
+                a_node.children = route_nodes(edges, &aux, policies);
                 gw_node.children.push(a_node);
             }
             class_node.children.push(gw_node);
@@ -242,12 +242,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
     roots
 }
 
-fn route_nodes(
-    ctx: &Context,
-    edges: &[Edge],
-    idx: &[usize],
-    policies: &[PolicyReport],
-) -> Vec<TreeNode> {
+fn route_nodes(edges: &[Edge], idx: &[usize], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let mut routes: Vec<&str> = Vec::new();
     for &i in idx {
         if !routes.contains(&edges[i].route.as_str()) {
@@ -288,9 +283,7 @@ fn route_nodes(
                     worst(rule_edges.iter().map(|&i| edges[i].mode)),
                 );
                 for i in rule_edges {
-                    rule_node
-                        .children
-                        .push(edge_node(ctx, &edges[i], i, policies));
+                    rule_node.children.push(edge_node(&edges[i], i, policies));
                 }
                 rn.children.push(rule_node);
             }
@@ -299,7 +292,7 @@ fn route_nodes(
         .collect()
 }
 
-fn edge_node(ctx: &Context, e: &Edge, i: usize, policies: &[PolicyReport]) -> TreeNode {
+fn edge_node(e: &Edge, i: usize, policies: &[PolicyReport]) -> TreeNode {
     let mut n = TreeNode::new(
         NodeKind::BackendRef,
         format!("backendRef {} -> {}", e.backend_ref, e.backend),
@@ -341,7 +334,7 @@ fn edge_node(ctx: &Context, e: &Edge, i: usize, policies: &[PolicyReport]) -> Tr
                     None => "no status".into(),
                 };
                 NodeState::Status {
-                    ok: a.matches && acc.is_some_and(|c| c.is_true_str()),
+                    ok: a.matches && acc.is_some_and(|c| c.status == "True"),
                     text: if a.matches {
                         text
                     } else {
@@ -399,17 +392,6 @@ fn edge_node(ctx: &Context, e: &Edge, i: usize, policies: &[PolicyReport]) -> Tr
             },
         ));
     }
-    let _ = ctx;
     n.children.push(target);
     n
-}
-
-trait TrueStr {
-    fn is_true_str(&self) -> bool;
-}
-
-impl TrueStr for super::ConditionView {
-    fn is_true_str(&self) -> bool {
-        self.status == "True"
-    }
 }
