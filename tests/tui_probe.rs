@@ -127,3 +127,43 @@ fn probe_key_runs_a_probe_and_shows_the_verdict() {
     assert!(effects.is_empty());
     assert!(screen(&app).contains("cannot probe this edge"));
 }
+
+#[test]
+fn probing_every_edge_shows_progress() {
+    let label = SourceLabel {
+        kind: "demo".into(),
+        description: "embedded demo cluster".into(),
+        live: false,
+    };
+    let mut app = App::new(
+        demo::snapshot(),
+        "2026-11-22T12:00:00Z".parse().unwrap(),
+        label,
+        Theme::new(ThemeName::Dark),
+    );
+    app.update(Msg::Resize(160, 36));
+    let effects = app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('P'),
+        KeyModifiers::SHIFT,
+    )));
+    let Some(Effect::Probe(requests)) = effects.into_iter().next() else {
+        panic!("P must start probes")
+    };
+    // Only edges where TLS is intended or the port looks like TLS.
+    assert_eq!(
+        requests.len(),
+        13,
+        "{:?}",
+        requests.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+    assert!(screen(&app).contains(&format!("probing 0/{} edges", requests.len())));
+    let (id, req) = requests[0].clone();
+    // A stream that closes at once stands in for a finished probe.
+    let (client, server) = tokio::io::duplex(64);
+    drop(server);
+    let report = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(lastmile::probe::probe_stream(client, &req));
+    app.update(Msg::ProbeDone(id, Box::new(report)));
+    assert!(screen(&app).contains(&format!("probing 1/{} edges", requests.len())));
+}

@@ -128,6 +128,8 @@ pub struct App {
     pub probes: std::collections::HashMap<(String, String), ProbeState>,
     /// `--probe-address` overrides: backend -> `HOST:PORT`.
     pub probe_overrides: std::collections::HashMap<String, String>,
+    /// Size of the probe batch in flight (for the progress bar); 0 when idle.
+    pub probe_batch: usize,
 }
 
 /// Where a probe of one edge stands.
@@ -178,6 +180,7 @@ impl App {
             size: (120, 40),
             probes: Default::default(),
             probe_overrides: Default::default(),
+            probe_batch: 0,
         };
         app.rebuild();
         app
@@ -298,6 +301,9 @@ impl App {
             }
             Msg::ProbeDone(id, report) => {
                 self.probes.insert(id, ProbeState::Done(report));
+                if self.probes_running() == 0 {
+                    self.probe_batch = 0;
+                }
                 self.attach_probes();
                 self.rebuild();
                 vec![]
@@ -551,10 +557,10 @@ impl App {
             }
         }
         if requests.is_empty() {
-            vec![]
-        } else {
-            vec![Effect::Probe(requests)]
+            return vec![];
         }
+        self.probe_batch = self.probes_running();
+        vec![Effect::Probe(requests)]
     }
 
     /// Re-attaches finished probe results to the current posture (edge indices change when the

@@ -114,6 +114,18 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     let t = app.theme;
+    let running = app.probes_running();
+    if running > 0 && app.prompt.is_none() {
+        let total = app.probe_batch.max(running);
+        let done = total - running;
+        let label = format!("probing {done}/{total} edges");
+        let gauge = ratatui::widgets::Gauge::default()
+            .gauge_style(t.key())
+            .ratio(done as f64 / total as f64)
+            .label(Span::raw(label));
+        f.render_widget(gauge, area);
+        return;
+    }
     if let Some((kind, input)) = &app.prompt {
         let prefix = if *kind == Prompt::Filter { "/" } else { ":" };
         let width = area.width.saturating_sub(1) as usize;
