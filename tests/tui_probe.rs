@@ -152,7 +152,7 @@ fn probing_every_edge_shows_progress() {
     // Only edges where TLS is intended or the port looks like TLS.
     assert_eq!(
         requests.len(),
-        13,
+        12,
         "{:?}",
         requests.iter().map(|r| &r.0).collect::<Vec<_>>()
     );
