@@ -1016,20 +1016,27 @@ fn ca_ref_key(r: &ObjectRef, ns: &str) -> String {
 /// Envoy Gateway answers a whole HTTP rule with 500 when one of its backends fails TLS setup;
 /// the other backends of that rule are told so.
 pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
-    let failed: Vec<(String, String, usize, usize)> = edges
-        .iter()
-        .filter(|e| {
-            e.mode == Mode::FailClosed
-                && e.semantics == Semantics::EnvoyGateway
-                && e.via.is_none()
-                && (e.route.starts_with("HTTPRoute/") || e.route.starts_with("GRPCRoute/"))
-        })
-        .map(|e| (e.gateway.clone(), e.route.clone(), e.rule, e.backend_ref))
-        .collect();
+    // (gateway, route, rule) -> the first backendRef of that rule that failed.
+    let mut failed: std::collections::HashMap<(String, String, usize), usize> =
+        std::collections::HashMap::new();
+    for e in edges.iter() {
+        if e.mode == Mode::FailClosed
+            && e.semantics == Semantics::EnvoyGateway
+            && e.via.is_none()
+            && (e.route.starts_with("HTTPRoute/") || e.route.starts_with("GRPCRoute/"))
+        {
+            failed
+                .entry((e.gateway.clone(), e.route.clone(), e.rule))
+                .or_insert(e.backend_ref);
+        }
+    }
+    if failed.is_empty() {
+        return;
+    }
     for e in edges.iter_mut() {
-        if let Some((_, _, _, bad)) = failed.iter().find(|(g, r, rule, idx)| {
-            *g == e.gateway && *r == e.route && *rule == e.rule && *idx != e.backend_ref
-        }) {
+        if let Some(&bad) = failed.get(&(e.gateway.clone(), e.route.clone(), e.rule))
+            && bad != e.backend_ref
+        {
             e.reasons.push(format!("rule {} is answered with HTTP 500 as a whole because backendRef {bad} cannot set up TLS", e.rule));
         }
     }

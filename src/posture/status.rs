@@ -81,6 +81,31 @@ impl Recorder {
     }
 }
 
+/// Edges grouped by backend object (`KIND/NS/NAME`, port stripped), built once per evaluation
+/// so explaining unattached targets does not scan every edge per target.
+struct EdgesByBackend<'a> {
+    map: HashMap<&'a str, Vec<&'a Edge>>,
+}
+
+impl<'a> EdgesByBackend<'a> {
+    fn new(edges: &'a [Edge]) -> Self {
+        let mut map: HashMap<&str, Vec<&Edge>> = HashMap::new();
+        for e in edges {
+            let object = e
+                .backend
+                .split_once(':')
+                .map(|(o, _)| o)
+                .unwrap_or(&e.backend);
+            map.entry(object).or_default().push(e);
+        }
+        EdgesByBackend { map }
+    }
+
+    fn get(&self, object: &str) -> &[&'a Edge] {
+        self.map.get(object).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
 /// Target key for conflict detection: `ns/group/kind/name/section`.
 fn conflict_key(p: &BackendTlsPolicy, t: &PolicyTarget) -> String {
     format!(
@@ -137,13 +162,14 @@ pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Ve
         ancestors.insert(loser.clone(), list);
     }
     let controllers = ctx.modelled_controllers();
+    let by_backend = EdgesByBackend::new(edges);
     snap.policies
         .iter()
         .map(|p| {
             let mut computed = ancestors.remove(&p.key()).unwrap_or_default();
             truncate(&mut computed);
             let conflicted = conflicted_with.get(&p.key());
-            let targets = target_views(ctx, p, &uses, conflicted, edges);
+            let targets = target_views(ctx, p, &uses, conflicted, &by_backend);
             let ancestors = reconcile(p, &computed, &controllers);
             let reported_matches_computed = ancestors.iter().all(|a| a.matches);
             let used = targets.iter().any(|t| t.role == "winner");
@@ -235,7 +261,7 @@ fn target_views(
     p: &BackendTlsPolicy,
     uses: &HashMap<(String, usize), usize>,
     conflicted: Option<&(String, Vec<String>)>,
-    edges: &[Edge],
+    edges: &EdgesByBackend,
 ) -> Vec<TargetView> {
     p.targets
         .iter()
@@ -261,7 +287,7 @@ fn unattached_reason(
     ctx: &Context,
     p: &BackendTlsPolicy,
     t: &PolicyTarget,
-    edges: &[Edge],
+    edges: &EdgesByBackend,
 ) -> String {
     let snap = ctx.snap;
     let ns = t.namespace.as_deref().unwrap_or(&p.meta.namespace);
@@ -325,10 +351,11 @@ fn unattached_reason(
                 return format!("Backend {ns}/{} does not exist", t.name);
             }
             if let Some(section) = &t.section_name {
-                let referenced_with_port = edges.iter().any(|e| {
-                    e.backend
-                        .starts_with(&format!("Backend/{ns}/{}:{section}", t.name))
-                });
+                let with_port = format!("Backend/{ns}/{}:{section}", t.name);
+                let referenced_with_port = edges
+                    .get(&format!("Backend/{ns}/{}", t.name))
+                    .iter()
+                    .any(|e| e.backend == with_port);
                 if !referenced_with_port {
                     return format!(
                         "sectionName {section} only matches backendRefs that give port {section}; the routes reference Backend {} without it",
@@ -340,12 +367,7 @@ fn unattached_reason(
         other => return format!("target kind {other} is not a backend lastmile models"),
     }
     let target_prefix = format!("{}/{ns}/{}", t.kind, t.name);
-    let referenced: Vec<&Edge> = edges
-        .iter()
-        .filter(|e| {
-            e.backend == target_prefix || e.backend.starts_with(&format!("{target_prefix}:"))
-        })
-        .collect();
+    let referenced = edges.get(&target_prefix);
     if referenced.is_empty() {
         return format!("no route of a known Gateway references {target_prefix}");
     }
