@@ -67,6 +67,17 @@ impl ListNav {
         }
     }
 
+    /// First row to draw in a window of `page` rows so the selection is visible, even when the
+    /// window is smaller than when the cursor last moved (drawing cannot update the offset).
+    pub fn window_offset(&self, page: usize) -> usize {
+        let page = page.max(1);
+        if self.selected >= self.offset + page {
+            self.selected + 1 - page
+        } else {
+            self.offset.min(self.selected)
+        }
+    }
+
     fn apply(&mut self, action: Action, len: usize, page: usize) -> bool {
         if len == 0 {
             return false;

@@ -14,11 +14,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let inner_h = area.height.saturating_sub(3) as usize;
     let nav = app.backends_nav;
     // Keep the selection visible even if the terminal shrank since the last key press.
-    let offset = if nav.selected >= nav.offset + inner_h.max(1) {
-        nav.selected + 1 - inner_h.max(1)
-    } else {
-        nav.offset.min(nav.selected)
-    };
+    let offset = nav.window_offset(inner_h);
     let fitted = fit_widths(app.widths, area.width.saturating_sub(2) as usize);
     let widths: Vec<Constraint> = fitted
         .iter()

@@ -15,11 +15,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let [top, bottom] = Layout::vertical([Constraint::Min(5), Constraint::Length(7)]).areas(area);
     let page = top.height.saturating_sub(3) as usize;
     let nav = app.findings_nav;
-    let offset = if nav.selected >= nav.offset + page.max(1) {
-        nav.selected + 1 - page.max(1)
-    } else {
-        nav.offset.min(nav.selected)
-    };
+    let offset = nav.window_offset(page);
     let rows: Vec<Row> = idx
         .iter()
         .enumerate()

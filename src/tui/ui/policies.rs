@@ -19,11 +19,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         Layout::vertical([Constraint::Length(top_h), Constraint::Min(4)]).areas(area);
     let page = top.height.saturating_sub(3) as usize;
     let nav = app.policies_nav;
-    let offset = if nav.selected >= nav.offset + page.max(1) {
-        nav.selected + 1 - page.max(1)
-    } else {
-        nav.offset.min(nav.selected)
-    };
+    let offset = nav.window_offset(page);
     let rows: Vec<Row> = idx
         .iter()
         .enumerate()
