@@ -24,6 +24,19 @@ pub struct RecordingVerifier {
     pub record: Arc<Mutex<Recorded>>,
 }
 
+impl RecordingVerifier {
+    /// Records the outcome of the server's handshake signature check and lets the handshake go
+    /// on, so a bad signature is reported instead of ending the probe.
+    fn record_signature(
+        &self,
+        res: Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.record.lock().expect("record lock").signature =
+            Some(res.map(|_| ()).map_err(|e| e.to_string()));
+        Ok(HandshakeSignatureValid::assertion())
+    }
+}
+
 impl ServerCertVerifier for RecordingVerifier {
     fn verify_server_cert(
         &self,
@@ -48,15 +61,12 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let res = rustls::crypto::verify_tls12_signature(
+        self.record_signature(rustls::crypto::verify_tls12_signature(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
-        );
-        self.record.lock().expect("record lock").signature =
-            Some(res.map(|_| ()).map_err(|e| e.to_string()));
-        Ok(HandshakeSignatureValid::assertion())
+        ))
     }
 
     fn verify_tls13_signature(
@@ -65,15 +75,12 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let res = rustls::crypto::verify_tls13_signature(
+        self.record_signature(rustls::crypto::verify_tls13_signature(
             message,
             cert,
             dss,
             &self.provider.signature_verification_algorithms,
-        );
-        self.record.lock().expect("record lock").signature =
-            Some(res.map(|_| ()).map_err(|e| e.to_string()));
-        Ok(HandshakeSignatureValid::assertion())
+        ))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
