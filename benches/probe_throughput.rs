@@ -102,6 +102,7 @@ fn main() {
         identity: None,
         timeout: Duration::from_secs(5),
         legacy: false,
+        dial: Default::default(),
     };
     // Warm up (first ML-KEM key generation, root loading).
     let warm = rt.block_on(probe::probe(&req));

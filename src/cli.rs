@@ -10,7 +10,7 @@ use std::path::PathBuf;
     name = "lastmile",
     version,
     about = "How your Kubernetes gateways talk TLS to their backends: the effective mode of every route backend, policy status cross-checked, findings.",
-    long_about = "Without a subcommand lastmile opens the terminal UI. `lastmile check` prints a report instead."
+    long_about = "Without a subcommand lastmile opens the terminal UI. `lastmile check` prints a report instead. The source is the current kubeconfig context (read-only: get, list, watch) unless -f or --demo is given."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -51,6 +51,53 @@ pub struct SourceArgs {
     /// Use the embedded demo cluster.
     #[arg(long, global = true, conflicts_with = "files")]
     pub demo: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster service
+    /// account). Used when neither -f nor --demo is given.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub context: Option<String>,
+    /// Watch only this namespace (Gateways and cluster-scoped kinds still come from everywhere
+    /// they are readable).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        global = true,
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Option<String>,
+    /// Watch all namespaces (the default).
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+    /// Envoy Gateway release (e.g. 1.5): decides which BackendTLSPolicy version it reads, so a
+    /// cluster that does not serve that version shows its edges as fail-open-plaintext.
+    #[arg(long, value_name = "MAJOR.MINOR", global = true, value_parser = parse_version)]
+    pub envoy_gateway_version: Option<(u32, u32)>,
+}
+
+impl SourceArgs {
+    /// The cluster to read when no files or demo are given.
+    pub fn cluster_target(&self) -> Option<crate::source::cluster::ClusterTarget> {
+        (!self.demo && self.files.is_empty()).then(|| crate::source::cluster::ClusterTarget {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+        })
+    }
+}
+
+/// Parses `1.5`, `v1.5` or `1.5.2` into (major, minor).
+pub fn parse_version(s: &str) -> Result<(u32, u32), String> {
+    let t = s.trim().trim_start_matches('v');
+    let mut it = t.split('.');
+    let major = it.next().and_then(|x| x.parse().ok());
+    let minor = it.next().and_then(|x| x.parse().ok());
+    match (major, minor) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => Err(format!("{s:?}: expected MAJOR.MINOR, e.g. 1.5")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

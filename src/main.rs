@@ -2,11 +2,13 @@ use clap::Parser;
 use lastmile::cli::{CheckArgs, Cli, Command, ProbeArgs, ProbeFormat};
 use lastmile::posture::{self, Options};
 use lastmile::snapshot::Snapshot;
+use lastmile::source::cluster;
 use lastmile::tui::app::SourceLabel;
 use lastmile::tui::{self, TuiOptions};
 use lastmile::{report, source};
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn main() -> ExitCode {
@@ -25,24 +27,50 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(cli: &Cli) -> Result<Snapshot, String> {
+/// Files or the demo (the cluster source is read asynchronously).
+fn load_static(cli: &Cli) -> Result<Snapshot, String> {
     if cli.source.demo {
         return Ok(source::demo::snapshot());
-    }
-    if cli.source.files.is_empty() {
-        return Err(
-            "no source given: use -f PATH (files, directories, - for stdin) or --demo".into(),
-        );
     }
     source::from_paths(&cli.source.files).map_err(|e| e.to_string())
 }
 
+fn options(cli: &Cli) -> Options {
+    Options {
+        eg_version: cli.source.envoy_gateway_version,
+        ..Options::default()
+    }
+}
+
+type Forwarder = Option<Arc<dyn lastmile::probe::dial::ServiceForwarder>>;
+
 fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
-    let snapshot = load(cli)?;
+    // One runtime for reading the cluster and probing: the kube client lives on it.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (snapshot, forwarder): (Snapshot, Forwarder) = match cli.source.cluster_target() {
+        Some(target) => rt.block_on(async {
+            let conn = cluster::connect(&target).await?;
+            let snapshot = cluster::snapshot_once(
+                conn.clone(),
+                target.namespace.clone(),
+                Duration::from_secs(60),
+            )
+            .await?;
+            // Outside the cluster, Service DNS names do not resolve: probe through the API server.
+            let forwarder: Forwarder = (conn.context != "in-cluster")
+                .then(|| Arc::new(cluster::PortForwarder::new(conn.client.clone())) as _);
+            Ok::<_, String>((snapshot, forwarder))
+        })?,
+        None => (load_static(cli)?, None),
+    };
     let now = args.at.unwrap_or_else(jiff::Timestamp::now);
-    let mut posture = posture::evaluate(&snapshot, now, &Options::default());
+    let mut posture = posture::evaluate(&snapshot, now, &options(cli));
     if args.probe {
-        let probes = probe_edges(&snapshot, &posture, args, cli.source.demo)?;
+        let probes = probe_edges(&rt, &snapshot, &posture, args, cli.source.demo, forwarder)?;
         posture.add_probes(probes, now);
     }
     let out = report::render(&posture, args.format, args.fail_on);
@@ -76,11 +104,19 @@ fn ui(cli: &Cli) -> Result<ExitCode, String> {
         return Err("--watch needs -f files or directories (not --demo or stdin)".into());
     }
     let _guard = lastmile::logging::init(cli.ui.log_file.clone())?;
-    let snapshot = load(cli)?;
+    let cluster = cli.source.cluster_target();
+    let snapshot = match &cluster {
+        Some(_) => Snapshot::default(),
+        None => load_static(cli)?,
+    };
     let label = SourceLabel {
-        kind: snapshot.source.kind.clone(),
+        kind: if cluster.is_some() {
+            "cluster".into()
+        } else {
+            snapshot.source.kind.clone()
+        },
         description: snapshot.source.description.clone(),
-        live: cli.ui.watch,
+        live: cli.ui.watch || cluster.is_some(),
     };
     let opts = TuiOptions {
         theme: cli.ui.theme,
@@ -94,6 +130,8 @@ fn ui(cli: &Cli) -> Result<ExitCode, String> {
         fps: 30,
         probe_overrides: cli.ui.probe_via.iter().cloned().collect(),
         demo_servers: cli.source.demo,
+        cluster,
+        options: options(cli),
     };
     tui::run(snapshot, label, opts)?;
     Ok(ExitCode::SUCCESS)
@@ -140,6 +178,7 @@ fn probe(args: &ProbeArgs) -> Result<ExitCode, String> {
         identity,
         timeout: args.timeout,
         legacy: !args.no_legacy,
+        dial: Default::default(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -169,16 +208,13 @@ fn probe(args: &ProbeArgs) -> Result<ExitCode, String> {
 /// `check --probe`: probes the edges where TLS is intended or the port looks like TLS. With
 /// `--demo`, the demo's local backends answer.
 fn probe_edges(
+    rt: &tokio::runtime::Runtime,
     snapshot: &Snapshot,
     posture: &posture::Posture,
     args: &CheckArgs,
     demo: bool,
+    forwarder: Forwarder,
 ) -> Result<std::collections::BTreeMap<usize, lastmile::probe::ProbeReport>, String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let mut overrides: std::collections::HashMap<String, String> =
         args.probe_address.iter().cloned().collect();
     if demo {
@@ -192,9 +228,15 @@ fn probe_edges(
         .enumerate()
         .filter(|(_, e)| lastmile::probe::target::worth_probing(e))
         .filter_map(|(i, e)| {
-            lastmile::probe::target::for_edge(snapshot, e, &overrides, args.probe_timeout)
-                .ok()
-                .map(|p| (i, p.request))
+            lastmile::probe::target::for_edge(
+                snapshot,
+                e,
+                &overrides,
+                forwarder.as_deref(),
+                args.probe_timeout,
+            )
+            .ok()
+            .map(|p| (i, p.request))
         })
         .collect();
     let mut out = std::collections::BTreeMap::new();

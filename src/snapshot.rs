@@ -3,7 +3,7 @@
 use crate::model::*;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// An object (or document) that could not be read. It never hides the other objects.
@@ -38,6 +38,21 @@ pub struct SourceInfo {
     pub kind: String,
     /// Human description: the file list, or the kube context.
     pub description: String,
+}
+
+/// What a live cluster told us beyond its objects.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ClusterInfo {
+    pub context: String,
+    pub server: String,
+    /// The watched namespace; `None` = all namespaces.
+    pub namespace: Option<String>,
+    /// Every version at which the API server serves BackendTLSPolicy (empty: CRD not installed).
+    pub btlsp_served: Vec<String>,
+    /// Things the user should know (CRDs not installed, permissions missing).
+    pub notices: Vec<String>,
+    /// Kinds that could not be read, with the reason (`Service` -> "403 …").
+    pub unreadable: BTreeMap<String, String>,
 }
 
 /// One decoded object, before indexing.
@@ -96,6 +111,7 @@ pub struct SnapshotBuilder {
     raw: BTreeMap<String, Arc<Value>>,
     errors: Vec<ObjectError>,
     ignored: BTreeMap<String, usize>,
+    cluster: Option<ClusterInfo>,
 }
 
 impl SnapshotBuilder {
@@ -119,9 +135,15 @@ impl SnapshotBuilder {
         *self.ignored.entry(kind.to_string()).or_default() += 1;
     }
 
+    /// Records what the live cluster reported (served versions, notices, unreadable kinds).
+    pub fn cluster(&mut self, info: ClusterInfo) {
+        self.cluster = Some(info);
+    }
+
     pub fn build(self, source: SourceInfo) -> Snapshot {
         let mut s = Snapshot {
             source,
+            cluster: self.cluster,
             errors: self.errors,
             ignored: self.ignored,
             raw: self.raw,
@@ -211,6 +233,8 @@ impl SnapshotBuilder {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub source: SourceInfo,
+    /// Set when the snapshot comes from a live cluster.
+    pub cluster: Option<ClusterInfo>,
     pub gateway_classes: Vec<GatewayClass>,
     pub gateways: Vec<Gateway>,
     pub routes: Vec<Route>,
@@ -371,6 +395,69 @@ impl Snapshot {
                     to.name,
                 )
             })
+    }
+
+    /// Why objects of `kind` could not be read from the cluster, if they could not.
+    pub fn unreadable(&self, kind: &str) -> Option<&str> {
+        self.cluster
+            .as_ref()
+            .and_then(|c| c.unreadable.get(kind))
+            .map(String::as_str)
+    }
+
+    /// Namespaces holding the ConfigMaps and Secrets that objects refer to as CA bundles or
+    /// client certificates: a live source reads only these, not every Secret in the cluster.
+    pub fn referenced_cert_namespaces(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut config_maps = BTreeSet::new();
+        let mut secrets = BTreeSet::new();
+        let mut note = |r: &ObjectRef, default_kind: &str, ns: &str| {
+            let ns = r.namespace.clone().unwrap_or_else(|| ns.to_string());
+            match r.kind.as_deref().unwrap_or(default_kind) {
+                "ConfigMap" => config_maps.insert(ns),
+                "Secret" => secrets.insert(ns),
+                _ => false,
+            };
+        };
+        for p in &self.policies {
+            for r in &p.ca_refs {
+                note(r, "ConfigMap", &p.meta.namespace);
+            }
+        }
+        for b in &self.backends {
+            if let Some(t) = &b.tls {
+                for r in &t.ca_certificate_refs {
+                    note(r, "ConfigMap", &b.meta.namespace);
+                }
+                if let Some(r) = &t.client.client_certificate_ref {
+                    note(r, "Secret", &b.meta.namespace);
+                }
+            }
+        }
+        for g in &self.gateways {
+            if let Some(Some(r)) = &g.backend_client_cert {
+                note(r, "Secret", &g.meta.namespace);
+            }
+        }
+        for p in &self.envoy_proxies {
+            if let Some(r) = p
+                .backend_tls
+                .as_ref()
+                .and_then(|t| t.client_certificate_ref.as_ref())
+            {
+                note(r, "Secret", &p.meta.namespace);
+            }
+        }
+        (config_maps, secrets)
+    }
+
+    /// Why objects of `kind` in namespace `ns` could not be read (all of the kind, or that
+    /// namespace's), if they could not.
+    pub fn unreadable_in(&self, kind: &str, ns: &str) -> Option<&str> {
+        let c = self.cluster.as_ref()?;
+        c.unreadable
+            .get(kind)
+            .or_else(|| c.unreadable.get(&format!("{kind}/{ns}")))
+            .map(String::as_str)
     }
 
     /// Number of objects (excluding errors and ignored kinds).

@@ -124,6 +124,7 @@ fn request(addr: SocketAddr, sni: &str, ca: &[u8]) -> ProbeRequest {
         identity: None,
         timeout: Duration::from_secs(3),
         legacy: false,
+        dial: Default::default(),
     }
 }
 

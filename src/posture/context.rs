@@ -30,6 +30,8 @@ pub(crate) struct Context<'a> {
     pub snap: &'a Snapshot,
     pub opts: &'a Options,
     gateways: HashMap<String, GatewayCtx<'a>>,
+    /// Why Envoy Gateway sees no BackendTLSPolicy at all (version skew), when known.
+    pub eg_blind: Option<String>,
 }
 
 impl<'a> Context<'a> {
@@ -86,6 +88,7 @@ impl<'a> Context<'a> {
             snap,
             opts,
             gateways,
+            eg_blind: super::cluster::eg_blindness(snap, opts),
         }
     }
 

@@ -506,7 +506,14 @@ fn evaluate(
     }
     // Policies a controller can see: current Gateway API releases serve BackendTLSPolicy v1;
     // an object in the Gateway API v1.0 shape comes from a v1alpha2-only CRD that they do not watch.
-    let visible = select(snap, semantics, &key, |p| !p.legacy_shape);
+    // A controller that reads a BackendTLSPolicy version the cluster does not serve sees none.
+    let blind = ctx
+        .eg_blind
+        .as_deref()
+        .filter(|_| semantics == Semantics::EnvoyGateway);
+    let visible = select(snap, semantics, &key, |p| {
+        !p.legacy_shape && blind.is_none()
+    });
     let would_be = select(snap, semantics, &key, |_| true);
     let backend_tls = backend
         .and_then(|b| b.tls.as_ref())
@@ -527,7 +534,7 @@ fn evaluate(
     }
 
     if visible.is_none() && backend_tls.is_none() {
-        return plaintext_outcome(e, site, would_be);
+        return plaintext_outcome(e, site, would_be, blind);
     }
     tls_outcome(
         ctx,
@@ -543,7 +550,25 @@ fn evaluate(
 }
 
 /// No policy and no Backend TLS: plaintext, one of its variants, or passthrough.
-fn plaintext_outcome(mut e: Edge, site: &Site, would_be: Option<Selected>) -> Edge {
+fn plaintext_outcome(
+    mut e: Edge,
+    site: &Site,
+    would_be: Option<Selected>,
+    blind: Option<&str>,
+) -> Edge {
+    if let (Some(w), Some(why)) = (&would_be, blind)
+        && !w.policy.legacy_shape
+    {
+        e.policy = Some(w.policy.key());
+        return done(
+            e,
+            Mode::FailOpenPlaintext,
+            format!(
+                "policy {} targets this backend, but {why}: traffic is plaintext",
+                w.policy.key()
+            ),
+        );
+    }
     if let Some(w) = would_be {
         e.policy = Some(w.policy.key());
         return done(

@@ -255,6 +255,24 @@ const RULES: &[RuleInfo] = &[
         remediation: "Disable TLS 1.0/1.1, CBC and static-RSA suites on the backend; gateways negotiate TLS 1.2+ with AEAD suites anyway.",
     },
     RuleInfo {
+        id: "btlsp-version-skew",
+        severity: Severity::High,
+        name: "BackendTLSPolicy is not served at the version the controller reads",
+        remediation: "Install Gateway API CRDs that serve the BackendTLSPolicy version your controller reads (Envoy Gateway v1.6+: v1 from Gateway API v1.4+; v1.1–v1.5: v1alpha3 from Gateway API v1.1–v1.3), then restart the controller: it checks the served versions only at start-up.",
+    },
+    RuleInfo {
+        id: "cluster-unreadable",
+        severity: Severity::Medium,
+        name: "Objects could not be read from the cluster",
+        remediation: "Grant get, list and watch on the resource to the identity lastmile runs as (docs/SECURITY.md has a ClusterRole), or use a context that has them. Edges that depend on it show unknown until then.",
+    },
+    RuleInfo {
+        id: "cluster-notice",
+        severity: Severity::Info,
+        name: "Cluster notice",
+        remediation: "Informational: a CRD that is not installed or a feature the cluster does not serve. Install the CRD if you expect those objects.",
+    },
+    RuleInfo {
         id: "input-error",
         severity: Severity::High,
         name: "An object could not be read",
@@ -267,7 +285,7 @@ pub fn rule_catalog() -> &'static [RuleInfo] {
     RULES
 }
 
-fn rule(id: &str) -> &'static RuleInfo {
+pub(crate) fn rule(id: &str) -> &'static RuleInfo {
     RULES
         .iter()
         .find(|r| r.id == id)

@@ -4,6 +4,7 @@
 //! and why; for every BackendTLSPolicy its computed role beside its reported status; the
 //! attachment tree; and findings with severities.
 
+mod cluster;
 mod context;
 mod edge_eval;
 mod findings;
@@ -13,6 +14,7 @@ mod status;
 mod tree;
 mod trust;
 
+pub use cluster::eg_watched_version;
 pub use findings::{Finding, RuleInfo, Severity, probe_findings, rule_catalog};
 pub use heuristics::{PortLook, port_look};
 pub use tree::{NodeKind, NodeState, TreeNode};
@@ -295,6 +297,9 @@ pub struct Options {
     pub eg_backend_api: bool,
     /// Envoy Gateway SDS secret references feature flag.
     pub eg_sds_secret_refs: bool,
+    /// The Envoy Gateway release (major, minor), when known: decides which BackendTLSPolicy
+    /// version it reads.
+    pub eg_version: Option<(u32, u32)>,
 }
 
 impl Default for Options {
@@ -302,6 +307,7 @@ impl Default for Options {
         Options {
             eg_backend_api: true,
             eg_sds_secret_refs: false,
+            eg_version: None,
         }
     }
 }
@@ -361,8 +367,21 @@ pub fn evaluate(snapshot: &Snapshot, now: jiff::Timestamp, options: &Options) ->
     let mut edges = edge_eval::route_edges(&ctx, &mut recorder);
     edges.extend(edge_eval::aux_edges(&ctx, &mut recorder));
     edge_eval::mark_failed_rules(&mut edges);
+    cluster::mark_unreadable(snapshot, &mut edges);
     let policies = status::policy_reports(&ctx, &edges, recorder);
-    let findings = findings::collect(&ctx, &edges, &policies, now);
+    let mut findings = findings::collect(&ctx, &edges, &policies, now);
+    findings.extend(cluster::findings(
+        snapshot,
+        &edges,
+        ctx.eg_blind.as_deref(),
+        options,
+    ));
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(b.id))
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
     let tree = tree::build(&ctx, &edges, &policies);
     Posture {
         source: snapshot.source.clone(),

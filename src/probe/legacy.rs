@@ -2,13 +2,11 @@
 //! ClientHello offering only those, and read the first record of the answer with tls-parser.
 
 use serde::Serialize;
-use std::time::Duration;
 use tls_parser::{
     TlsCipherEncMode, TlsCipherKx, TlsCipherSuite, TlsMessage, TlsMessageHandshake,
     parse_tls_plaintext,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Suites offered in the TLS 1.0/1.1 hellos (CBC, 3DES, static RSA, DHE).
 const LEGACY_SUITES: &[u16] = &[
@@ -174,15 +172,10 @@ pub fn parse_answer(offered: u16, bytes: &[u8]) -> LegacyAnswer {
     }
 }
 
-async fn one(
-    address: &str,
-    version: u16,
-    suites: &[u16],
-    sni: Option<&str>,
-    timeout: Duration,
-) -> LegacyAnswer {
+async fn one(req: &super::ProbeRequest, version: u16, suites: &[u16]) -> LegacyAnswer {
+    let sni = req.sni.as_deref();
     let run = async {
-        let mut s = TcpStream::connect(address).await?;
+        let mut s = req.dial.open(&req.address).await?;
         s.write_all(&client_hello(version, suites, sni)).await?;
         let mut buf = vec![0u8; 16 * 1024];
         let mut got = 0;
@@ -203,7 +196,7 @@ async fn one(
         buf.truncate(got);
         Ok::<_, std::io::Error>(buf)
     };
-    match tokio::time::timeout(timeout, run).await {
+    match tokio::time::timeout(req.timeout, run).await {
         Ok(Ok(bytes)) => parse_answer(version, &bytes),
         Ok(Err(e)) => LegacyAnswer {
             accepted: false,
@@ -219,10 +212,10 @@ async fn one(
 }
 
 /// Runs the TLS 1.0, TLS 1.1 and weak TLS 1.2 hellos.
-pub async fn detect(address: &str, sni: Option<&str>, timeout: Duration) -> LegacyReport {
-    let t10 = one(address, 0x0301, LEGACY_SUITES, sni, timeout).await;
-    let t11 = one(address, 0x0302, LEGACY_SUITES, sni, timeout).await;
-    let weak = one(address, 0x0303, WEAK_TLS12_SUITES, sni, timeout).await;
+pub async fn detect(req: &super::ProbeRequest) -> LegacyReport {
+    let t10 = one(req, 0x0301, LEGACY_SUITES).await;
+    let t11 = one(req, 0x0302, LEGACY_SUITES).await;
+    let weak = one(req, 0x0303, WEAK_TLS12_SUITES).await;
     LegacyReport {
         tls1_0: t10.accepted,
         tls1_1: t11.accepted,

@@ -3,6 +3,7 @@
 //! legacy-version detection, and the verdict against a policy's CA bundle and names.
 
 pub mod cert;
+pub mod dial;
 pub mod legacy;
 mod record;
 pub mod sweep;
@@ -11,6 +12,7 @@ pub mod verdict;
 mod verifier;
 
 pub use cert::CertSummary;
+pub use dial::{Connector, Dial};
 pub use legacy::LegacyReport;
 pub use verdict::{Identity, TrustSource, Verdict};
 
@@ -21,7 +23,6 @@ use serde::Serialize;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use verifier::{Recorded, RecordingClientAuth, RecordingVerifier};
 
 /// The crypto provider (aws-lc-rs), built once.
@@ -45,6 +46,8 @@ pub struct ProbeRequest {
     pub timeout: Duration,
     /// Also run the raw TLS 1.0/1.1/weak-1.2 hellos.
     pub legacy: bool,
+    /// How to reach the backend (TCP to `address`, or a port-forward).
+    pub dial: Dial,
 }
 
 /// Why a probe could not complete a handshake.
@@ -83,6 +86,9 @@ impl Failure {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbeReport {
     pub address: String,
+    /// The transport when it is not plain TCP to `address` (e.g. a port-forward).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     pub sni: Option<String>,
     pub connect_ms: Option<f64>,
     pub handshake_ms: Option<f64>,
@@ -108,6 +114,7 @@ impl ProbeReport {
     fn empty(req: &ProbeRequest) -> Self {
         ProbeReport {
             address: req.address.clone(),
+            via: req.dial.describe(),
             sni: req.sni.clone(),
             connect_ms: None,
             handshake_ms: None,
@@ -150,7 +157,7 @@ fn ms(d: Duration) -> f64 {
 pub async fn probe(req: &ProbeRequest) -> ProbeReport {
     let mut report = ProbeReport::empty(req);
     let t0 = Instant::now();
-    let tcp = match tokio::time::timeout(req.timeout, TcpStream::connect(&req.address)).await {
+    let tcp = match tokio::time::timeout(req.timeout, req.dial.open(&req.address)).await {
         Err(_) => {
             report.failure = Some(Failure::Timeout {
                 stage: "tcp_connect",
@@ -172,7 +179,6 @@ pub async fn probe(req: &ProbeRequest) -> ProbeReport {
         Ok(Ok(s)) => s,
     };
     report.connect_ms = Some(ms(t0.elapsed()));
-    let _ = tcp.set_nodelay(true);
     handshake(tcp, req, &mut report).await;
     if matches!(
         report.failure,
@@ -184,7 +190,7 @@ pub async fn probe(req: &ProbeRequest) -> ProbeReport {
                 }
         )
     ) {
-        report.plaintext_http = head_request(&req.address, req.timeout).await;
+        report.plaintext_http = head_request(req).await;
         if let (Some(status), Some(Failure::Timeout { .. } | Failure::PeerClosed)) =
             (&report.plaintext_http, &report.failure)
         {
@@ -204,7 +210,7 @@ pub async fn probe(req: &ProbeRequest) -> ProbeReport {
             )
         )
     {
-        report.legacy = Some(legacy::detect(&req.address, req.sni.as_deref(), req.timeout).await);
+        report.legacy = Some(legacy::detect(req).await);
     }
     report
 }
@@ -412,9 +418,10 @@ fn classify(e: &std::io::Error, seen: &[u8], rec: &Recorded) -> Failure {
 }
 
 /// A second connection: `HEAD /` in plaintext; returns the status line if the peer speaks HTTP.
-async fn head_request(address: &str, timeout: Duration) -> Option<String> {
+async fn head_request(req: &ProbeRequest) -> Option<String> {
+    let address = req.address.as_str();
     let run = async {
-        let mut s = TcpStream::connect(address).await.ok()?;
+        let mut s = req.dial.open(address).await.ok()?;
         let host = address.rsplit_once(':').map(|(h, _)| h).unwrap_or(address);
         s.write_all(
             format!("HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
@@ -427,5 +434,5 @@ async fn head_request(address: &str, timeout: Duration) -> Option<String> {
         text.starts_with("HTTP/")
             .then(|| crate::sanitize::clean_owned(text.lines().next().unwrap_or("")))
     };
-    tokio::time::timeout(timeout, run).await.ok().flatten()
+    tokio::time::timeout(req.timeout, run).await.ok().flatten()
 }

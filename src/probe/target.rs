@@ -1,5 +1,6 @@
 //! From an edge to a probe request: where to connect, which SNI, which CA and names to judge by.
 
+use super::dial::{Dial, ServiceForwarder};
 use super::{Identity, ProbeRequest, TrustSource};
 use crate::posture::{Edge, Trust};
 use crate::snapshot::Snapshot;
@@ -19,7 +20,7 @@ pub fn worth_probing(edge: &Edge) -> bool {
 pub struct EdgeProbe {
     pub request: ProbeRequest,
     /// `direct` (a Backend endpoint or an override), `cluster-dns` (Service DNS, reachable from
-    /// inside the cluster).
+    /// inside the cluster), `port-forward` (through the API server to a ready pod).
     pub transport: &'static str,
 }
 
@@ -29,6 +30,7 @@ pub fn for_edge(
     snap: &Snapshot,
     edge: &Edge,
     overrides: &HashMap<String, String>,
+    forwarder: Option<&dyn ServiceForwarder>,
     timeout: Duration,
 ) -> Result<EdgeProbe, String> {
     let (kind, rest) = edge
@@ -43,6 +45,7 @@ pub fn for_edge(
         .split_once('/')
         .ok_or_else(|| format!("cannot probe {}", edge.backend))?;
     let mut fallback_sni = None;
+    let mut dial = Dial::Tcp;
     let (address, transport) = if let Some(a) = overrides.get(&edge.backend) {
         (a.clone(), "direct")
     } else {
@@ -73,13 +76,17 @@ pub fn for_edge(
                 };
                 (format!("{host}:{p}"), "direct")
             }
-            "Service" => (
-                format!(
-                    "{name}.{ns}.svc:{}",
-                    port.ok_or("the backendRef has no port")?
-                ),
-                "cluster-dns",
-            ),
+            "Service" => {
+                let port = port.ok_or("the backendRef has no port")?;
+                let transport = match forwarder {
+                    Some(f) => {
+                        dial = Dial::Via(f.forward(ns, name, port));
+                        "port-forward"
+                    }
+                    None => "cluster-dns",
+                };
+                (format!("{name}.{ns}.svc:{port}"), transport)
+            }
             "ServiceImport" => (
                 format!(
                     "{name}.{ns}.svc.clusterset.local:{}",
@@ -120,6 +127,7 @@ pub fn for_edge(
             identity,
             timeout,
             legacy: true,
+            dial,
         },
         transport,
     })

@@ -1,5 +1,6 @@
 //! Sources produce a [`Snapshot`](crate::snapshot::Snapshot): manifest files, or the embedded demo.
 
+pub mod cluster;
 pub mod decode;
 pub mod demo;
 pub mod manifest;

@@ -25,6 +25,20 @@ pub enum Msg {
     SourceError(String),
     /// A probe finished, for the edge `(gateway, edge key)`.
     ProbeDone((String, String), Box<crate::probe::ProbeReport>),
+    /// The link to the API server changed state (live cluster source).
+    Link(crate::source::cluster::LinkState),
+    /// A cluster client is ready: Service backends can be probed through it.
+    Forwarder(ForwarderHandle),
+}
+
+/// A port-forward factory, carried in a message.
+#[derive(Clone)]
+pub struct ForwarderHandle(pub Arc<dyn crate::probe::dial::ServiceForwarder>);
+
+impl std::fmt::Debug for ForwarderHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForwarderHandle")
+    }
 }
 
 /// Side effects the runtime carries out.
@@ -35,6 +49,10 @@ pub enum Effect {
     Copy(String),
     /// Run these probes and report each with `Msg::ProbeDone`.
     Probe(Vec<((String, String), crate::probe::ProbeRequest)>),
+    /// Rebuild the cluster watches for another kubeconfig context.
+    SwitchContext(String),
+    /// Rebuild the cluster watches for one namespace (`None`: all).
+    Rescope(Option<String>),
 }
 
 /// Which line editor is open.
@@ -141,6 +159,10 @@ pub struct App {
     pub probe_overrides: std::collections::HashMap<String, String>,
     /// Size of the probe batch in flight (for the progress bar); 0 when idle.
     pub probe_batch: usize,
+    /// Reaches Service backends through the API server (live cluster source).
+    pub port_forward: Option<Arc<dyn crate::probe::dial::ServiceForwarder>>,
+    /// The link to the API server (live cluster source).
+    pub link: Option<crate::source::cluster::LinkState>,
 }
 
 /// Where a probe of one edge stands.
@@ -192,6 +214,8 @@ impl App {
             probes: Default::default(),
             probe_overrides: Default::default(),
             probe_batch: 0,
+            port_forward: None,
+            link: None,
         };
         app.rebuild();
         app
@@ -298,6 +322,9 @@ impl App {
                 vec![]
             }
             Msg::Snapshot(s) => {
+                if self.source.kind == "cluster" {
+                    self.source.description = s.source.description.clone();
+                }
                 self.posture = posture::evaluate(&s, self.now, &self.options);
                 self.snapshot = Arc::new(*s);
                 self.attach_probes();
@@ -308,6 +335,14 @@ impl App {
             }
             Msg::SourceError(e) => {
                 self.source_error = Some(e);
+                vec![]
+            }
+            Msg::Link(state) => {
+                self.link = Some(state);
+                vec![]
+            }
+            Msg::Forwarder(h) => {
+                self.port_forward = Some(h.0);
                 vec![]
             }
             Msg::ProbeDone(id, report) => {
@@ -380,11 +415,26 @@ impl App {
                     format!("namespace: {}", ns.as_deref().unwrap_or("all")),
                     false,
                 ));
-                self.namespace = ns;
+                self.namespace = ns.clone();
                 self.refilter();
                 self.backends_nav = ListNav::default();
                 self.policies_nav = ListNav::default();
                 self.findings_nav = ListNav::default();
+                if self.source.kind == "cluster" {
+                    return vec![Effect::Rescope(ns)];
+                }
+            }
+            Ok(Command::Context(name)) => {
+                if self.source.kind != "cluster" {
+                    self.message = Some((
+                        ":ctx needs a live cluster source (not -f or --demo)".into(),
+                        true,
+                    ));
+                    return vec![];
+                }
+                self.message = Some((format!("switching to context {name}…"), false));
+                self.clear_source();
+                return vec![Effect::SwitchContext(name)];
             }
             Err(e) => self.message = Some((e, true)),
         }
@@ -540,6 +590,26 @@ impl App {
         vec![]
     }
 
+    /// Forgets the current cluster's data (before another context is read).
+    fn clear_source(&mut self) {
+        self.posture = posture::evaluate(&Snapshot::default(), self.now, &self.options);
+        self.snapshot = Arc::new(Snapshot::default());
+        self.probes.clear();
+        self.probe_batch = 0;
+        self.port_forward = None;
+        self.link = None;
+        self.source.description.clear();
+        self.rebuild();
+    }
+
+    /// Replaces the engine options and recomputes the posture.
+    pub fn set_options(&mut self, options: Options) {
+        self.options = options;
+        self.posture = posture::evaluate(&self.snapshot, self.now, &self.options);
+        self.attach_probes();
+        self.rebuild();
+    }
+
     /// Marks edges as being probed and returns the effect that runs the probes.
     fn start_probes(&mut self, ids: &[(String, String)]) -> Vec<Effect> {
         let mut requests = Vec::new();
@@ -556,6 +626,7 @@ impl App {
                 &self.snapshot,
                 e,
                 &self.probe_overrides,
+                self.port_forward.as_deref(),
                 std::time::Duration::from_secs(3),
             ) {
                 Ok(p) => {

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod keymap;
+mod live;
 pub mod nav;
 pub mod rows;
 pub mod theme;
@@ -36,6 +37,10 @@ pub struct TuiOptions {
     pub probe_overrides: std::collections::HashMap<String, String>,
     /// Start the demo's local TLS backends (`--demo`).
     pub demo_servers: bool,
+    /// Read a live cluster (kubeconfig context) instead of a static snapshot.
+    pub cluster: Option<crate::source::cluster::ClusterTarget>,
+    /// Engine options (e.g. the Envoy Gateway release).
+    pub options: crate::posture::Options,
 }
 
 /// Runs probes in the background and sends each result as a message.
@@ -103,6 +108,9 @@ async fn event_loop(
         Theme::from_env(opts.theme),
     );
     app.probe_overrides = opts.probe_overrides.clone();
+    if opts.options != app.options {
+        app.set_options(opts.options.clone());
+    }
     if opts.demo_servers {
         match crate::demo_servers::start().await {
             Ok(servers) => {
@@ -124,6 +132,10 @@ async fn event_loop(
             tx.clone(),
         ));
     }
+    let mut live = opts
+        .cluster
+        .clone()
+        .map(|target| live::LiveCluster::start(target, tx.clone()));
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(opts.tick);
     let mut frame = tokio::time::interval(Duration::from_millis(1000 / u64::from(opts.fps.max(1))));
@@ -166,6 +178,16 @@ async fn event_loop(
                     tokio::spawn(async move {
                         probe_sweep(requests, tx).await;
                     });
+                }
+                Effect::SwitchContext(name) => {
+                    if let Some(l) = live.as_mut() {
+                        l.switch_context(name, tx.clone());
+                    }
+                }
+                Effect::Rescope(ns) => {
+                    if let Some(l) = live.as_mut() {
+                        l.rescope(ns, tx.clone());
+                    }
                 }
             }
         }

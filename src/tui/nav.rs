@@ -59,6 +59,8 @@ impl View {
 pub enum Command {
     Show(ViewKind),
     Namespace(Option<String>),
+    /// Switch the kubeconfig context (live cluster source).
+    Context(String),
     Quit,
     Help,
 }
@@ -80,9 +82,11 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
         ("ns" | "namespace", Some("all" | "-A")) => Command::Namespace(None),
         ("ns" | "namespace", Some(ns)) => Command::Namespace(Some(ns.to_string())),
         ("ns" | "namespace", None) => return Err("usage: :ns NAME or :ns all".into()),
+        ("ctx" | "context", Some(name)) => Command::Context(name.to_string()),
+        ("ctx" | "context", None) => return Err("usage: :ctx NAME".into()),
         (other, _) => {
             return Err(format!(
-                "unknown command :{other} (backends, tree, policies, findings, ns NAME, ns all, q)"
+                "unknown command :{other} (backends, tree, policies, findings, ns NAME, ns all, ctx NAME, q)"
             ));
         }
     })

@@ -57,17 +57,48 @@ pub fn age(now: jiff::Timestamp, t: Option<jiff::Timestamp>) -> String {
     }
 }
 
+/// Context, server and connection state of a live cluster source.
+fn link_text(app: &App, link: &crate::source::cluster::LinkState) -> (String, bool) {
+    use crate::source::cluster::Phase;
+    let state = match &link.phase {
+        Phase::Connecting { error: None } => ("◌ connecting".to_string(), true),
+        Phase::Connecting { error: Some(e) } => (format!("⚠ cannot connect: {}", clean(e)), false),
+        Phase::Syncing => ("◌ listing…".to_string(), true),
+        Phase::Live => (
+            format!("● live, updated {} ago", age(app.now, Some(app.updated_at))),
+            true,
+        ),
+        Phase::Stale { since, error } => {
+            let local = since.to_zoned(jiff::tz::TimeZone::system());
+            (
+                format!(
+                    "⚠ stale since {}: {}",
+                    local.strftime("%H:%M:%S"),
+                    clean(error)
+                ),
+                false,
+            )
+        }
+    };
+    let who = if link.server.is_empty() {
+        format!("ctx {} │ ", clean(&link.context))
+    } else {
+        format!("ctx {} │ {} │ ", clean(&link.context), clean(&link.server))
+    };
+    (who + &state.0, state.1)
+}
+
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let t = app.theme;
     let [top, bottom] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
     let mut spans = vec![
         Span::styled(" lastmile ", t.header()),
-        Span::raw(format!(
-            " {}: {} ",
-            app.source.kind,
-            clean(&app.source.description)
-        )),
+        Span::raw(if app.link.is_some() {
+            format!(" {} ", app.source.kind)
+        } else {
+            format!(" {}: {} ", app.source.kind, clean(&app.source.description))
+        }),
         Span::styled("│", t.dim()),
         Span::raw(format!(
             " ns: {} ",
@@ -82,13 +113,15 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     spans.push(Span::styled("│ ", t.dim()));
-    let (text, ok) = match (&app.source_error, app.source.live) {
-        (Some(e), _) => (format!("⚠ stale: {}", clean(e)), false),
-        (None, true) => (
+    let (text, ok) = match (&app.link, &app.source_error, app.source.live) {
+        (Some(link), _, _) => link_text(app, link),
+        (None, _, _) if app.source.kind == "cluster" => ("◌ connecting".to_string(), true),
+        (None, Some(e), _) => (format!("⚠ stale: {}", clean(e)), false),
+        (None, None, true) => (
             format!("● live, updated {} ago", age(app.now, Some(app.updated_at))),
             true,
         ),
-        (None, false) => ("○ static".to_string(), true),
+        (None, None, false) => ("○ static".to_string(), true),
     };
     spans.push(Span::styled(text, t.ok(ok)));
     f.render_widget(Paragraph::new(Line::from(spans)), top);
@@ -167,6 +200,21 @@ fn draw_empty(f: &mut Frame, app: &App, area: Rect) {
         Line::styled("Nothing to show yet", t.title()),
         Line::raw(""),
     ];
+    if let Some(link) = &app.link {
+        use crate::source::cluster::Phase;
+        let (text, ok) = link_text(app, link);
+        lines.push(Line::styled(text, t.ok(ok)));
+        if !matches!(link.phase, Phase::Live | Phase::Stale { .. }) {
+            lines.push(Line::raw(""));
+            lines.push(Line::raw(
+                "lastmile reads Gateways, routes, BackendTLSPolicies, Services and referenced CA bundles (get, list, watch only).",
+            ));
+        }
+        lines.push(Line::raw(""));
+    }
+    for n in s.cluster.iter().flat_map(|c| c.notices.iter()) {
+        lines.push(Line::styled(format!("  ! {}", clean(n)), t.error()));
+    }
     if !app.posture.errors.is_empty() {
         lines.push(Line::styled(
             format!("{} object(s) could not be read:", app.posture.errors.len()),

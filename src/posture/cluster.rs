@@ -1,0 +1,156 @@
+//! What a live cluster adds to the evaluation: BackendTLSPolicy versions a controller cannot
+//! see (silent plaintext), kinds RBAC would not let us read (edges become `unknown`), and
+//! notices such as CRDs that are not installed.
+
+use super::findings::{Finding, rule};
+use super::{Edge, Mode, Options, Semantics};
+use crate::snapshot::Snapshot;
+
+/// The BackendTLSPolicy version an Envoy Gateway release reads.
+pub fn eg_watched_version(version: (u32, u32)) -> &'static str {
+    match version {
+        (1, 0) | (0, _) => "v1alpha2",
+        (1, minor) if minor <= 5 => "v1alpha3",
+        _ => "v1",
+    }
+}
+
+/// Why Envoy Gateway cannot see any BackendTLSPolicy, when the served versions and its
+/// release are both known (`backend-tls-semantics.md` §5.9).
+pub(crate) fn eg_blindness(snap: &Snapshot, opts: &Options) -> Option<String> {
+    let cluster = snap.cluster.as_ref()?;
+    let (major, minor) = opts.eg_version?;
+    let watched = eg_watched_version((major, minor));
+    if cluster.btlsp_served.iter().any(|v| v == watched) || cluster.btlsp_served.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Envoy Gateway v{major}.{minor} reads BackendTLSPolicy {watched}, which this cluster does not serve (served: {}): it ignores every policy",
+        cluster.btlsp_served.join(", ")
+    ))
+}
+
+/// Edges that depend on objects RBAC would not let us read become `unknown`, with the reason.
+pub(crate) fn mark_unreadable(snap: &Snapshot, edges: &mut [Edge]) {
+    let Some(cluster) = &snap.cluster else {
+        return;
+    };
+    if cluster.unreadable.is_empty() {
+        return;
+    }
+    let policy_block = snap.unreadable("BackendTLSPolicy");
+    for e in edges.iter_mut() {
+        let (kind, ns) = backend_kind_ns(&e.backend);
+        let why = if e.mode == Mode::Unresolved
+            && let Some(w) = snap.unreadable_in(kind, ns)
+        {
+            Some(format!(
+                "{kind}s in namespace {ns} could not be read ({w}): whether {} exists is unknown",
+                e.backend
+            ))
+        } else if let Some(w) = policy_block
+            .filter(|_| !matches!(e.mode, Mode::Unresolved | Mode::Passthrough | Mode::Unknown))
+        {
+            Some(format!(
+                "BackendTLSPolicies could not be read ({w}): whether a policy turns on TLS for this backend is unknown"
+            ))
+        } else {
+            e.ca_ref_states
+                .iter()
+                .filter(|s| s.state == "missing")
+                .find_map(|s| {
+                    let (k, n) = backend_kind_ns(&s.reference);
+                    snap.unreadable_in(k, n).map(|w| {
+                        format!(
+                            "{} could not be read ({w}): the CA bundle is unknown",
+                            s.reference
+                        )
+                    })
+                })
+        };
+        if let Some(why) = why {
+            e.mode = Mode::Unknown;
+            e.reasons.push(why);
+        }
+    }
+}
+
+/// `KIND/NS/NAME[:PORT]` -> (KIND, NS).
+fn backend_kind_ns(key: &str) -> (&str, &str) {
+    let mut parts = key.splitn(3, '/');
+    let kind = parts.next().unwrap_or("");
+    let ns = parts.next().unwrap_or("");
+    (kind, ns)
+}
+
+/// Notices, unreadable kinds and BackendTLSPolicy version skew as findings.
+pub(crate) fn findings(
+    snap: &Snapshot,
+    edges: &[Edge],
+    blind: Option<&str>,
+    opts: &Options,
+) -> Vec<Finding> {
+    let Some(cluster) = &snap.cluster else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    let mut push = |id: &str, subject: String, message: String| {
+        let r = rule(id);
+        out.push(Finding {
+            id: r.id,
+            severity: r.severity,
+            subject: subject.clone(),
+            message,
+            remediation: r.remediation,
+            object: subject,
+            origin: None,
+            edge: None,
+        });
+    };
+    for (kind, why) in &cluster.unreadable {
+        let affected = edges
+            .iter()
+            .filter(|e| {
+                e.mode == Mode::Unknown && e.reasons.iter().any(|r| r.contains(why.as_str()))
+            })
+            .count();
+        push(
+            "cluster-unreadable",
+            kind.clone(),
+            format!("{kind} could not be read: {why}; {affected} edge(s) show unknown"),
+        );
+    }
+    for n in &cluster.notices {
+        push("cluster-notice", "cluster".into(), n.clone());
+    }
+    let eg_edges = edges.iter().any(|e| e.semantics == Semantics::EnvoyGateway);
+    if let Some(b) = blind {
+        push(
+            "btlsp-version-skew",
+            "CustomResourceDefinition/backendtlspolicies.gateway.networking.k8s.io".into(),
+            format!(
+                "{b}; {} polic(ies) are present but have no effect",
+                snap.policies.len()
+            ),
+        );
+    } else if opts.eg_version.is_none()
+        && !snap.policies.is_empty()
+        && !cluster.btlsp_served.is_empty()
+        && !cluster.btlsp_served.iter().any(|v| v == "v1")
+    {
+        push(
+            "btlsp-version-skew",
+            "CustomResourceDefinition/backendtlspolicies.gateway.networking.k8s.io".into(),
+            format!(
+                "BackendTLSPolicy is served only as {}: controllers that read v1 (Envoy Gateway v1.6+{}) ignore every policy and send plaintext; Envoy Gateway v1.1–v1.5 read v1alpha3. Pass --envoy-gateway-version to evaluate edges with your release",
+                cluster.btlsp_served.join(", "),
+                if eg_edges {
+                    ", which programs Gateways here"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    out
+}

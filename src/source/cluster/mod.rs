@@ -1,0 +1,471 @@
+//! The live cluster source: a kube client from the kubeconfig, discovery of the served kinds,
+//! a watcher per kind, and a coordinator that sends a new snapshot when objects change.
+//!
+//! Read-only: the only verbs used are get, list and watch (and the port-forward a probe asks for).
+
+mod config;
+pub mod discovery;
+mod portforward;
+mod watch;
+
+pub use config::{ClusterTarget, Connection, connect, context_names};
+pub use portforward::PortForwarder;
+pub use watch::trim;
+
+use crate::snapshot::{ClusterInfo, Snapshot, SnapshotBuilder, SourceInfo};
+use discovery::{Discovered, Served, Use};
+use kube::api::DynamicObject;
+use kube::runtime::reflector::Store;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::time::Instant;
+use watch::{Failure, WatchNote};
+
+/// Where the link to the API server stands, for the header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// Building the client or running discovery; `error` is the last failure.
+    Connecting {
+        error: Option<String>,
+    },
+    /// Listing every kind for the first time.
+    Syncing,
+    Live,
+    /// The API server stopped answering at `since`; the last data stays on screen.
+    Stale {
+        since: jiff::Timestamp,
+        error: String,
+    },
+}
+
+/// What the header shows about the link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkState {
+    pub context: String,
+    pub server: String,
+    pub namespace: Option<String>,
+    pub phase: Phase,
+}
+
+/// What the source sends.
+#[derive(Debug)]
+pub enum Update {
+    State(LinkState),
+    Snapshot(Box<Snapshot>),
+}
+
+/// How long to wait for the first complete list of every kind before showing what is there.
+const FIRST_SYNC_LIMIT: Duration = Duration::from_secs(20);
+/// Changes closer together than this become one recompute.
+const COALESCE: Duration = Duration::from_millis(80);
+
+/// Connects and streams updates until `out` is closed. A kubeconfig error ends it with a
+/// `Connecting { error }` state; an unreachable API server is retried with backoff.
+pub async fn run(target: ClusterTarget, out: UnboundedSender<Update>) {
+    match connect(&target).await {
+        Ok(conn) => run_with(conn, target.namespace.clone(), out).await,
+        Err(e) => {
+            let _ = out.send(Update::State(LinkState {
+                context: target.context.clone().unwrap_or_default(),
+                server: String::new(),
+                namespace: target.namespace.clone(),
+                phase: Phase::Connecting { error: Some(e) },
+            }));
+        }
+    }
+}
+
+/// Like [`run`] with a client already built.
+pub async fn run_with(conn: Connection, namespace: Option<String>, out: UnboundedSender<Update>) {
+    let state = |phase| {
+        Update::State(LinkState {
+            context: conn.context.clone(),
+            server: conn.server.clone(),
+            namespace: namespace.clone(),
+            phase,
+        })
+    };
+    if out.send(state(Phase::Connecting { error: None })).is_err() {
+        return;
+    }
+    let mut backoff = watch::QuickBackoff::default();
+    let discovered = loop {
+        match discovery::discover(&conn.client).await {
+            Ok(d) => break d,
+            Err(e) => {
+                tracing::warn!(error = %e, "discovery failed");
+                let phase = Phase::Connecting {
+                    error: Some(describe_kube_error(&e)),
+                };
+                if out.send(state(phase)).is_err() {
+                    return;
+                }
+                tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(5))).await;
+            }
+        }
+    };
+    Session::new(conn, namespace, discovered, out).run().await;
+}
+
+/// Reads the cluster once (for `lastmile check`): the first complete snapshot.
+pub async fn snapshot_once(
+    conn: Connection,
+    namespace: Option<String>,
+    limit: Duration,
+) -> Result<Snapshot, String> {
+    let (tx, mut rx) = unbounded_channel();
+    let task = tokio::spawn(run_with(conn, namespace, tx));
+    let mut last_error = None;
+    let result = tokio::time::timeout(limit, async {
+        while let Some(u) = rx.recv().await {
+            match u {
+                Update::Snapshot(s) => return Ok(*s),
+                Update::State(LinkState {
+                    phase: Phase::Connecting { error: Some(e) },
+                    ..
+                }) => last_error = Some(e),
+                Update::State(_) => {}
+            }
+        }
+        Err("the cluster source stopped".to_string())
+    })
+    .await;
+    task.abort();
+    match result {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "no complete read of the cluster within {} s{}",
+            limit.as_secs(),
+            last_error.map(|e| format!(": {e}")).unwrap_or_default()
+        )),
+    }
+}
+
+fn describe_kube_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Status {
+    Pending,
+    Synced,
+    Failed(Failure),
+}
+
+struct Watched {
+    served: Served,
+    /// `None`: all namespaces (or a cluster-scoped kind).
+    namespace: Option<String>,
+    store: Store<DynamicObject>,
+    status: Status,
+    /// Listed once: keeps its data even when the watch later fails.
+    listed: bool,
+}
+
+struct Session {
+    conn: Connection,
+    namespace: Option<String>,
+    discovered: Discovered,
+    out: UnboundedSender<Update>,
+    tasks: tokio::task::JoinSet<()>,
+    watched: Vec<Watched>,
+    cert_namespaces: BTreeSet<(&'static str, String)>,
+    notes_tx: UnboundedSender<WatchNote>,
+    notes_rx: tokio::sync::mpsc::UnboundedReceiver<WatchNote>,
+    phase: Phase,
+    dirty: Option<Instant>,
+    first_sent: bool,
+    started: Instant,
+}
+
+impl Session {
+    fn new(
+        conn: Connection,
+        namespace: Option<String>,
+        discovered: Discovered,
+        out: UnboundedSender<Update>,
+    ) -> Self {
+        let (notes_tx, notes_rx) = unbounded_channel();
+        let mut s = Session {
+            conn,
+            namespace,
+            discovered,
+            out,
+            tasks: tokio::task::JoinSet::new(),
+            watched: vec![],
+            cert_namespaces: BTreeSet::new(),
+            notes_tx,
+            notes_rx,
+            phase: Phase::Syncing,
+            dirty: None,
+            first_sent: false,
+            started: Instant::now(),
+        };
+        let main: Vec<Served> = s
+            .discovered
+            .served
+            .iter()
+            .filter(|x| x.spec.usage == Use::All && x.watchable)
+            .cloned()
+            .collect();
+        for served in main {
+            let ns = s.namespace.clone();
+            s.watch(served, ns);
+        }
+        s
+    }
+
+    fn watch(&mut self, served: Served, namespace: Option<String>) {
+        let api = watch::api_for(&self.conn.client, &served, namespace.as_deref());
+        let id = self.watched.len();
+        let store = watch::spawn_watcher(&mut self.tasks, api, &served, id, self.notes_tx.clone());
+        self.watched.push(Watched {
+            served,
+            namespace,
+            store,
+            status: Status::Pending,
+            listed: false,
+        });
+    }
+
+    fn send_state(&self) -> bool {
+        self.out
+            .send(Update::State(LinkState {
+                context: self.conn.context.clone(),
+                server: self.conn.server.clone(),
+                namespace: self.namespace.clone(),
+                phase: self.phase.clone(),
+            }))
+            .is_ok()
+    }
+
+    async fn run(mut self) {
+        if !self.send_state() {
+            return;
+        }
+        let mut health = tokio::time::interval(Duration::from_secs(1));
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                note = self.notes_rx.recv() => {
+                    let Some(note) = note else { return };
+                    self.on_note(note);
+                }
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = health.tick(), if matches!(self.phase, Phase::Stale { .. }) => {
+                    if self.conn.client.apiserver_version().await.is_ok() {
+                        tracing::info!("API server answers again");
+                        self.phase = if self.first_sent { Phase::Live } else { Phase::Syncing };
+                        if !self.send_state() {
+                            return;
+                        }
+                    }
+                }
+            }
+            if !self.maybe_publish() {
+                return;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let first = (!self.first_sent).then_some(self.started + FIRST_SYNC_LIMIT);
+        let coalesce = self.dirty.map(|t| t + COALESCE);
+        [Some(far), first, coalesce]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(far)
+    }
+
+    fn on_note(&mut self, note: WatchNote) {
+        let now = Instant::now();
+        match note {
+            WatchNote::Synced(id) => {
+                let w = &mut self.watched[id];
+                w.status = Status::Synced;
+                w.listed = true;
+                self.dirty.get_or_insert(now);
+            }
+            WatchNote::Changed(id) => {
+                self.watched[id].status = Status::Synced;
+                self.dirty.get_or_insert(now);
+            }
+            WatchNote::Failed(id, Failure::Expired) => {
+                tracing::debug!(
+                    kind = self.watched[id].served.spec.kind,
+                    "watch expired; re-listing"
+                );
+            }
+            WatchNote::Failed(id, f) => {
+                if let Failure::Connection(e) = &f
+                    && !matches!(self.phase, Phase::Stale { .. })
+                {
+                    tracing::warn!(error = %e, "lost the API server");
+                    self.phase = Phase::Stale {
+                        since: jiff::Timestamp::now(),
+                        error: e.clone(),
+                    };
+                    self.send_state();
+                }
+                let w = &mut self.watched[id];
+                let changed = w.status != Status::Failed(f.clone());
+                if !matches!(f, Failure::Connection(_)) || !w.listed {
+                    w.status = Status::Failed(f);
+                }
+                if changed && !matches!(w.status, Status::Pending) {
+                    self.dirty.get_or_insert(now);
+                }
+            }
+        }
+    }
+
+    /// A kind is settled when listed, or when it failed for a reason retrying will not fix soon.
+    fn settled(&self) -> bool {
+        self.watched.iter().all(|w| match &w.status {
+            Status::Synced => true,
+            Status::Failed(
+                Failure::Forbidden { .. } | Failure::NotServed(_) | Failure::Other(_),
+            ) => true,
+            Status::Failed(_) | Status::Pending => w.listed,
+        })
+    }
+
+    /// Builds and sends a snapshot when something changed and every kind has been read.
+    fn maybe_publish(&mut self) -> bool {
+        let now = Instant::now();
+        let overdue = !self.first_sent && now >= self.started + FIRST_SYNC_LIMIT;
+        let Some(since) = self.dirty else {
+            return true;
+        };
+        if now < since + COALESCE && !overdue {
+            return true;
+        }
+        if !self.settled() && !overdue {
+            return true;
+        }
+        let snapshot = self.build();
+        // Read the namespaces holding referenced CA bundles and client certificates; wait for
+        // them before showing a snapshot that would call those references missing.
+        let (config_maps, secrets) = snapshot.referenced_cert_namespaces();
+        let mut started_new = false;
+        for (kind, set) in [("ConfigMap", config_maps), ("Secret", secrets)] {
+            for ns in set {
+                if let Some(scope) = &self.namespace
+                    && scope != &ns
+                {
+                    continue;
+                }
+                if self.cert_namespaces.insert((kind, ns.clone())) {
+                    if let Some(served) = self.discovered.get(kind).cloned() {
+                        self.watch(served, Some(ns));
+                        started_new = true;
+                    }
+                }
+            }
+        }
+        if started_new && !overdue {
+            return true;
+        }
+        self.dirty = None;
+        if !self.first_sent || matches!(self.phase, Phase::Syncing) {
+            self.first_sent = true;
+            if !matches!(self.phase, Phase::Stale { .. }) {
+                self.phase = Phase::Live;
+            }
+            if !self.send_state() {
+                return false;
+            }
+        }
+        self.out.send(Update::Snapshot(Box::new(snapshot))).is_ok()
+    }
+
+    fn build(&self) -> Snapshot {
+        let mut b = SnapshotBuilder::new();
+        let origin = crate::model::Origin {
+            file: Some(format!("context {}", self.conn.context)),
+            line: None,
+        };
+        let mut unreadable = BTreeMap::new();
+        let mut notices = self.discovered.notices.clone();
+        for w in &self.watched {
+            let spec = w.served.spec;
+            let key = match (&w.namespace, spec.usage) {
+                (Some(ns), Use::Referenced) => format!("{}/{ns}", spec.kind),
+                _ => spec.kind.to_string(),
+            };
+            match &w.status {
+                Status::Failed(Failure::Forbidden { verb, message }) if !w.listed => {
+                    unreadable.insert(
+                        key,
+                        format!("403 Forbidden: cannot {verb} {}", resource_name(&w.served)),
+                    );
+                    notices.push(format!(
+                        "no permission to {verb} {}: {message}",
+                        resource_name(&w.served)
+                    ));
+                }
+                Status::Failed(Failure::Forbidden { verb, message }) => notices.push(format!(
+                    "no permission to {verb} {} ({message}): shown as last listed, not updated",
+                    resource_name(&w.served)
+                )),
+                Status::Failed(Failure::NotServed(m)) => {
+                    unreadable.insert(key, format!("no longer served: {m}"));
+                }
+                Status::Failed(Failure::Other(m)) if !w.listed => {
+                    unreadable.insert(key, m.clone());
+                }
+                Status::Pending | Status::Failed(_) if !w.listed => {
+                    unreadable.insert(key, "not listed yet".into());
+                }
+                _ => {}
+            }
+            for obj in w.store.state() {
+                let mut value = match serde_json::to_value(&*obj) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "object not serialisable");
+                        continue;
+                    }
+                };
+                if let serde_json::Value::Object(m) = &mut value {
+                    m.insert(
+                        "apiVersion".into(),
+                        w.served.resource.api_version.clone().into(),
+                    );
+                    m.insert("kind".into(), w.served.resource.kind.clone().into());
+                }
+                crate::source::decode::add_value(&mut b, value, origin.clone());
+            }
+        }
+        notices.sort();
+        notices.dedup();
+        b.cluster(ClusterInfo {
+            context: self.conn.context.clone(),
+            server: self.conn.server.clone(),
+            namespace: self.namespace.clone(),
+            btlsp_served: self.discovered.btlsp_versions.clone(),
+            notices,
+            unreadable,
+        });
+        b.build(SourceInfo {
+            kind: "cluster".into(),
+            description: format!("context {} ({})", self.conn.context, self.conn.server),
+        })
+    }
+}
+
+/// `services` or `backendtlspolicies.gateway.networking.k8s.io`, as kubectl names them.
+fn resource_name(s: &Served) -> String {
+    if s.resource.group.is_empty() {
+        s.resource.plural.clone()
+    } else {
+        format!("{}.{}", s.resource.plural, s.resource.group)
+    }
+}

@@ -1,0 +1,85 @@
+//! Runs the live cluster source for the UI: connects, hands the UI a port-forward factory,
+//! forwards snapshots and link states as messages, and rebuilds everything for `:ctx`/`:ns`.
+
+use super::app::{ForwarderHandle, Msg};
+use crate::source::cluster::{self, ClusterTarget, LinkState, Phase, PortForwarder, Update};
+use std::sync::Arc;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::task::JoinHandle;
+
+/// The running cluster source; dropping or restarting it stops every watch.
+pub struct LiveCluster {
+    target: ClusterTarget,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for LiveCluster {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl LiveCluster {
+    pub fn start(target: ClusterTarget, tx: UnboundedSender<Msg>) -> Self {
+        let mut me = LiveCluster { target, task: None };
+        me.restart(tx);
+        me
+    }
+
+    pub fn switch_context(&mut self, context: String, tx: UnboundedSender<Msg>) {
+        self.target.context = Some(context);
+        self.restart(tx);
+    }
+
+    pub fn rescope(&mut self, namespace: Option<String>, tx: UnboundedSender<Msg>) {
+        if self.target.namespace != namespace {
+            self.target.namespace = namespace;
+            self.restart(tx);
+        }
+    }
+
+    fn restart(&mut self, tx: UnboundedSender<Msg>) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        let target = self.target.clone();
+        self.task = Some(tokio::spawn(async move {
+            let conn = match cluster::connect(&target).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Msg::Link(LinkState {
+                        context: target.context.clone().unwrap_or_default(),
+                        server: String::new(),
+                        namespace: target.namespace.clone(),
+                        phase: Phase::Connecting { error: Some(e) },
+                    }));
+                    return;
+                }
+            };
+            if conn.context != "in-cluster" {
+                let pf = PortForwarder::new(conn.client.clone());
+                let _ = tx.send(Msg::Forwarder(ForwarderHandle(Arc::new(pf))));
+            }
+            let (utx, mut urx) = unbounded_channel();
+            let source = cluster::run_with(conn, target.namespace.clone(), utx);
+            let forward = async move {
+                while let Some(u) = urx.recv().await {
+                    let msg = match u {
+                        Update::State(s) => Msg::Link(s),
+                        Update::Snapshot(s) => Msg::Snapshot(s),
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+            };
+            // Both in this task: aborting it drops the session and its watchers.
+            tokio::select! {
+                _ = source => {}
+                _ = forward => {}
+            }
+        }));
+    }
+}
