@@ -452,12 +452,21 @@ impl Snapshot {
 
     /// Why objects of `kind` in namespace `ns` could not be read (all of the kind, or that
     /// namespace's), if they could not.
-    pub fn unreadable_in(&self, kind: &str, ns: &str) -> Option<&str> {
+    pub fn unreadable_in(&self, kind: &str, ns: &str) -> Option<String> {
         let c = self.cluster.as_ref()?;
-        c.unreadable
+        if let Some(why) = c
+            .unreadable
             .get(kind)
             .or_else(|| c.unreadable.get(&format!("{kind}/{ns}")))
-            .map(String::as_str)
+        {
+            return Some(why.clone());
+        }
+        match &c.namespace {
+            Some(scope) if scope != ns && !matches!(kind, "Gateway" | "EnvoyProxy") => Some(
+                format!("outside the watched namespace {scope}; run with -A or :ns all to read it"),
+            ),
+            _ => None,
+        }
     }
 
     /// Number of objects (excluding errors and ignored kinds).

@@ -52,6 +52,7 @@ fn options_for(case: &str) -> Options {
     let mut o = Options {
         eg_backend_api: true,
         eg_sds_secret_refs: false,
+        eg_version: None,
     };
     match case {
         "sds" | "sds-invalid" => o.eg_sds_secret_refs = true,

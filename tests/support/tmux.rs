@@ -98,4 +98,3 @@ impl Drop for Session {
             .output();
     }
 }
-

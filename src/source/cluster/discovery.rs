@@ -240,6 +240,7 @@ fn resolve(
             watchable: r.verbs.iter().any(|v| v == "list") && r.verbs.iter().any(|v| v == "watch"),
         });
     }
+    out.notices.dedup();
     let eg_missing: Vec<&str> = [
         "Backend",
         "EnvoyProxy",

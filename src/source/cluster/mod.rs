@@ -213,7 +213,12 @@ impl Session {
             .cloned()
             .collect();
         for served in main {
-            let ns = s.namespace.clone();
+            // Routes in the scoped namespace attach to Gateways anywhere: those (and the
+            // EnvoyProxies that parameterise them) are read from every namespace.
+            let ns = match served.spec.kind {
+                "Gateway" | "EnvoyProxy" => None,
+                _ => s.namespace.clone(),
+            };
             s.watch(served, ns);
         }
         s
@@ -285,7 +290,20 @@ impl Session {
     }
 
     fn on_note(&mut self, note: WatchNote) {
+        tracing::trace!(?note, "watch note");
         let now = Instant::now();
+        // Data arriving means the server is back.
+        if matches!(note, WatchNote::Synced(_) | WatchNote::Changed(_))
+            && matches!(self.phase, Phase::Stale { .. })
+        {
+            tracing::info!("API server answers again");
+            self.phase = if self.first_sent {
+                Phase::Live
+            } else {
+                Phase::Syncing
+            };
+            self.send_state();
+        }
         match note {
             WatchNote::Synced(id) => {
                 let w = &mut self.watched[id];
@@ -297,10 +315,11 @@ impl Session {
                 self.watched[id].status = Status::Synced;
                 self.dirty.get_or_insert(now);
             }
-            WatchNote::Failed(id, Failure::Expired) => {
+            WatchNote::Failed(id, f @ (Failure::Expired | Failure::Dropped)) => {
                 tracing::debug!(
                     kind = self.watched[id].served.spec.kind,
-                    "watch expired; re-listing"
+                    ?f,
+                    "watch resumes"
                 );
             }
             WatchNote::Failed(id, f) => {
@@ -351,6 +370,7 @@ impl Session {
             return true;
         }
         let snapshot = self.build();
+        tracing::debug!(objects = snapshot.object_count(), "snapshot built");
         // Read the namespaces holding referenced CA bundles and client certificates; wait for
         // them before showing a snapshot that would call those references missing.
         let (config_maps, secrets) = snapshot.referenced_cert_namespaces();

@@ -35,6 +35,8 @@ pub enum Failure {
     Connection(String),
     /// The watch expired (410) and is re-listing; nothing is lost.
     Expired,
+    /// The watch stream broke and is being resumed.
+    Dropped,
     Other(String),
 }
 
@@ -70,7 +72,13 @@ impl kube::runtime::utils::Backoff for QuickBackoff {
 fn classify(e: &watcher::Error) -> Failure {
     let (verb, ke) = match e {
         watcher::Error::InitialListFailed(ke) => ("list", ke),
-        watcher::Error::WatchStartFailed(ke) | watcher::Error::WatchFailed(ke) => ("watch", ke),
+        watcher::Error::WatchStartFailed(ke) => ("watch", ke),
+        // A watch stream that broke (proxy timeout, dropped connection) is resumed by the
+        // watcher; only a failure to start it again means the server is gone.
+        watcher::Error::WatchFailed(ke) if !matches!(ke, kube::Error::Api(_)) => {
+            return Failure::Dropped;
+        }
+        watcher::Error::WatchFailed(ke) => ("watch", ke),
         watcher::Error::WatchError(s) => {
             return match s.code {
                 410 => Failure::Expired,
