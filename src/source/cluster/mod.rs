@@ -382,11 +382,11 @@ impl Session {
                 {
                     continue;
                 }
-                if self.cert_namespaces.insert((kind, ns.clone())) {
-                    if let Some(served) = self.discovered.get(kind).cloned() {
-                        self.watch(served, Some(ns));
-                        started_new = true;
-                    }
+                if self.cert_namespaces.insert((kind, ns.clone()))
+                    && let Some(served) = self.discovered.get(kind).cloned()
+                {
+                    self.watch(served, Some(ns));
+                    started_new = true;
                 }
             }
         }

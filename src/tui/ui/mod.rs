@@ -132,6 +132,21 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             t.key(),
         ));
     }
+    let notices = app
+        .snapshot
+        .cluster
+        .as_ref()
+        .map(|c| c.notices.len() + c.unreadable.len())
+        .unwrap_or(0);
+    if notices > 0 {
+        crumbs.push(Span::styled(
+            format!(
+                " ! {notices} cluster notice{} (see Findings) ",
+                if notices == 1 { "" } else { "s" }
+            ),
+            t.severity(crate::posture::Severity::Medium),
+        ));
+    }
     let errors = app.posture.errors.len();
     if errors > 0 {
         crumbs.push(Span::styled(
