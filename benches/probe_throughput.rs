@@ -1,6 +1,7 @@
 //! Probe throughput against a local rustls server running in a separate process (so the
 //! client's CPU can be measured alone): probes/s at concurrency 1, 16 and 64, and client CPU per
-//! probe. `cargo bench --bench probe_throughput` (PROBES=N to change the count).
+//! probe, and a sweep of 1,000 distinct endpoints at concurrency 64.
+//! `cargo bench --bench probe_throughput` (PROBES=N, ENDPOINTS=N to change the counts).
 
 use lastmile::probe::{self, ProbeRequest, TrustSource};
 use rcgen::{CertificateParams, KeyPair};
@@ -10,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Serves TLS on an ephemeral port, prints `PORT CA_PEM_LEN` then the CA PEM, forever.
-fn serve() {
+/// Serves TLS on `ports` ephemeral ports, prints `PORT CA_PEM_LEN` (the first port; the others
+/// follow on one line) then the CA PEM, forever.
+fn serve(ports: usize) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -38,22 +40,36 @@ fn serve() {
             )
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut listeners = Vec::new();
+        for _ in 0..ports.max(1) {
+            listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
         let pem = ca_cert.pem();
-        println!("{} {}", l.local_addr().unwrap().port(), pem.len());
+        let all: Vec<String> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port().to_string())
+            .collect();
+        println!("{} {}", all[0], pem.len());
+        println!("{}", all.join(" "));
         print!("{pem}");
         use std::io::Write;
         std::io::stdout().flush().unwrap();
-        while let Ok((s, _)) = l.accept().await {
+        for l in listeners {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(s).await {
-                    let mut b = [0u8; 16];
-                    let _ = tls.read(&mut b).await;
-                    let _ = tls.shutdown().await;
+                while let Ok((s, _)) = l.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        if let Ok(mut tls) = acceptor.accept(s).await {
+                            let mut b = [0u8; 16];
+                            let _ = tls.read(&mut b).await;
+                            let _ = tls.shutdown().await;
+                        }
+                    });
                 }
             });
         }
+        std::future::pending::<()>().await;
     });
 }
 
@@ -70,11 +86,19 @@ fn cpu_time() -> Duration {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "serve") {
-        return serve();
+    if let Some(i) = std::env::args().position(|a| a == "serve") {
+        let ports = std::env::args()
+            .nth(i + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        return serve(ports);
     }
+    let endpoints: usize = std::env::var("ENDPOINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg("serve")
+        .args(["serve", &endpoints.to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -84,6 +108,12 @@ fn main() {
     let mut parts = first.split_whitespace();
     let port: u16 = parts.next().unwrap().parse().unwrap();
     let pem_len: usize = parts.next().unwrap().parse().unwrap();
+    let mut all_ports = String::new();
+    out.read_line(&mut all_ports).unwrap();
+    let all_ports: Vec<u16> = all_ports
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
     let mut pem = vec![0u8; pem_len];
     std::io::Read::read_exact(&mut out, &mut pem).unwrap();
     let n: usize = std::env::var("PROBES")
@@ -147,6 +177,34 @@ fn main() {
             cpu.as_secs_f64() * 1000.0 / n as f64
         );
     }
+    // A sweep as `P` and `check --probe` run it: distinct endpoints, 64 in flight, at most 2 per
+    // address (lastmile's own sweep).
+    let requests: Vec<(usize, ProbeRequest)> = all_ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut r = req.clone();
+            r.address = format!("127.0.0.1:{p}");
+            (i, r)
+        })
+        .collect();
+    let count = requests.len();
+    let cpu0 = cpu_time();
+    let t0 = Instant::now();
+    let mut ok = 0;
+    rt.block_on(lastmile::probe::sweep::sweep(requests, 64, |_, r| {
+        if r.failure.is_none() {
+            ok += 1;
+        }
+    }));
+    let wall = t0.elapsed();
+    let cpu = cpu_time() - cpu0;
+    println!(
+        "sweep of {count} endpoints at concurrency 64: {:.2}s wall, {:.0} probes/s, {:.3} ms client CPU/probe ({ok}/{count} ok; target >= 1000 probes/s)",
+        wall.as_secs_f64(),
+        count as f64 / wall.as_secs_f64(),
+        cpu.as_secs_f64() * 1000.0 / count as f64
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

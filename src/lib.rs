@@ -13,4 +13,5 @@ pub mod report;
 pub mod sanitize;
 pub mod snapshot;
 pub mod source;
+pub mod synth;
 pub mod tui;

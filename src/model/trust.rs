@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 /// What lastmile learned from one PEM value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PemBundle {
-    pub certs: Vec<CertFacts>,
+    /// Shared: every edge that trusts this bundle points at the same facts.
+    pub certs: Vec<std::sync::Arc<CertFacts>>,
     /// PEM blocks or certificates that could not be parsed.
     pub errors: Vec<String>,
 }
@@ -22,7 +23,7 @@ impl PemBundle {
         for item in CertificateDer::pem_slice_iter(pem) {
             match item {
                 Ok(der) => match CertFacts::from_der(&der) {
-                    Ok(facts) => bundle.certs.push(facts),
+                    Ok(facts) => bundle.certs.push(std::sync::Arc::new(facts)),
                     Err(e) => bundle.errors.push(e),
                 },
                 Err(e) => bundle.errors.push(format!("bad PEM: {e}")),

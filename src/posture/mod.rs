@@ -131,7 +131,7 @@ pub struct CaRefState {
     /// The data key the bundle was read from.
     pub key: Option<String>,
     /// Certificates found, with their facts.
-    pub certificates: Vec<crate::model::CertFacts>,
+    pub certificates: Vec<std::sync::Arc<crate::model::CertFacts>>,
     pub detail: Option<String>,
 }
 

@@ -4,6 +4,7 @@
 use super::context::Context;
 use super::{Edge, Mode, PolicyReport, PolicyRole};
 use serde::Serialize;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -91,8 +92,16 @@ fn worst(modes: impl Iterator<Item = Mode>) -> NodeState {
         .unwrap_or(NodeState::None)
 }
 
+/// Policy reports by `NS/NAME`.
+type PolicyIndex<'a> = HashMap<&'a str, &'a PolicyReport>;
+
 pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let snap = ctx.snap;
+    let by_policy: PolicyIndex = policies.iter().map(|p| (p.policy.as_str(), p)).collect();
+    let mut by_gateway: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, e) in edges.iter().enumerate() {
+        by_gateway.entry(e.gateway.as_str()).or_default().push(i);
+    }
     let mut classes: Vec<String> = snap
         .gateway_classes
         .iter()
@@ -131,9 +140,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         );
         for gw in snap.gateways.iter().filter(|g| g.class_name == class_name) {
             let gw_key = format!("{}/{}", gw.meta.namespace, gw.meta.name);
-            let gw_edges: Vec<usize> = (0..edges.len())
-                .filter(|&i| edges[i].gateway == gw_key)
-                .collect();
+            let gw_edges: &[usize] = by_gateway.get(gw_key.as_str()).map_or(&[], Vec::as_slice);
             let mut gw_node = TreeNode::new(
                 NodeKind::Gateway,
                 format!("Gateway {gw_key}"),
@@ -181,7 +188,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
                     None,
                     worst(in_listener.iter().map(|&i| edges[i].mode)),
                 );
-                l_node.children = route_nodes(edges, &in_listener, policies);
+                l_node.children = route_nodes(edges, &in_listener, &by_policy);
                 gw_node.children.push(l_node);
             }
             let aux: Vec<usize> = gw_edges
@@ -196,7 +203,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
                     None,
                     worst(aux.iter().map(|&i| edges[i].mode)),
                 );
-                a_node.children = route_nodes(edges, &aux, policies);
+                a_node.children = route_nodes(edges, &aux, &by_policy);
                 gw_node.children.push(a_node);
             }
             class_node.children.push(gw_node);
@@ -242,21 +249,21 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
     roots
 }
 
-fn route_nodes(edges: &[Edge], idx: &[usize], policies: &[PolicyReport]) -> Vec<TreeNode> {
-    let mut routes: Vec<&str> = Vec::new();
+fn route_nodes(edges: &[Edge], idx: &[usize], policies: &PolicyIndex) -> Vec<TreeNode> {
+    // Routes in first-seen order, each with its edges (one pass, no per-route scans).
+    let mut routes: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     for &i in idx {
-        if !routes.contains(&edges[i].route.as_str()) {
-            routes.push(&edges[i].route);
-        }
+        let r = edges[i].route.as_str();
+        let slot = *seen.entry(r).or_insert_with(|| {
+            routes.push((r, Vec::new()));
+            routes.len() - 1
+        });
+        routes[slot].1.push(i);
     }
     routes
         .into_iter()
-        .map(|r| {
-            let r_edges: Vec<usize> = idx
-                .iter()
-                .copied()
-                .filter(|&i| edges[i].route == r)
-                .collect();
+        .map(|(r, r_edges)| {
             let mut rn = TreeNode::new(
                 NodeKind::Route,
                 r.to_string(),
@@ -292,7 +299,7 @@ fn route_nodes(edges: &[Edge], idx: &[usize], policies: &[PolicyReport]) -> Vec<
         .collect()
 }
 
-fn edge_node(e: &Edge, i: usize, policies: &[PolicyReport]) -> TreeNode {
+fn edge_node(e: &Edge, i: usize, policies: &PolicyIndex) -> TreeNode {
     let mut n = TreeNode::new(
         NodeKind::BackendRef,
         format!("backendRef {} -> {}", e.backend_ref, e.backend),
@@ -313,7 +320,7 @@ fn edge_node(e: &Edge, i: usize, policies: &[PolicyReport]) -> TreeNode {
         NodeState::None,
     );
     if let Some(pk) = &e.policy {
-        let report = policies.iter().find(|p| &p.policy == pk);
+        let report = policies.get(pk.as_str()).copied();
         let state = match report.and_then(|r| {
             r.ancestors
                 .iter()

@@ -4,6 +4,7 @@
 use crate::model::*;
 use crate::snapshot::{Object, ObjectError, SnapshotBuilder, object_key};
 use base64::Engine;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -44,11 +45,7 @@ pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
         return;
     }
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let meta = match value
-        .get("metadata")
-        .cloned()
-        .map(serde_json::from_value::<ObjectMeta>)
-    {
+    let meta = match value.get("metadata").map(ObjectMeta::deserialize) {
         Some(Ok(m)) if !m.name.is_empty() => m,
         Some(Ok(_)) | None => {
             builder.error(ObjectError {
@@ -129,7 +126,7 @@ fn field<T: DeserializeOwned + Default>(value: &Value, path: &[&str]) -> Result<
     if v.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(v.clone()).map_err(|e| format!("{}: {e}", path.join(".")))
+    T::deserialize(v).map_err(|e| format!("{}: {e}", path.join(".")))
 }
 
 fn conditions(value: &Value) -> Result<Vec<Condition>, String> {
@@ -471,14 +468,14 @@ fn aux_owner(
         let mut out: Vec<BackendRef> = match v.get("backendRefs") {
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|r| serde_json::from_value(r.clone()).map_err(|e| format!("backendRefs: {e}")))
+                .map(|r| BackendRef::deserialize(r).map_err(|e| format!("backendRefs: {e}")))
                 .collect::<Result<_, _>>()?,
             _ => Vec::new(),
         };
         if out.is_empty()
             && let Some(r) = v.get("backendRef").filter(|r| !r.is_null())
         {
-            out.push(serde_json::from_value(r.clone()).map_err(|e| format!("backendRef: {e}"))?);
+            out.push(BackendRef::deserialize(r).map_err(|e| format!("backendRef: {e}"))?);
         }
         Ok(out)
     };

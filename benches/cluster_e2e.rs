@@ -1,0 +1,172 @@
+//! End-to-end figures against the in-process test API server (tests/support/apiserver) holding
+//! the synthetic L cluster:
+//! - time from start to the first complete Backends frame, beside the time `kubectl get` needs to
+//!   list the same kinds from the same server (the ratio is the target: ≤ 1.0);
+//! - peak RSS of `lastmile check` reading L from the server, beside the size of the raw JSON of
+//!   the listed objects (target ≤ 2×).
+//!
+//! `cargo bench --bench cluster_e2e` (RUNS=N, SIZE=S|M|L). Needs kubectl and /usr/bin/time.
+
+#[path = "../tests/support/apiserver/mod.rs"]
+#[allow(dead_code, clippy::all)]
+mod apiserver;
+
+use apiserver::{ServerConfig, TestApiServer};
+use lastmile::source::cluster::{self, ClusterTarget, Update};
+use lastmile::tui::app::{App, Msg, SourceLabel};
+use lastmile::tui::theme::{Theme, ThemeName};
+use ratatui::{Terminal, backend::TestBackend};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const KINDS: &str = "gatewayclasses.gateway.networking.k8s.io,gateways.gateway.networking.k8s.io,httproutes.gateway.networking.k8s.io,grpcroutes.gateway.networking.k8s.io,tlsroutes.gateway.networking.k8s.io,referencegrants.gateway.networking.k8s.io,backendtlspolicies.gateway.networking.k8s.io,services,configmaps,backends.gateway.envoyproxy.io,envoyproxies.gateway.envoyproxy.io,securitypolicies.gateway.envoyproxy.io,envoyextensionpolicies.gateway.envoyproxy.io,serviceimports.multicluster.x-k8s.io";
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Start -> connected -> every kind listed -> posture -> one Backends frame drawn.
+fn first_frame(kubeconfig: &Path) -> Duration {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let t0 = Instant::now();
+    let snapshot = rt.block_on(async {
+        let conn = cluster::connect(&ClusterTarget {
+            kubeconfig: Some(kubeconfig.to_path_buf()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(cluster::run_with(conn, None, tx));
+        let snap = loop {
+            match rx.recv().await.expect("source runs") {
+                Update::Snapshot(s) => break s,
+                Update::State(_) => {}
+            }
+        };
+        task.abort();
+        snap
+    });
+    let label = SourceLabel {
+        kind: "cluster".into(),
+        description: String::new(),
+        live: true,
+    };
+    let mut app = App::new(
+        *snapshot,
+        jiff::Timestamp::now(),
+        label,
+        Theme::new(ThemeName::Dark),
+    );
+    app.update(Msg::Resize(200, 60));
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    terminal.draw(|f| lastmile::tui::ui::draw(f, &app)).unwrap();
+    let t = t0.elapsed();
+    assert!(app.posture.edges.len() > 100, "the frame shows the cluster");
+    t
+}
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let size_name = std::env::var("SIZE").unwrap_or_else(|_| "L".into());
+    let size = lastmile::synth::Size::parse(&size_name).expect("SIZE is S, M or L");
+    let objects = lastmile::synth::generate(size, 1);
+    let server = TestApiServer::start(ServerConfig {
+        bookmark_interval: Duration::from_secs(60),
+        ..Default::default()
+    });
+    for o in &objects {
+        server.apply(o.clone());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        TestApiServer::kubeconfig(&[("bench", &server)], "bench"),
+    )
+    .unwrap();
+    println!("synthetic {size_name}: {} objects", objects.len());
+
+    // kubectl listing the same kinds (JSON output, as lastmile parses JSON).
+    let mut kubectl = Vec::new();
+    let mut raw_bytes = 0usize;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let out = Command::new("kubectl")
+            .args(["--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(["get", KINDS, "-A", "-o", "json", "--chunk-size=500"])
+            .output()
+            .expect("kubectl runs");
+        kubectl.push(t.elapsed().as_secs_f64());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        raw_bytes = out.stdout.len();
+    }
+    let kubectl_s = median(kubectl);
+
+    let mut ours = Vec::new();
+    for _ in 0..runs {
+        ours.push(first_frame(&kubeconfig).as_secs_f64());
+    }
+    let ours_s = median(ours);
+    println!(
+        "first complete Backends frame: {:.0} ms (kubectl get -o json of the same kinds: {:.0} ms) ratio {:.2} (target <= 1.0)",
+        ours_s * 1e3,
+        kubectl_s * 1e3,
+        ours_s / kubectl_s
+    );
+
+    // Peak RSS of the real binary reading the cluster once.
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/lastmile");
+    if bin.exists() {
+        let mut rss = Vec::new();
+        for _ in 0..runs {
+            let out = Command::new("/usr/bin/time")
+                .args(["-f", "%M"])
+                .arg(&bin)
+                .args([
+                    "check",
+                    "--format",
+                    "json",
+                    "-o",
+                    "/dev/null",
+                    "--kubeconfig",
+                ])
+                .arg(&kubeconfig)
+                .output()
+                .expect("/usr/bin/time runs");
+            let text = String::from_utf8_lossy(&out.stderr);
+            let kb: f64 = text
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no RSS in {text}"));
+            rss.push(kb * 1024.0);
+        }
+        let peak = median(rss);
+        println!(
+            "peak RSS of `lastmile check` on {size_name}: {:.0} MiB; raw JSON of the listed objects: {:.0} MiB; ratio {:.2} (target <= 2.0)",
+            peak / 1048576.0,
+            raw_bytes as f64 / 1048576.0,
+            peak / raw_bytes as f64
+        );
+    } else {
+        println!("peak RSS: build the release binary first (cargo build --release)");
+    }
+}
