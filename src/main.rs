@@ -75,7 +75,13 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
     let now = args.at.unwrap_or_else(jiff::Timestamp::now);
     let mut posture = posture::evaluate(&snapshot, now, &options(cli));
     if args.probe {
-        let probes = probe_edges(&rt, &snapshot, &posture, args, cli.source.demo, forwarder)?;
+        let Some(probes) = probe_edges(&rt, &snapshot, &posture, args, cli.source.demo, forwarder)?
+        else {
+            eprintln!("lastmile: interrupted: the probe sweep was cancelled; no report written");
+            // Dropping the sweep cancelled every probe; do not wait for anything still unwinding.
+            rt.shutdown_background();
+            return Ok(ExitCode::from(130));
+        };
         posture.add_probes(probes, now);
     }
     let out = report::render(&posture, args.format, args.fail_on);
@@ -211,7 +217,7 @@ fn probe(args: &ProbeArgs) -> Result<ExitCode, String> {
 }
 
 /// `check --probe`: probes the edges where TLS is intended or the port looks like TLS. With
-/// `--demo`, the demo's local backends answer.
+/// `--demo`, the demo's local backends answer. `None`: Ctrl-C (SIGINT) cancelled the sweep.
 fn probe_edges(
     rt: &tokio::runtime::Runtime,
     snapshot: &Snapshot,
@@ -219,7 +225,7 @@ fn probe_edges(
     args: &CheckArgs,
     demo: bool,
     forwarder: Forwarder,
-) -> Result<std::collections::BTreeMap<usize, lastmile::probe::ProbeReport>, String> {
+) -> Result<Option<std::collections::BTreeMap<usize, lastmile::probe::ProbeReport>>, String> {
     let mut overrides: std::collections::HashMap<String, String> =
         args.probe_address.iter().cloned().collect();
     if demo {
@@ -245,12 +251,14 @@ fn probe_edges(
         })
         .collect();
     let mut out = std::collections::BTreeMap::new();
-    rt.block_on(lastmile::probe::sweep::sweep(
-        requests,
-        args.probe_concurrency,
-        |i, r| {
+    let completed = rt.block_on(async {
+        let sweep = lastmile::probe::sweep::sweep(requests, args.probe_concurrency, |i, r| {
             out.insert(i, r);
-        },
-    ));
-    Ok(out)
+        });
+        tokio::select! {
+            _ = sweep => true,
+            _ = tokio::signal::ctrl_c() => false,
+        }
+    });
+    Ok(completed.then_some(out))
 }

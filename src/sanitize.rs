@@ -3,8 +3,9 @@
 
 use std::borrow::Cow;
 
-/// Removes control characters (C0, DEL, C1) and Unicode bidi overrides from `s`.
-/// Tabs and newlines become a single space so one value stays on one line.
+/// Removes control characters (C0, DEL, C1) and Unicode bidi controls (embeddings, overrides,
+/// isolates, marks) from `s`. Tabs, newlines and the Unicode line and paragraph separators
+/// become a single space so one value stays on one line.
 pub fn clean(s: &str) -> Cow<'_, str> {
     if !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);
@@ -12,7 +13,7 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     Cow::Owned(
         s.chars()
             .filter_map(|c| match c {
-                '\t' | '\n' | '\r' => Some(' '),
+                '\t' | '\n' | '\r' | '\u{2028}' | '\u{2029}' => Some(' '),
                 c if is_unsafe(c) => None,
                 c => Some(c),
             })
@@ -27,7 +28,16 @@ pub fn clean_owned(s: &str) -> String {
 
 fn is_unsafe(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{061C}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
 }
 
 #[cfg(test)]
@@ -39,6 +49,7 @@ mod tests {
         assert_eq!(clean("a\u{1b}[31mred\u{7}"), "a[31mred");
         assert_eq!(clean("x\u{202E}y"), "xy");
         assert_eq!(clean("line1\nline2"), "line1 line2");
+        assert_eq!(clean("a\u{2028}b\u{61c}\u{2067}c\u{9b}2J"), "a bc2J");
         assert!(matches!(clean("plain"), Cow::Borrowed(_)));
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Runs `requests` with at most `concurrency` in flight (2 per address) and calls `done` for
-/// each result as it arrives.
+/// each result as it arrives. A probe that panicked re-raises its panic here (a silently lost
+/// result would leave its edge "probing" for ever); dropping the future cancels every probe.
 pub async fn sweep<K: Send + 'static>(
     requests: Vec<(K, ProbeRequest)>,
     concurrency: usize,
@@ -30,8 +31,10 @@ pub async fn sweep<K: Send + 'static>(
         });
     }
     while let Some(r) = set.join_next().await {
-        if let Ok((key, report)) = r {
-            done(key, report);
+        match r {
+            Ok((key, report)) => done(key, report),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
     let mut semantics: Vec<String> = p
         .edges
         .iter()
-        .map(|e| format!("{} ({})", e.gateway_class, e.semantics.describe()))
+        .map(|e| format!("{} ({})", clean(&e.gateway_class), e.semantics.describe()))
         .collect();
     semantics.sort();
     semantics.dedup();

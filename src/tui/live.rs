@@ -5,12 +5,14 @@ use super::app::{ForwarderHandle, Msg};
 use crate::source::cluster::{self, ClusterTarget, LinkState, Phase, PortForwarder, Update};
 use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 /// The running cluster source; dropping or restarting it stops every watch.
 pub struct LiveCluster {
     target: ClusterTarget,
-    task: Option<JoinHandle<()>>,
+    task: Option<AbortHandle>,
+    /// Where a panic of the source task is reported (the UI then ends with an error).
+    failed: UnboundedSender<String>,
 }
 
 impl Drop for LiveCluster {
@@ -22,8 +24,16 @@ impl Drop for LiveCluster {
 }
 
 impl LiveCluster {
-    pub fn start(target: ClusterTarget, tx: UnboundedSender<Msg>) -> Self {
-        let mut me = LiveCluster { target, task: None };
+    pub fn start(
+        target: ClusterTarget,
+        tx: UnboundedSender<Msg>,
+        failed: UnboundedSender<String>,
+    ) -> Self {
+        let mut me = LiveCluster {
+            target,
+            task: None,
+            failed,
+        };
         me.restart(tx);
         me
     }
@@ -45,7 +55,7 @@ impl LiveCluster {
             t.abort();
         }
         let target = self.target.clone();
-        self.task = Some(tokio::spawn(async move {
+        let task = async move {
             let conn = match cluster::connect(&target).await {
                 Ok(c) => c,
                 Err(e) => {
@@ -80,6 +90,11 @@ impl LiveCluster {
                 _ = source => {}
                 _ = forward => {}
             }
-        }));
+        };
+        self.task = Some(super::spawn_supervised(
+            "cluster source",
+            task,
+            &self.failed,
+        ));
     }
 }

@@ -82,6 +82,30 @@ impl Session {
         }
     }
 
+    /// Whether the pane shows the alternate screen (a full-screen program is still in charge).
+    pub fn alternate_on(&self) -> bool {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.name, "#{alternate_on}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// Like [`wait_for`](Self::wait_for) with a custom limit; `None` when it does not appear.
+    pub fn wait_within(&self, needle: &str, limit: Duration) -> Option<String> {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return Some(s);
+            }
+            if start.elapsed() >= limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn text(&self, text: &str) {
         Command::new("tmux")
             .args(["send-keys", "-t", &self.name, "-l", text])

@@ -106,6 +106,10 @@ pub async fn connect(target: &ClusterTarget) -> Result<Connection, String> {
         .to_string()
         .trim_end_matches('/')
         .to_string();
+    let mut config = config;
+    // kube's default retry (15 tries, backing off to 1000 s) hides a throttled kind for minutes;
+    // the watchers retry 429/503/504 themselves, after the server's Retry-After, and say so.
+    config.default_retry = false;
     let client = kube::Client::try_from(config).map_err(|e| format!("context {context}: {e}"))?;
     Ok(Connection {
         client,

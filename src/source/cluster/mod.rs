@@ -441,6 +441,15 @@ impl Session {
                 Status::Failed(Failure::Other(m)) if !w.listed => {
                     unreadable.insert(key, m.clone());
                 }
+                Status::Failed(Failure::Throttled { message, .. }) if !w.listed => {
+                    unreadable.insert(key, format!("{message}; retrying"));
+                }
+                Status::Failed(Failure::Other(m) | Failure::Throttled { message: m, .. }) => {
+                    notices.push(format!(
+                        "cannot watch {} ({m}): shown as last listed, not updated",
+                        resource_name(&w.served)
+                    ))
+                }
                 Status::Pending | Status::Failed(_) if !w.listed => {
                     unreadable.insert(key, "not listed yet".into());
                 }

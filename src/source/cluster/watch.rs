@@ -37,6 +37,11 @@ pub enum Failure {
     Expired,
     /// The watch stream broke and is being resumed.
     Dropped,
+    /// 429, 503 or 504: the server asks to come back later; retried after its Retry-After.
+    Throttled {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     Other(String),
 }
 
@@ -73,6 +78,11 @@ fn classify(e: &watcher::Error) -> Failure {
     let (verb, ke) = match e {
         watcher::Error::InitialListFailed(ke) => ("list", ke),
         watcher::Error::WatchStartFailed(ke) => ("watch", ke),
+        // A stream that is not a watch (a proxy's error page, garbage): the watcher keeps
+        // reading it, so say so instead of taking it for a dropped connection.
+        watcher::Error::WatchFailed(kube::Error::SerdeError(e)) => {
+            return Failure::Other(format!("malformed watch event: {e}"));
+        }
         // A watch stream that broke (proxy timeout, dropped connection) is resumed by the
         // watcher; only a failure to start it again means the server is gone.
         watcher::Error::WatchFailed(ke) if !matches!(ke, kube::Error::Api(_)) => {
@@ -100,6 +110,15 @@ fn classify(e: &watcher::Error) -> Failure {
         },
         kube::Error::Api(s) if s.code == 404 => Failure::NotServed(s.message.clone()),
         kube::Error::Api(s) if s.code == 410 => Failure::Expired,
+        kube::Error::Api(s) if matches!(s.code, 429 | 503 | 504) => Failure::Throttled {
+            message: format!("{} ({} {})", s.message, s.code, s.reason),
+            retry_after: s
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|&n| n > 0)
+                .map(|n| Duration::from_secs(n.into())),
+        },
         kube::Error::Api(s) => Failure::Other(format!("{} ({} {})", s.message, s.code, s.reason)),
         kube::Error::SerdeError(e) => Failure::Other(format!("malformed response: {e}")),
         other => Failure::Connection(other.to_string()),
@@ -155,22 +174,41 @@ pub fn spawn_watcher(
     let kind = served.spec.kind;
     let stream = watcher(api, watcher::Config::default())
         .modify(move |o| trim(kind, o))
-        .backoff(QuickBackoff::default())
         .reflect(writer);
     tasks.spawn(async move {
         let mut stream = std::pin::pin!(stream.into_stream());
+        // Not kube's StreamBackoff: it resets on every Ok item, and the watcher yields Ok(Init)
+        // before each re-list, so a list that always failed was retried every 200 ms for ever.
+        let mut backoff = QuickBackoff::default();
         while let Some(item) = stream.next().await {
-            let note = match item {
-                Ok(watcher::Event::InitDone) => WatchNote::Synced(id),
+            let (note, pause) = match item {
+                Ok(watcher::Event::InitDone) => (WatchNote::Synced(id), None),
                 Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
-                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => WatchNote::Changed(id),
+                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                    (WatchNote::Changed(id), None)
+                }
                 Err(e) => {
                     tracing::debug!(kind, error = %e, "watch error");
-                    WatchNote::Failed(id, classify(&e))
+                    let failure = classify(&e);
+                    let mut pause = backoff.next().unwrap_or(Duration::from_secs(5));
+                    if let Failure::Throttled {
+                        retry_after: Some(d),
+                        ..
+                    } = &failure
+                    {
+                        pause = pause.max((*d).min(Duration::from_secs(60)));
+                    }
+                    (WatchNote::Failed(id, failure), Some(pause))
                 }
             };
+            if pause.is_none() {
+                backoff = QuickBackoff::default();
+            }
             if tx.send(note).is_err() {
                 return;
+            }
+            if let Some(d) = pause {
+                tokio::time::sleep(d).await;
             }
         }
     });

@@ -43,6 +43,23 @@ pub fn draw(f: &mut Frame, app: &App) {
         }
     }
     draw_footer(f, app, footer);
+    scrub(f.buffer_mut());
+}
+
+/// The last line of defence against terminal injection: no cell of a finished frame may hold a
+/// control or bidi character, whichever view put it there. ratatui already drops C0/C1
+/// controls, but appends zero-width characters such as U+202E to the previous cell.
+fn scrub(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if let std::borrow::Cow::Owned(cleaned) = clean(cell.symbol()) {
+            let cleaned = if cleaned.is_empty() {
+                " ".into()
+            } else {
+                cleaned
+            };
+            cell.set_symbol(&cleaned);
+        }
+    }
 }
 
 /// "3d", "5h", "12m", "40s" since `t`.
@@ -305,4 +322,22 @@ pub fn finding_lines(t: super::theme::Theme, f: &crate::posture::Finding) -> [Li
         ]),
         Line::styled(format!("    fix: {}", f.remediation), t.dim()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::buffer::Buffer;
+
+    #[test]
+    fn scrub_removes_what_ratatui_lets_through() {
+        let mut buf = Buffer::empty(Rect::new(0, 0, 8, 1));
+        // ratatui drops C0/C1 controls but appends zero-width bidi controls to the previous cell.
+        ratatui::widgets::Widget::render(Span::raw("ab\u{202e}c\u{2066}"), buf.area, &mut buf);
+        assert!(buf.content.iter().any(|c| c.symbol().contains('\u{202e}')));
+        buf[(4, 0)].set_symbol("\u{2067}");
+        scrub(&mut buf);
+        let text: String = buf.content.iter().map(|c| c.symbol()).collect();
+        assert_eq!(text, "abc     ");
+    }
 }

@@ -353,6 +353,9 @@ fn dispatch(
     if forbidden(shared, verb, resource) {
         return forbidden_response(r, verb);
     }
+    if let Some(f) = super::fault::take(shared, verb, resource) {
+        return super::fault::respond(f, shutdown);
+    }
     let Some(def) = shared.registry.served(&r.group, &r.version, &r.plural) else {
         return not_found_path();
     };

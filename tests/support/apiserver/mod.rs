@@ -1,11 +1,13 @@
 //! An in-process fake kube-apiserver for integration tests: discovery, list (with selectors and
-//! paging), watch (history, bookmarks, 410 Expired), 403s, port-forward over WebSocket, and
+//! paging), watch (history, bookmarks, 410 Expired), 403s, injected faults (404, 429 with
+//! Retry-After, 500, malformed JSON, garbage watch streams), port-forward over WebSocket, and
 //! stop/restart on the same port. It is read-only over HTTP: tests change its state through
 //! [`TestApiServer::apply`] and [`TestApiServer::delete`].
 //!
 //! Include it with `#[path = "support/apiserver/mod.rs"] mod apiserver;`.
 #![allow(dead_code)]
 
+mod fault;
 mod http;
 mod list;
 mod portforward;
@@ -23,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch as signal;
 
+pub use fault::Fault;
 use registry::{Registry, ResourceDef, split_api_version};
 use store::Store;
 
@@ -74,6 +77,7 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub store: Mutex<Store>,
     pub forbidden: Mutex<Vec<(String, String)>>,
+    pub faults: Mutex<Vec<fault::FaultRule>>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     pub pf_targets: Mutex<HashMap<(String, String, u16), SocketAddr>>,
     pub addr: SocketAddr,
@@ -187,6 +191,7 @@ impl TestApiServer {
             registry,
             store: Mutex::new(Store::default()),
             forbidden: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             pf_targets: Mutex::new(HashMap::new()),
             addr,
@@ -307,6 +312,31 @@ impl TestApiServer {
 
     pub fn allow_all(&self) {
         lock(&self.shared().forbidden).clear();
+    }
+
+    /// Every matching request from now on gets `fault` instead of an answer (after the 403
+    /// check, before the resource is resolved). `verb` and `resource` match as in
+    /// [`forbid`](Self::forbid); discovery is never faulted. The first matching rule wins.
+    pub fn fault(&self, verb: &str, resource: &str, fault: Fault) {
+        self.add_fault(verb, resource, fault, None);
+    }
+
+    /// Like [`fault`](Self::fault) for the next `times` matching requests only.
+    pub fn fault_times(&self, verb: &str, resource: &str, fault: Fault, times: usize) {
+        self.add_fault(verb, resource, fault, Some(times));
+    }
+
+    fn add_fault(&self, verb: &str, resource: &str, fault: Fault, remaining: Option<usize>) {
+        lock(&self.shared().faults).push(fault::FaultRule {
+            verb: verb.to_string(),
+            resource: resource.to_string(),
+            fault,
+            remaining,
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.shared().faults).clear();
     }
 
     /// Abruptly ends every open watch stream (the HTTP response body ends mid-stream, as when a
