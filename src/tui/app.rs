@@ -21,6 +21,8 @@ pub enum Msg {
     Tick(jiff::Timestamp),
     /// The source produced a new snapshot.
     Snapshot(Box<Snapshot>),
+    /// A new snapshot with its posture already computed (off the UI task).
+    Evaluated(Box<Snapshot>, Box<Posture>),
     /// The source failed to produce one (the previous snapshot stays).
     SourceError(String),
     /// A probe finished, for the edge `(gateway, edge key)`.
@@ -322,15 +324,12 @@ impl App {
                 vec![]
             }
             Msg::Snapshot(s) => {
-                if self.source.kind == "cluster" {
-                    self.source.description = s.source.description.clone();
-                }
-                self.posture = posture::evaluate(&s, self.now, &self.options);
-                self.snapshot = Arc::new(*s);
-                self.attach_probes();
-                self.updated_at = self.now;
-                self.source_error = None;
-                self.rebuild();
+                let p = posture::evaluate(&s, self.now, &self.options);
+                self.take_snapshot(s, p);
+                vec![]
+            }
+            Msg::Evaluated(s, p) => {
+                self.take_snapshot(s, *p);
                 vec![]
             }
             Msg::SourceError(e) => {
@@ -355,6 +354,19 @@ impl App {
                 vec![]
             }
         }
+    }
+
+    /// Shows a new snapshot and its posture, keeping selection, filter and probe results.
+    fn take_snapshot(&mut self, s: Box<Snapshot>, p: Posture) {
+        if self.source.kind == "cluster" {
+            self.source.description = s.source.description.clone();
+        }
+        self.posture = p;
+        self.snapshot = Arc::new(*s);
+        self.attach_probes();
+        self.updated_at = self.now;
+        self.source_error = None;
+        self.rebuild();
     }
 
     fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {

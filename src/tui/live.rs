@@ -10,6 +10,8 @@ use tokio::task::AbortHandle;
 /// The running cluster source; dropping or restarting it stops every watch.
 pub struct LiveCluster {
     target: ClusterTarget,
+    /// Engine options for the posture, computed here rather than on the UI task.
+    options: crate::posture::Options,
     task: Option<AbortHandle>,
     /// Where a panic of the source task is reported (the UI then ends with an error).
     failed: UnboundedSender<String>,
@@ -26,11 +28,13 @@ impl Drop for LiveCluster {
 impl LiveCluster {
     pub fn start(
         target: ClusterTarget,
+        options: crate::posture::Options,
         tx: UnboundedSender<Msg>,
         failed: UnboundedSender<String>,
     ) -> Self {
         let mut me = LiveCluster {
             target,
+            options,
             task: None,
             failed,
         };
@@ -55,6 +59,7 @@ impl LiveCluster {
             t.abort();
         }
         let target = self.target.clone();
+        let options = self.options.clone();
         let task = async move {
             let conn = match cluster::connect(&target).await {
                 Ok(c) => c,
@@ -74,11 +79,36 @@ impl LiveCluster {
             }
             let (utx, mut urx) = unbounded_channel();
             let source = cluster::run_with(conn, target.namespace.clone(), utx);
+            // The posture of a large cluster takes a while: compute it on a blocking thread so
+            // the UI keeps answering keys, and skip snapshots that were superseded meanwhile.
             let forward = async move {
-                while let Some(u) = urx.recv().await {
+                while let Some(mut u) = urx.recv().await {
+                    while let Update::Snapshot(_) = u {
+                        match urx.try_recv() {
+                            Ok(next @ Update::Snapshot(_)) => u = next,
+                            Ok(Update::State(s)) => {
+                                if tx.send(Msg::Link(s)).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     let msg = match u {
                         Update::State(s) => Msg::Link(s),
-                        Update::Snapshot(s) => Msg::Snapshot(s),
+                        Update::Snapshot(s) => {
+                            let options = options.clone();
+                            let evaluated = tokio::task::spawn_blocking(move || {
+                                let p =
+                                    crate::posture::evaluate(&s, jiff::Timestamp::now(), &options);
+                                (s, p)
+                            })
+                            .await;
+                            match evaluated {
+                                Ok((s, p)) => Msg::Evaluated(s, Box::new(p)),
+                                Err(e) => std::panic::resume_unwind(e.into_panic()),
+                            }
+                        }
                     };
                     if tx.send(msg).is_err() {
                         return;

@@ -194,10 +194,9 @@ async fn event_loop(
             &failed_tx,
         );
     }
-    let mut live = opts
-        .cluster
-        .clone()
-        .map(|target| live::LiveCluster::start(target, tx.clone(), failed_tx.clone()));
+    let mut live = opts.cluster.clone().map(|target| {
+        live::LiveCluster::start(target, opts.options.clone(), tx.clone(), failed_tx.clone())
+    });
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(opts.tick);
     let mut frame = tokio::time::interval(Duration::from_millis(1000 / u64::from(opts.fps.max(1))));
