@@ -7,8 +7,11 @@
 use crate::objgen;
 use base64::Engine;
 
+/// A fuzz target body.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by directory name under `fuzz/corpus/` and `tests/fuzz_corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("manifest_bytes", manifest_bytes),
     ("manifest_objects", manifest_objects),
     ("posture", posture),

@@ -528,7 +528,7 @@ fn service(s: &mut Src) -> Value {
         }
         m.insert("port".into(), port(s));
         if s.chance(100) {
-            m.insert("targetPort".into(), maybe_odd(s, |s| port(s)));
+            m.insert("targetPort".into(), maybe_odd(s, port));
         }
         if s.chance(60) {
             m.insert("appProtocol".into(), json!(s.pick(APP_PROTOCOLS)));
@@ -745,7 +745,7 @@ fn security_policy(s: &mut Src) -> Value {
             spec.insert(
                 "jwt".into(),
                 json!({"providers": list(s, |s| json!({"name": "p",
-                    "remoteJWKS": maybe_odd(s, |s| backend_refs_holder(s))}))}),
+                    "remoteJWKS": maybe_odd(s, backend_refs_holder)}))}),
             );
         }
         _ => {
