@@ -273,3 +273,95 @@ proptest! {
         prop_assert!(!parse_answer(offered, short).accepted);
     }
 }
+
+/// Huge lists and ReferenceGrant cycles, deterministic: one route with 2,000 backendRefs across
+/// namespaces that grant each other everything, 200 policies on one Service, duplicate names.
+#[test]
+fn engine_handles_huge_lists_and_grant_cycles() {
+    use serde_json::json;
+    let namespaces = ["a", "b", "c"];
+    let mut objects = vec![
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+               "metadata": {"name": "eg"},
+               "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}}),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+               "metadata": {"name": "gw", "namespace": "a"},
+               "spec": {"gatewayClassName": "eg", "listeners": [
+                   {"name": "http", "protocol": "HTTP", "port": 80,
+                    "allowedRoutes": {"namespaces": {"from": "All"}}}]}}),
+    ];
+    for (i, ns) in namespaces.iter().enumerate() {
+        let next = namespaces[(i + 1) % namespaces.len()];
+        // a grants b, b grants c, c grants a: a cycle, and every grant twice (duplicates).
+        for _ in 0..2 {
+            objects.push(json!({"apiVersion": "gateway.networking.k8s.io/v1beta1",
+                "kind": "ReferenceGrant", "metadata": {"name": "all", "namespace": ns},
+                "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                   "namespace": next}],
+                         "to": [{"group": "", "kind": "Service"}]}}));
+        }
+        objects.push(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {"ports": [{"name": "https", "port": 443}]}}));
+    }
+    for p in 0..200 {
+        objects.push(json!({"apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "BackendTLSPolicy", "metadata": {"name": format!("p{p}"), "namespace": "b"},
+            "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "web"}],
+                     "validation": {"wellKnownCACertificates": "System", "hostname": "web.b"}}}));
+    }
+    let refs: Vec<_> = (0..2000)
+        .map(|i| json!({"name": "web", "namespace": namespaces[i % 3], "port": 443}))
+        .collect();
+    objects.push(
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "r", "namespace": "c"},
+        "spec": {"parentRefs": [{"name": "gw", "namespace": "a"}],
+                 "rules": [{"backendRefs": refs}]}}),
+    );
+    let text = serde_json::to_string(&objects).unwrap();
+    let t = std::time::Instant::now();
+    let snap = lastmile::source::from_text(&text, "huge.json");
+    let posture = lastmile::posture::evaluate(
+        &snap,
+        jiff::Timestamp::from_second(1_750_000_000).unwrap(),
+        &lastmile::posture::Options::default(),
+    );
+    assert_eq!(posture.edges.len(), 2000);
+    objgen::assert_edges(&snap, &posture);
+    // c → b is granted by b's grant (from c); c → a is not granted (a grants b only); c → c is
+    // the route's own namespace.
+    let mode_of = |ns: &str| {
+        posture
+            .edges
+            .iter()
+            .find(|e| e.backend.contains(&format!("Service/{ns}/web")))
+            .unwrap()
+            .mode
+    };
+    assert_eq!(mode_of("a"), lastmile::posture::Mode::Unresolved);
+    assert_eq!(mode_of("b"), lastmile::posture::Mode::TlsVerified);
+    assert_ne!(mode_of("c"), lastmile::posture::Mode::Unresolved);
+    assert!(
+        snap.errors
+            .iter()
+            .filter(|e| e.message.contains("more than once"))
+            .count()
+            == 3,
+        "{:?}",
+        snap.errors
+    );
+    for f in [
+        lastmile::report::Format::Text,
+        lastmile::report::Format::Json,
+        lastmile::report::Format::Sarif,
+        lastmile::report::Format::Junit,
+    ] {
+        let _ = lastmile::report::render(&posture, f, lastmile::posture::Severity::High);
+    }
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        t.elapsed()
+    );
+}
