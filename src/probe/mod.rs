@@ -15,6 +15,7 @@ pub use cert::CertSummary;
 pub use dial::{Connector, Dial};
 pub use legacy::LegacyReport;
 pub use verdict::{Identity, TrustSource, Verdict};
+pub use verifier::{MAX_CA_HINTS, MAX_CHAIN_BYTES, MAX_CHAIN_CERTS};
 
 use record::{Recording, describe_non_tls};
 use rustls::crypto::CryptoProvider;
@@ -103,6 +104,10 @@ pub struct ProbeReport {
     /// The server's handshake signature did not verify (e.g. RSA < 2048 bits).
     pub signature_problem: Option<String>,
     pub chain: Vec<CertSummary>,
+    /// `chain truncated: N certificates / M bytes` when the server sent more than lastmile keeps
+    /// ([`MAX_CHAIN_CERTS`], [`MAX_CHAIN_BYTES`]); `chain` then holds the first certificates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_truncated: Option<String>,
     pub verdict: Option<Verdict>,
     pub failure: Option<Failure>,
     /// Status line of a plaintext `HEAD /` follow-up, when the backend speaks HTTP.
@@ -128,6 +133,7 @@ impl ProbeReport {
             ocsp_stapled: false,
             signature_problem: None,
             chain: vec![],
+            chain_truncated: None,
             verdict: None,
             failure: None,
             plaintext_http: None,
@@ -191,8 +197,11 @@ pub async fn probe(req: &ProbeRequest) -> ProbeReport {
         )
     ) {
         report.plaintext_http = head_request(req).await;
-        if let (Some(status), Some(Failure::Timeout { .. } | Failure::PeerClosed)) =
-            (&report.plaintext_http, &report.failure)
+        // The HEAD follow-up's status line is whole; the handshake may have seen only the
+        // first bytes of one (a slow peer sends it in pieces).
+        let partial_http = |f: &Failure| matches!(f, Failure::NotTls { what } if what.starts_with("plaintext HTTP ("));
+        if let (Some(status), Some(f)) = (&report.plaintext_http, &report.failure)
+            && (matches!(f, Failure::Timeout { .. } | Failure::PeerClosed) || partial_http(f))
         {
             report.failure = Some(Failure::NotTls {
                 what: format!("plaintext HTTP ({status})"),
@@ -323,7 +332,8 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     report.failure = Some(Failure::MtlsRequired);
                 }
             }
-            let _ = tls.shutdown().await;
+            // Bounded: a peer that stops reading must not hold the probe after the handshake.
+            let _ = tokio::time::timeout(req.timeout, tls.shutdown()).await;
         }
     }
     let rec = record.lock().expect("record lock").clone();
@@ -341,6 +351,14 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .iter()
         .filter_map(|c| CertSummary::from_der(c, jnow).ok())
         .collect();
+    report.chain_truncated = rec.chain_truncated.map(|t| {
+        format!(
+            "chain truncated: {} certificates / {} bytes served, the first {} kept",
+            t.certificates,
+            t.bytes,
+            rec.chain.len()
+        )
+    });
     if let Some(trust) = &req.trust
         && !rec.chain.is_empty()
     {
@@ -387,6 +405,13 @@ fn classify(e: &std::io::Error, seen: &[u8], rec: &Recorded) -> Failure {
                     hint,
                 }
             }
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge) => {
+                Failure::Other {
+                    detail: "the backend sent a handshake message over 64 KiB (an oversized \
+                             certificate chain?); rustls refuses it"
+                        .into(),
+                }
+            }
             rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. }
                 if !seen.is_empty() && seen[0] != 0x16 && seen[0] != 0x15 =>
             {
@@ -428,9 +453,17 @@ async fn head_request(req: &ProbeRequest) -> Option<String> {
         )
         .await
         .ok()?;
+        // At most 512 bytes, read until the end of the status line (a slow peer may send it in
+        // pieces); the whole exchange is under one deadline below, however the bytes trickle.
         let mut buf = vec![0u8; 512];
-        let n = s.read(&mut buf).await.ok()?;
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let mut got = 0;
+        while got < buf.len() && !buf[..got].contains(&b'\n') {
+            match s.read(&mut buf[got..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        let text = String::from_utf8_lossy(&buf[..got]).into_owned();
         text.starts_with("HTTP/")
             .then(|| crate::sanitize::clean_owned(text.lines().next().unwrap_or("")))
     };

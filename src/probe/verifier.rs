@@ -8,9 +8,28 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::sync::{Arc, Mutex};
 
+/// At most this many certificates of a served chain are kept and parsed. Real chains have 2–4;
+/// a hostile or broken backend may send hundreds, and each one is parsed and summarised.
+pub const MAX_CHAIN_CERTS: usize = 16;
+/// At most this many bytes of certificates are kept. rustls itself refuses handshake messages
+/// over 64 KiB, so this only bites if that limit is ever raised; it keeps the bound in lastmile.
+pub const MAX_CHAIN_BYTES: usize = 256 * 1024;
+/// At most this many client-CA hints (from a CertificateRequest) are kept and parsed.
+pub const MAX_CA_HINTS: usize = 32;
+
+/// A served chain that was longer than what is kept: the sizes the server sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncated {
+    pub certificates: usize,
+    pub bytes: usize,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Recorded {
+    /// The served chain, leaf first, capped at [`MAX_CHAIN_CERTS`] and [`MAX_CHAIN_BYTES`].
     pub chain: Vec<CertificateDer<'static>>,
+    /// Set when the served chain was cut to the caps.
+    pub chain_truncated: Option<Truncated>,
     pub ocsp_len: usize,
     /// `Err` text when the server's handshake signature did not verify.
     pub signature: Option<Result<(), String>>,
@@ -47,10 +66,23 @@ impl ServerCertVerifier for RecordingVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let mut r = self.record.lock().expect("record lock");
-        r.chain = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.clone().into_owned())
-            .collect();
+        let served = || std::iter::once(end_entity).chain(intermediates);
+        r.chain.clear();
+        let mut kept_bytes = 0usize;
+        for c in served() {
+            // A leaf over the byte cap leaves nothing kept (and no verdict), which the
+            // truncation note explains.
+            if r.chain.len() >= MAX_CHAIN_CERTS || kept_bytes + c.len() > MAX_CHAIN_BYTES {
+                break;
+            }
+            kept_bytes += c.len();
+            r.chain.push(c.clone().into_owned());
+        }
+        let total = 1 + intermediates.len();
+        r.chain_truncated = (r.chain.len() < total).then(|| Truncated {
+            certificates: total,
+            bytes: served().map(|c| c.len()).sum(),
+        });
         r.ocsp_len = ocsp_response.len();
         Ok(ServerCertVerified::assertion())
     }
@@ -112,6 +144,7 @@ impl ResolvesClientCert for RecordingClientAuth {
         r.client_auth_requested = true;
         r.client_ca_hints = root_hint_subjects
             .iter()
+            .take(MAX_CA_HINTS)
             .map(|der| {
                 <x509_parser::x509::X509Name as x509_parser::prelude::FromDer<
                     x509_parser::error::X509Error,
@@ -120,10 +153,61 @@ impl ResolvesClientCert for RecordingClientAuth {
                 .unwrap_or_else(|_| "(unparsable name)".into())
             })
             .collect();
+        if root_hint_subjects.len() > MAX_CA_HINTS {
+            let more = root_hint_subjects.len() - MAX_CA_HINTS;
+            r.client_ca_hints.push(format!("… and {more} more"));
+        }
         None
     }
 
     fn has_certs(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verify(sizes: &[usize]) -> Recorded {
+        let record = Arc::new(Mutex::new(Recorded::default()));
+        let v = RecordingVerifier {
+            provider: crate::probe::provider(),
+            record: record.clone(),
+        };
+        // The verifier records bytes without parsing them.
+        let certs: Vec<CertificateDer<'static>> = sizes
+            .iter()
+            .map(|&n| CertificateDer::from(vec![0x30; n]))
+            .collect();
+        let name = ServerName::try_from("backend.test").unwrap();
+        v.verify_server_cert(&certs[0], &certs[1..], &name, &[], UnixTime::now())
+            .unwrap();
+        record.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn chain_is_capped_by_count() {
+        let r = verify(&[100; 40]);
+        assert_eq!(r.chain.len(), MAX_CHAIN_CERTS);
+        assert_eq!(
+            r.chain_truncated,
+            Some(Truncated {
+                certificates: 40,
+                bytes: 4000
+            })
+        );
+    }
+
+    #[test]
+    fn chain_is_capped_by_bytes() {
+        let r = verify(&[100 * 1024, 100 * 1024, 100 * 1024]);
+        assert_eq!(r.chain.len(), 2);
+        assert_eq!(r.chain_truncated.unwrap().bytes, 300 * 1024);
+        let r = verify(&[MAX_CHAIN_BYTES + 1, 10]);
+        assert!(r.chain.is_empty(), "the caps hold for the leaf too");
+        assert_eq!(r.chain_truncated.unwrap().certificates, 2);
+        let r = verify(&[1000, 1000]);
+        assert_eq!((r.chain.len(), r.chain_truncated), (2, None));
     }
 }

@@ -109,6 +109,9 @@ pub fn render(r: &ProbeReport) -> String {
             let _ = writeln!(o, "      sha256 {}", c.sha256);
         }
     }
+    if let Some(t) = &r.chain_truncated {
+        let _ = writeln!(o, "  chain      {t}");
+    }
     if let Some(l) = &r.legacy {
         let parts: Vec<String> = l
             .answers

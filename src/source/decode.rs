@@ -56,8 +56,19 @@ pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
             return;
         }
         Some(Err(e)) => {
+            // A bad field elsewhere in metadata (say `generation: true`) must not hide which
+            // object this is: name it from the raw value when its name is a string.
+            let raw = |k: &str| {
+                value
+                    .pointer(&format!("/metadata/{k}"))
+                    .and_then(Value::as_str)
+            };
+            let object = match raw("name").filter(|n| !n.is_empty()) {
+                Some(name) => object_key(&kind, raw("namespace").unwrap_or_default(), name),
+                None => format!("{kind}/(unnamed)"),
+            };
             builder.error(ObjectError {
-                object: format!("{kind}/(unnamed)"),
+                object,
                 origin,
                 message: format!("metadata: {e}"),
             });
