@@ -85,6 +85,7 @@ fn main() {
     let objects = lastmile::synth::generate(size, 1);
     let server = TestApiServer::start(ServerConfig {
         bookmark_interval: Duration::from_secs(60),
+        anonymous: true,
         ..Default::default()
     });
     for o in &objects {

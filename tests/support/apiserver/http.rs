@@ -304,7 +304,10 @@ fn dispatch(
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         == Some(format!("Bearer {TOKEN}").as_str());
-    if !authorized && !matches!(target, Target::Version | Target::Health) {
+    if !authorized
+        && !shared.config.anonymous
+        && !matches!(target, Target::Version | Target::Health)
+    {
         return status_error(401, "Unauthorized", "Unauthorized", None);
     }
     let get = req.method() == Method::GET || req.method() == Method::HEAD;

@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub envoy_gateway_crds: bool,
     /// Interval of BOOKMARK events on watches that asked for allowWatchBookmarks.
     pub bookmark_interval: Duration,
+    /// Accept requests without the bearer token (kubectl sends none over plain HTTP; the
+    /// benchmark compares against it).
+    pub anonymous: bool,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
             btlsp_versions: vec!["v1"],
             envoy_gateway_crds: true,
             bookmark_interval: Duration::from_secs(1),
+            anonymous: false,
         }
     }
 }
