@@ -25,13 +25,19 @@ fn now() -> jiff::Timestamp {
 }
 
 /// Arbitrary bytes into the manifest loader (YAML streams, JSON, `kind: List`, the resources
-/// layout). Every error names an object and the file.
+/// layout), then the engine. Every error names an object and the file.
 pub fn manifest_bytes(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let snapshot = lastmile::source::from_text(&text, "fuzz.yaml");
     for e in &snapshot.errors {
         assert!(!e.object.is_empty(), "error without an object: {e:?}");
         assert_eq!(e.origin.file.as_deref(), Some("fuzz.yaml"));
+    }
+    // Whatever was read goes on to the engine, as it does in `lastmile check`.
+    if snapshot.object_count() > 0 {
+        let posture =
+            lastmile::posture::evaluate(&snapshot, now(), &lastmile::posture::Options::default());
+        objgen::assert_edges(&snapshot, &posture);
     }
 }
 
