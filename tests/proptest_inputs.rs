@@ -5,7 +5,8 @@
 //!   every kind (shared generator `tests/support/objgen.rs`) in every layout;
 //! - the posture engine on generated snapshots (dangling refs, ReferenceGrant cycles, duplicate
 //!   names, long lists) under every engine option;
-//! - the certificate summariser and PEM bundle parser on mutated real certificates;
+//! - the certificate summariser and PEM bundle parser on mutated real certificates, and the
+//!   verdict on mutated served chains;
 //! - the legacy ServerHello parser on arbitrary bytes and on well-formed ServerHellos.
 
 #[path = "support/objgen.rs"]
@@ -175,6 +176,17 @@ proptest! {
     fn cert_summary_takes_mutated_certificates(e in edits()) {
         let der = apply(real_der(), &e);
         fuzz_harness::cert(&der);
+    }
+
+    #[test]
+    fn verdict_takes_mutated_chains(e in edits(), mode in any::<u8>(), two in any::<bool>()) {
+        // What a hostile backend controls: the served certificates, judged against a real CA.
+        let der = apply(real_der(), &e);
+        let split = if two { (der.len() / 2) as u16 } else { 0 };
+        let mut data = vec![mode];
+        data.extend_from_slice(&split.to_be_bytes());
+        data.extend_from_slice(&der);
+        fuzz_harness::verdict(&data);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("posture", posture),
     ("cert", cert),
     ("legacy_answer", legacy_answer),
+    ("verdict", verdict),
 ];
 
 fn now() -> jiff::Timestamp {
@@ -24,13 +25,19 @@ fn now() -> jiff::Timestamp {
 }
 
 /// Arbitrary bytes into the manifest loader (YAML streams, JSON, `kind: List`, the resources
-/// layout). Every error names an object and the file.
+/// layout), then the engine. Every error names an object and the file.
 pub fn manifest_bytes(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let snapshot = lastmile::source::from_text(&text, "fuzz.yaml");
     for e in &snapshot.errors {
         assert!(!e.object.is_empty(), "error without an object: {e:?}");
         assert_eq!(e.origin.file.as_deref(), Some("fuzz.yaml"));
+    }
+    // Whatever was read goes on to the engine, as it does in `lastmile check`.
+    if snapshot.object_count() > 0 {
+        let posture =
+            lastmile::posture::evaluate(&snapshot, now(), &lastmile::posture::Options::default());
+        objgen::assert_edges(&snapshot, &posture);
     }
 }
 
@@ -98,4 +105,44 @@ pub fn legacy_answer(data: &[u8]) {
     let answer = lastmile::probe::legacy::parse_answer(offered, bytes);
     assert!(!answer.detail.is_empty());
     assert!(!answer.accepted || !bytes.is_empty());
+}
+
+/// The verdict on a served chain (what a hostile backend controls): the bytes are one or two
+/// certificates, judged against a real CA (and, if asked, the served leaf pinned as a CA) for a
+/// host name, or for policy subjectAltNames.
+pub fn verdict(data: &[u8]) {
+    use lastmile::model::SanMatcher;
+    use lastmile::probe::verdict::{Identity, TrustSource, judge};
+    use rustls_pki_types::{CertificateDer, UnixTime};
+    let (mode, split, rest) = match data {
+        [m, a, b, rest @ ..] => (*m, u16::from_be_bytes([*a, *b]) as usize, rest),
+        _ => (0, 0, data),
+    };
+    let chain: Vec<CertificateDer<'static>> = if split > 0 && split < rest.len() {
+        vec![rest[..split].to_vec().into(), rest[split..].to_vec().into()]
+    } else {
+        vec![rest.to_vec().into()]
+    };
+    let mut pem = objgen::CA_PEM.as_bytes().to_vec();
+    if mode & 1 == 1 {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&chain[0]);
+        pem.extend_from_slice(
+            format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n").as_bytes(),
+        );
+    }
+    let trust = TrustSource::from_pem("fuzz CA", &pem);
+    let identity = match (mode >> 1) % 4 {
+        0 => Identity::Name("backend.test".into()),
+        1 => Identity::Name("10.1.2.3".into()),
+        2 => Identity::Name(String::from_utf8_lossy(&rest[..rest.len().min(24)]).into_owned()),
+        _ => Identity::Sans(vec![
+            SanMatcher::Hostname("*.shop.svc".into()),
+            SanMatcher::Uri("spiffe://td/ns/app".into()),
+        ]),
+    };
+    let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_750_000_000));
+    let v = judge(&chain, &trust, &identity, &lastmile::probe::provider(), now);
+    assert!(v.verdict == "trusted" || v.verdict == "untrusted", "{v:?}");
+    assert!(!v.summary.is_empty());
 }
