@@ -92,12 +92,7 @@ fn main() {
         server.apply(o.clone());
     }
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        TestApiServer::kubeconfig(&[("bench", &server)], "bench"),
-    )
-    .unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), "bench");
     println!("synthetic {size_name}: {} objects", objects.len());
 
     // kubectl listing the same kinds (JSON output, as lastmile parses JSON).

@@ -57,12 +57,7 @@ fn env_with(config: ServerConfig, yaml: &str) -> Env {
     let server = TestApiServer::start(config);
     server.seed_yaml(yaml);
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        TestApiServer::kubeconfig(&[("test", &server)], "test"),
-    )
-    .unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), "test");
     Env {
         server,
         _dir: dir,

@@ -98,12 +98,7 @@ async fn probes_a_service_through_the_api_server() {
     let (backend, ca_pem) = tls_backend().await;
     server.portforward_target("app", "shop-7d9f", 8443, backend);
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        TestApiServer::kubeconfig(&[("test", &server)], "test"),
-    )
-    .unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), "test");
     let conn = cluster::connect(&ClusterTarget {
         kubeconfig: Some(kubeconfig),
         ..Default::default()
@@ -161,12 +156,7 @@ async fn a_service_without_ready_pods_is_a_clear_failure() {
     server.seed_yaml(OBJECTS);
     server.delete("v1", "Pod", "app", "shop-7d9f");
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        TestApiServer::kubeconfig(&[("test", &server)], "test"),
-    )
-    .unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), "test");
     let conn = cluster::connect(&ClusterTarget {
         kubeconfig: Some(kubeconfig),
         ..Default::default()

@@ -33,12 +33,7 @@ fn env() -> Env {
         .unwrap(),
     );
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        TestApiServer::kubeconfig(&[("faulty", &server)], "faulty"),
-    )
-    .unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), "faulty");
     Env {
         server,
         _dir: dir,

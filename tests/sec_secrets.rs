@@ -178,12 +178,7 @@ fn cluster_env() -> (TestApiServer, tempfile::TempDir, PathBuf) {
         server.apply(o);
     }
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        TestApiServer::kubeconfig(&[("secrets", &server)], "secrets"),
-    )
-    .unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), "secrets");
     (server, dir, kubeconfig)
 }
 

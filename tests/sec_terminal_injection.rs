@@ -122,12 +122,7 @@ fn a_hostile_cluster_renders_clean_in_every_view() {
         server.apply(o);
     }
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        TestApiServer::kubeconfig(&[("hostile", &server)], "hostile"),
-    )
-    .unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), "hostile");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let snapshot = rt.block_on(async {
         let conn = cluster::connect(&ClusterTarget {

@@ -2,7 +2,7 @@
 //! forwards snapshots and link states as messages, and rebuilds everything for `:ctx`/`:ns`.
 
 use super::app::{ForwarderHandle, Msg};
-use crate::source::cluster::{self, ClusterTarget, LinkState, Phase, PortForwarder, Update};
+use crate::source::cluster::{self, ClusterTarget, LinkState, PortForwarder, Update};
 use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::task::AbortHandle;
@@ -64,12 +64,7 @@ impl LiveCluster {
             let conn = match cluster::connect(&target).await {
                 Ok(c) => c,
                 Err(e) => {
-                    let _ = tx.send(Msg::Link(LinkState {
-                        context: target.context.clone().unwrap_or_default(),
-                        server: String::new(),
-                        namespace: target.namespace.clone(),
-                        phase: Phase::Connecting { error: Some(e) },
-                    }));
+                    let _ = tx.send(Msg::Link(LinkState::connect_failed(&target, e)));
                     return;
                 }
             };

@@ -48,6 +48,18 @@ pub struct LinkState {
     pub phase: Phase,
 }
 
+impl LinkState {
+    /// The client could not be built for `target` (kubeconfig, context or auth plugin error).
+    pub fn connect_failed(target: &ClusterTarget, error: String) -> Self {
+        LinkState {
+            context: target.context.clone().unwrap_or_default(),
+            server: String::new(),
+            namespace: target.namespace.clone(),
+            phase: Phase::Connecting { error: Some(error) },
+        }
+    }
+}
+
 /// What the source sends.
 #[derive(Debug)]
 pub enum Update {
@@ -66,12 +78,7 @@ pub async fn run(target: ClusterTarget, out: UnboundedSender<Update>) {
     match connect(&target).await {
         Ok(conn) => run_with(conn, target.namespace.clone(), out).await,
         Err(e) => {
-            let _ = out.send(Update::State(LinkState {
-                context: target.context.clone().unwrap_or_default(),
-                server: String::new(),
-                namespace: target.namespace.clone(),
-                phase: Phase::Connecting { error: Some(e) },
-            }));
+            let _ = out.send(Update::State(LinkState::connect_failed(&target, e)));
         }
     }
 }

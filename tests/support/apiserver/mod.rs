@@ -408,6 +408,15 @@ impl TestApiServer {
 
     /// A kubeconfig (YAML text) with one context per (context name, server); users get a bearer
     /// token; `current` is current-context; each context's namespace is "default".
+    /// Writes a kubeconfig with one context, `context`, for this server to `dir/config` and
+    /// returns its path.
+    pub fn write_kubeconfig(&self, dir: &std::path::Path, context: &str) -> std::path::PathBuf {
+        let path = dir.join("config");
+        std::fs::write(&path, Self::kubeconfig(&[(context, self)], context))
+            .expect("kubeconfig written");
+        path
+    }
+
     pub fn kubeconfig(contexts: &[(&str, &TestApiServer)], current: &str) -> String {
         let q = |s: &str| Value::String(s.to_string()).to_string();
         let mut clusters = String::new();
