@@ -6,6 +6,8 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use foldhash::HashMap as FastMap;
+
 /// An object (or document) that could not be read. It never hides the other objects.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ObjectError {
@@ -257,16 +259,32 @@ pub struct Snapshot {
     idx: Indexes,
 }
 
+/// `namespace -> name -> position`: looked up with borrowed strings, no key built per lookup.
+type ByNsName = FastMap<String, FastMap<String, usize>>;
+
+fn insert_ns_name(map: &mut ByNsName, ns: &str, name: &str, i: usize) {
+    map.entry(ns.to_string())
+        .or_default()
+        .insert(name.to_string(), i);
+}
+
+fn get_ns_name(map: &ByNsName, ns: &str, name: &str) -> Option<usize> {
+    map.get(ns).and_then(|m| m.get(name)).copied()
+}
+
 #[derive(Debug, Clone, Default)]
 struct Indexes {
-    classes: HashMap<String, usize>,
-    gateways: HashMap<(String, String), usize>,
-    services: HashMap<(&'static str, String, String), usize>,
-    backends: HashMap<(String, String), usize>,
-    proxies: HashMap<(String, String), usize>,
-    certs: HashMap<(BundleKind, String, String), usize>,
-    grants_by_ns: HashMap<String, Vec<usize>>,
-    policies_by_ns: HashMap<String, Vec<usize>>,
+    classes: FastMap<String, usize>,
+    gateways: ByNsName,
+    services: ByNsName,
+    service_imports: ByNsName,
+    backends: ByNsName,
+    proxies: ByNsName,
+    certs: FastMap<BundleKind, ByNsName>,
+    grants_by_ns: FastMap<String, Vec<usize>>,
+    policies_by_ns: FastMap<String, Vec<usize>>,
+    /// `namespace -> target name -> (policy position, targetRef position)`, in policy order.
+    policy_targets: FastMap<String, FastMap<String, Vec<(usize, usize)>>>,
 }
 
 impl Snapshot {
@@ -276,24 +294,29 @@ impl Snapshot {
             idx.classes.insert(o.meta.name.clone(), i);
         }
         for (i, o) in self.gateways.iter().enumerate() {
-            idx.gateways
-                .insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
+            insert_ns_name(&mut idx.gateways, &o.meta.namespace, &o.meta.name, i);
         }
         for (i, o) in self.services.iter().enumerate() {
-            idx.services
-                .insert((o.kind, o.meta.namespace.clone(), o.meta.name.clone()), i);
+            let map = if o.kind == "ServiceImport" {
+                &mut idx.service_imports
+            } else {
+                &mut idx.services
+            };
+            insert_ns_name(map, &o.meta.namespace, &o.meta.name, i);
         }
         for (i, o) in self.backends.iter().enumerate() {
-            idx.backends
-                .insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
+            insert_ns_name(&mut idx.backends, &o.meta.namespace, &o.meta.name, i);
         }
         for (i, o) in self.envoy_proxies.iter().enumerate() {
-            idx.proxies
-                .insert((o.meta.namespace.clone(), o.meta.name.clone()), i);
+            insert_ns_name(&mut idx.proxies, &o.meta.namespace, &o.meta.name, i);
         }
         for (i, (k, o)) in self.cert_sources.iter().enumerate() {
-            idx.certs
-                .insert((*k, o.meta.namespace.clone(), o.meta.name.clone()), i);
+            insert_ns_name(
+                idx.certs.entry(*k).or_default(),
+                &o.meta.namespace,
+                &o.meta.name,
+                i,
+            );
         }
         for (i, o) in self.reference_grants.iter().enumerate() {
             idx.grants_by_ns
@@ -306,6 +329,15 @@ impl Snapshot {
                 .entry(o.meta.namespace.clone())
                 .or_default()
                 .push(i);
+            let by_name = idx
+                .policy_targets
+                .entry(o.meta.namespace.clone())
+                .or_default();
+            for (t, target) in o.targets.iter().enumerate() {
+                let list = by_name.entry(target.name.clone()).or_default();
+                // One entry per (policy, targetRef): a policy may name the same object twice.
+                list.push((i, t));
+            }
         }
         self.idx = idx;
     }
@@ -318,37 +350,25 @@ impl Snapshot {
     }
 
     pub fn gateway(&self, ns: &str, name: &str) -> Option<&Gateway> {
-        self.idx
-            .gateways
-            .get(&(ns.to_string(), name.to_string()))
-            .map(|&i| &self.gateways[i])
+        get_ns_name(&self.idx.gateways, ns, name).map(|i| &self.gateways[i])
     }
 
     /// A Service (`kind == "Service"`) or ServiceImport.
     pub fn service(&self, kind: &str, ns: &str, name: &str) -> Option<&Service> {
-        let kind: &'static str = match kind {
-            "Service" => "Service",
-            "ServiceImport" => "ServiceImport",
+        let map = match kind {
+            "Service" => &self.idx.services,
+            "ServiceImport" => &self.idx.service_imports,
             _ => return None,
         };
-        self.idx
-            .services
-            .get(&(kind, ns.to_string(), name.to_string()))
-            .map(|&i| &self.services[i])
+        get_ns_name(map, ns, name).map(|i| &self.services[i])
     }
 
     pub fn backend(&self, ns: &str, name: &str) -> Option<&Backend> {
-        self.idx
-            .backends
-            .get(&(ns.to_string(), name.to_string()))
-            .map(|&i| &self.backends[i])
+        get_ns_name(&self.idx.backends, ns, name).map(|i| &self.backends[i])
     }
 
     pub fn envoy_proxy(&self, ns: &str, name: &str) -> Option<&EnvoyProxy> {
-        self.idx
-            .proxies
-            .get(&(ns.to_string(), name.to_string()))
-            .map(|&i| &self.envoy_proxies[i])
+        get_ns_name(&self.idx.proxies, ns, name).map(|i| &self.envoy_proxies[i])
     }
 
     pub fn cert_source(&self, kind: BundleKind, ns: &str, name: &str) -> Option<&CertSource> {
@@ -359,8 +379,25 @@ impl Snapshot {
         };
         self.idx
             .certs
-            .get(&(kind, ns.to_string(), name.to_string()))
-            .map(|&i| &self.cert_sources[i].1)
+            .get(&kind)
+            .and_then(|m| get_ns_name(m, ns, name))
+            .map(|i| &self.cert_sources[i].1)
+    }
+
+    /// `(policy, targetRef index)` for every targetRef in namespace `ns` naming `name`, in
+    /// Envoy Gateway's policy order (kind, group and section are for the caller to check).
+    pub fn policy_targets_named<'a>(
+        &'a self,
+        ns: &str,
+        name: &str,
+    ) -> impl Iterator<Item = (&'a BackendTlsPolicy, usize)> + 'a {
+        self.idx
+            .policy_targets
+            .get(ns)
+            .and_then(|m| m.get(name))
+            .into_iter()
+            .flatten()
+            .map(|&(p, t)| (&self.policies[p], t))
     }
 
     pub fn grants_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a ReferenceGrant> + 'a {

@@ -3,10 +3,12 @@
 use super::{Options, Semantics};
 use crate::model::*;
 use crate::snapshot::Snapshot;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 pub(crate) struct GatewayCtx<'a> {
     pub gateway: &'a Gateway,
+    /// `NS/NAME`.
+    pub key: String,
     pub class: Option<&'a GatewayClass>,
     /// `None` when the GatewayClass is missing.
     pub semantics: Option<Semantics>,
@@ -20,23 +22,20 @@ impl GatewayCtx<'_> {
     pub fn controller(&self) -> &str {
         self.class.map(|c| c.controller_name.as_str()).unwrap_or("")
     }
-
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.gateway.meta.namespace, self.gateway.meta.name)
-    }
 }
 
 pub(crate) struct Context<'a> {
     pub snap: &'a Snapshot,
     pub opts: &'a Options,
-    gateways: HashMap<String, GatewayCtx<'a>>,
+    /// namespace -> name -> context.
+    gateways: HashMap<&'a str, HashMap<&'a str, GatewayCtx<'a>>>,
     /// Why Envoy Gateway sees no BackendTLSPolicy at all (version skew), when known.
     pub eg_blind: Option<String>,
 }
 
 impl<'a> Context<'a> {
     pub fn new(snap: &'a Snapshot, opts: &'a Options) -> Self {
-        let mut gateways = HashMap::new();
+        let mut gateways: HashMap<&str, HashMap<&str, GatewayCtx>> = HashMap::new();
         for gw in &snap.gateways {
             let class = snap.gateway_class(&gw.class_name);
             let semantics = class.map(|c| {
@@ -73,16 +72,20 @@ impl<'a> Context<'a> {
                     }
                 }
             }
-            gateways.insert(
-                format!("{}/{}", gw.meta.namespace, gw.meta.name),
-                GatewayCtx {
-                    gateway: gw,
-                    class,
-                    semantics,
-                    proxy,
-                    proxy_missing,
-                },
-            );
+            gateways
+                .entry(gw.meta.namespace.as_str())
+                .or_default()
+                .insert(
+                    gw.meta.name.as_str(),
+                    GatewayCtx {
+                        gateway: gw,
+                        key: format!("{}/{}", gw.meta.namespace, gw.meta.name),
+                        class,
+                        semantics,
+                        proxy,
+                        proxy_missing,
+                    },
+                );
         }
         Context {
             snap,
@@ -93,7 +96,7 @@ impl<'a> Context<'a> {
     }
 
     pub fn gateway(&self, ns: &str, name: &str) -> Option<&GatewayCtx<'a>> {
-        self.gateways.get(&format!("{ns}/{name}"))
+        self.gateways.get(ns).and_then(|m| m.get(name))
     }
 
     /// Gateways in snapshot order.
@@ -109,6 +112,7 @@ impl<'a> Context<'a> {
         let mut v: Vec<&str> = self
             .gateways
             .values()
+            .flat_map(HashMap::values)
             .filter_map(|g| g.class.map(|c| c.controller_name.as_str()))
             .collect();
         v.sort();

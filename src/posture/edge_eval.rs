@@ -16,10 +16,12 @@ struct Site<'r> {
     owner_ns: &'r str,
     owner_name: &'r str,
     route_kind: Option<RouteKind>,
-    parent_ref: ParentRef,
-    listener: Option<String>,
+    /// `KIND/NS/NAME` of the owner.
+    owner_key: &'r str,
+    parent_ref: &'r ParentRef,
+    listener: Option<&'r str>,
     attached: bool,
-    attach_note: Option<String>,
+    attach_note: Option<&'r str>,
     passthrough: bool,
     terminates_tls: bool,
     rule: usize,
@@ -28,10 +30,48 @@ struct Site<'r> {
     key: String,
 }
 
-/// Edges of every route, once per (Gateway parentRef, route, rule, backendRef).
-pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
-    let mut edges = Vec::new();
-    for route in &ctx.snap.routes {
+/// Below this many routes the work is not split across threads.
+pub(crate) const ROUTES_PER_THREAD: usize = 256;
+
+/// Edges of every route, once per (Gateway parentRef, route, rule, backendRef), in route order.
+/// Large snapshots are split into contiguous runs of routes evaluated on scoped threads; each
+/// run records policy use in its own recorder, merged in route order, so the result is the
+/// same as one sequential pass.
+/// `threads` is an upper bound: small snapshots use fewer.
+pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> Vec<Edge> {
+    let routes = &ctx.snap.routes;
+    let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
+    if threads == 1 {
+        return route_run(ctx, routes, rec);
+    }
+    let chunk = routes.len().div_ceil(threads);
+    let runs: Vec<(Vec<Edge>, Recorder)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = routes
+            .chunks(chunk)
+            .map(|run| {
+                scope.spawn(move || {
+                    let mut local = Recorder::default();
+                    let edges = route_run(ctx, run, &mut local);
+                    (edges, local)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut edges = Vec::with_capacity(runs.iter().map(|(e, _)| e.len()).sum());
+    for (run_edges, local) in runs {
+        edges.extend(run_edges);
+        rec.merge(local);
+    }
+    edges
+}
+
+fn route_run(ctx: &Context, routes: &[Route], rec: &mut Recorder) -> Vec<Edge> {
+    let mut edges = Vec::with_capacity(routes.len() * 3);
+    for route in routes {
         for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
             let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
             let Some(gw) = ctx.gateway(gw_ns, &pr.name) else {
@@ -39,6 +79,12 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
             };
             let att = attachment(gw, route, pr);
             let lower = route.kind.as_str().to_ascii_lowercase();
+            let owner_key = format!(
+                "{}/{}/{}",
+                route.kind.as_str(),
+                route.meta.namespace,
+                route.meta.name
+            );
             for (ri, rule) in route.rules.iter().enumerate() {
                 for (bi, br) in rule.backend_refs.iter().enumerate() {
                     let rule_key = if route.kind.is_http_family() {
@@ -52,10 +98,11 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                         owner_ns: &route.meta.namespace,
                         owner_name: &route.meta.name,
                         route_kind: Some(route.kind),
-                        parent_ref: pr.clone(),
-                        listener: att.listener.clone(),
+                        owner_key: &owner_key,
+                        parent_ref: pr,
+                        listener: att.listener.as_deref(),
                         attached: att.attached,
-                        attach_note: att.note.clone(),
+                        attach_note: att.note.as_deref(),
                         passthrough: att.passthrough,
                         terminates_tls: att.terminates_tls,
                         rule: ri,
@@ -88,6 +135,7 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
             section_name: None,
             port: None,
         };
+        let owner_key = format!("{}/{ns}/{}", owner.kind.as_str(), owner.meta.name);
         for gw in gateways {
             if gw.semantics != Some(Semantics::EnvoyGateway) {
                 continue;
@@ -118,7 +166,8 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                         owner_ns: ns,
                         owner_name: &owner.meta.name,
                         route_kind: None,
-                        parent_ref: ancestor.clone(),
+                        owner_key: &owner_key,
+                        parent_ref: &ancestor,
                         listener: None,
                         attached: true,
                         attach_note: None,
@@ -278,16 +327,16 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef) -> Edge {
         None => format!("{kind}/{ns}/{}", br.name),
     };
     let mut reasons = Vec::new();
-    if let Some(n) = &site.attach_note {
-        reasons.push(n.clone());
+    if let Some(n) = site.attach_note {
+        reasons.push(n.to_string());
     }
     Edge {
-        gateway: gw.key(),
+        gateway: gw.key.clone(),
         gateway_class: gw.gateway.class_name.clone(),
         controller: gw.controller().to_string(),
         semantics: gw.semantics.unwrap_or(Semantics::GatewayApiSpec),
-        listener: site.listener.clone(),
-        route: format!("{}/{}/{}", site.owner_kind, site.owner_ns, site.owner_name),
+        listener: site.listener.map(str::to_string),
+        route: site.owner_key.to_string(),
         rule: site.rule,
         backend_ref: site.index,
         backend,
@@ -723,20 +772,17 @@ fn tls_outcome(
     let mut sans = Vec::new();
     if let Some(sel) = chosen {
         let p = sel.policy;
-        e.policy = Some(p.key());
+        let policy_key = p.key();
+        e.policy = Some(policy_key.clone());
         let target = &p.targets[sel.target_index];
         let how = match &target.section_name {
             Some(s) => format!(
                 "policy {} targets {} {} section {s}",
-                p.key(),
-                target.kind,
-                target.name
+                policy_key, target.kind, target.name
             ),
             None => format!(
                 "policy {} targets the whole {} {}",
-                p.key(),
-                target.kind,
-                target.name
+                policy_key, target.kind, target.name
             ),
         };
         e.reasons.push(how);
@@ -781,7 +827,7 @@ fn tls_outcome(
                 );
                 e.reasons.push(format!(
                     "some CA references of {} are invalid: {msg}",
-                    p.key()
+                    policy_key
                 ));
             }
         }
@@ -811,7 +857,7 @@ fn tls_outcome(
                 Mode::FailClosed,
                 format!(
                     "policy {} is invalid ({accepted_reason}: {msg}); TLS cannot be set up and {effect}",
-                    p.key()
+                    policy_key
                 ),
             );
         }
@@ -844,8 +890,7 @@ fn tls_outcome(
             let port = e.backend.rsplit(':').next().unwrap_or_default().to_string();
             e.broad_policy_note = Some(format!(
                 "policy {} covers every port of Service {}, including port {port}, which does not look like TLS: make sure it serves TLS, or give the policy a sectionName",
-                p.key(),
-                target.name
+                policy_key, target.name
             ));
             e.reasons
                 .push(e.broad_policy_note.clone().unwrap_or_default());
@@ -1042,8 +1087,7 @@ fn ca_ref_key(r: &ObjectRef, ns: &str) -> String {
 /// the other backends of that rule are told so.
 pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
     // (gateway, route, rule) -> the first backendRef of that rule that failed.
-    let mut failed: std::collections::HashMap<(String, String, usize), usize> =
-        std::collections::HashMap::new();
+    let mut failed: foldhash::HashMap<(&str, &str, usize), usize> = foldhash::HashMap::default();
     for e in edges.iter() {
         if e.mode == Mode::FailClosed
             && e.semantics == Semantics::EnvoyGateway
@@ -1051,18 +1095,22 @@ pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
             && (e.route.starts_with("HTTPRoute/") || e.route.starts_with("GRPCRoute/"))
         {
             failed
-                .entry((e.gateway.clone(), e.route.clone(), e.rule))
+                .entry((e.gateway.as_str(), e.route.as_str(), e.rule))
                 .or_insert(e.backend_ref);
         }
     }
     if failed.is_empty() {
         return;
     }
-    for e in edges.iter_mut() {
-        if let Some(&bad) = failed.get(&(e.gateway.clone(), e.route.clone(), e.rule))
-            && bad != e.backend_ref
-        {
-            e.reasons.push(format!("rule {} is answered with HTTP 500 as a whole because backendRef {bad} cannot set up TLS", e.rule));
-        }
+    let notes: Vec<(usize, String)> = edges
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let &bad = failed.get(&(e.gateway.as_str(), e.route.as_str(), e.rule))?;
+            (bad != e.backend_ref).then(|| (i, format!("rule {} is answered with HTTP 500 as a whole because backendRef {bad} cannot set up TLS", e.rule)))
+        })
+        .collect();
+    for (i, note) in notes {
+        edges[i].reasons.push(note);
     }
 }

@@ -286,10 +286,9 @@ pub fn rule_catalog() -> &'static [RuleInfo] {
 }
 
 pub(crate) fn rule(id: &str) -> &'static RuleInfo {
-    RULES
-        .iter()
-        .find(|r| r.id == id)
-        .expect("rule id is in the catalog")
+    static BY_ID: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static RuleInfo>> =
+        std::sync::LazyLock::new(|| RULES.iter().map(|r| (r.id, r)).collect());
+    BY_ID.get(id).expect("rule id is in the catalog")
 }
 
 fn edge_subject(e: &Edge) -> String {
@@ -325,7 +324,7 @@ pub(crate) fn collect(
         });
     };
     for (i, e) in edges.iter().enumerate() {
-        let last = e.reasons.last().cloned().unwrap_or_default();
+        let last = || e.reasons.last().cloned().unwrap_or_default();
         let id = match e.mode {
             Mode::FailOpenPlaintext => Some("fail-open-plaintext"),
             Mode::PlaintextToTlsPort => Some("plaintext-to-tls-port"),
@@ -338,14 +337,7 @@ pub(crate) fn collect(
             Mode::TlsVerified | Mode::Passthrough => None,
         };
         if let Some(id) = id {
-            push(
-                id,
-                None,
-                edge_subject(e),
-                last.clone(),
-                e.route.clone(),
-                Some(i),
-            );
+            push(id, None, edge_subject(e), last(), e.route.clone(), Some(i));
         }
         if e.double_tls {
             push(
@@ -411,7 +403,7 @@ pub(crate) fn collect(
             super::Semantics::GatewayApiSpec,
             ctx.opts.eg_sds_secret_refs,
         ) {
-            let key = format!("Gateway/{}", gw.key());
+            let key = format!("Gateway/{}", gw.key);
             push(
                 "gateway-client-certificate-invalid",
                 None,
@@ -562,14 +554,14 @@ pub(crate) fn collect(
         }
     }
     // Certificates of every CA bundle that a policy or Backend uses.
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: foldhash::HashSet<(&str, &str)> = foldhash::HashSet::default();
     let bundles = policies
         .iter()
         .flat_map(|p| p.ca_refs.iter())
         .chain(edges.iter().flat_map(|e| e.ca_ref_states.iter()));
     for state in bundles {
         for c in &state.certificates {
-            if !seen.insert((state.reference.clone(), c.serial.clone())) {
+            if !seen.insert((&state.reference, &c.serial)) {
                 continue;
             }
             for (id, sev, msg) in cert_issues(c, now) {

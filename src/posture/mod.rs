@@ -360,29 +360,58 @@ impl Posture {
     }
 }
 
+/// From this many edges on, findings and the tree are built on two threads.
+const PARALLEL_EDGES: usize = 2_000;
+
 /// Computes the posture of `snapshot` at time `now`.
+/// Large snapshots are evaluated on up to one thread per core; the result does not depend on it.
 pub fn evaluate(snapshot: &Snapshot, now: jiff::Timestamp, options: &Options) -> Posture {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    evaluate_on(snapshot, now, options, threads)
+}
+
+/// [`evaluate`] on at most `threads` threads.
+fn evaluate_on(
+    snapshot: &Snapshot,
+    now: jiff::Timestamp,
+    options: &Options,
+    threads: usize,
+) -> Posture {
     let ctx = context::Context::new(snapshot, options);
     let mut recorder = status::Recorder::default();
-    let mut edges = edge_eval::route_edges(&ctx, &mut recorder);
+    let mut edges = edge_eval::route_edges(&ctx, &mut recorder, threads);
     edges.extend(edge_eval::aux_edges(&ctx, &mut recorder));
     edge_eval::mark_failed_rules(&mut edges);
     cluster::mark_unreadable(snapshot, &mut edges);
     let policies = status::policy_reports(&ctx, &edges, recorder);
-    let mut findings = findings::collect(&ctx, &edges, &policies, now);
-    findings.extend(cluster::findings(
-        snapshot,
-        &edges,
-        ctx.eg_blind.as_deref(),
-        options,
-    ));
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.id.cmp(b.id))
-            .then_with(|| a.subject.cmp(&b.subject))
-    });
-    let tree = tree::build(&ctx, &edges, &policies);
+    let all_findings = || {
+        let mut findings = findings::collect(&ctx, &edges, &policies, now);
+        findings.extend(cluster::findings(
+            snapshot,
+            &edges,
+            ctx.eg_blind.as_deref(),
+            options,
+        ));
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.id.cmp(b.id))
+                .then_with(|| a.subject.cmp(&b.subject))
+        });
+        findings
+    };
+    // Findings and the tree only read the edges and reports: on a large snapshot they are
+    // built side by side.
+    let (findings, tree) = if threads > 1 && edges.len() >= PARALLEL_EDGES {
+        std::thread::scope(|scope| {
+            let tree = scope.spawn(|| tree::build(&ctx, &edges, &policies));
+            let findings = all_findings();
+            let tree = tree.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (findings, tree)
+        })
+    } else {
+        (all_findings(), tree::build(&ctx, &edges, &policies))
+    };
     Posture {
         source: snapshot.source.clone(),
         evaluated_at: now,
@@ -392,5 +421,32 @@ pub fn evaluate(snapshot: &Snapshot, now: jiff::Timestamp, options: &Options) ->
         errors: snapshot.errors.clone(),
         tree,
         probes: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::SnapshotBuilder;
+
+    /// Splitting routes across threads (with per-thread policy recorders merged afterwards)
+    /// and building findings beside the tree give exactly the sequential result.
+    #[test]
+    fn threaded_evaluation_equals_sequential() {
+        let mut b = SnapshotBuilder::new();
+        for o in crate::synth::generate(crate::synth::Size::M, 7) {
+            crate::source::decode::add_value(&mut b, o, Default::default());
+        }
+        let snap = b.build(SourceInfo::default());
+        let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
+        let opts = Options::default();
+        let one = serde_json::to_string(&evaluate_on(&snap, now, &opts, 1)).unwrap();
+        let three = evaluate_on(&snap, now, &opts, 3);
+        assert!(
+            snap.routes.len() / edge_eval::ROUTES_PER_THREAD >= 3,
+            "M has enough routes for three runs"
+        );
+        assert!(three.edges.len() >= PARALLEL_EDGES);
+        assert_eq!(one, serde_json::to_string(&three).unwrap());
     }
 }

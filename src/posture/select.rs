@@ -44,30 +44,27 @@ pub(crate) fn select<'a>(
     key: &TargetKey,
     include: impl Fn(&BackendTlsPolicy) -> bool,
 ) -> Option<Selected<'a>> {
-    let candidates = || snap.policies_in(&key.namespace).filter(|p| include(p));
-    if let Some(section) = &key.section {
-        for p in candidates() {
-            if let Some(i) = p.targets.iter().position(|t| {
-                target_matches(semantics, t, key) && t.section_name.as_deref() == Some(section)
-            }) {
+    let mut whole: Option<Selected<'a>> = None;
+    for (policy, target_index) in snap.policy_targets_named(&key.namespace, &key.name) {
+        let t = &policy.targets[target_index];
+        if !target_matches(semantics, t, key) || !include(policy) {
+            continue;
+        }
+        match (&t.section_name, &key.section) {
+            (Some(s), Some(want)) if s == want => {
                 return Some(Selected {
-                    policy: p,
-                    target_index: i,
+                    policy,
+                    target_index,
                 });
             }
+            (None, _) if whole.is_none() => {
+                whole = Some(Selected {
+                    policy,
+                    target_index,
+                })
+            }
+            _ => {}
         }
     }
-    for p in candidates() {
-        if let Some(i) = p
-            .targets
-            .iter()
-            .position(|t| target_matches(semantics, t, key) && t.section_name.is_none())
-        {
-            return Some(Selected {
-                policy: p,
-                target_index: i,
-            });
-        }
-    }
-    None
+    whole
 }

@@ -5,7 +5,7 @@ use super::context::Context;
 use super::trust::resolve_cas;
 use super::{AncestorView, ConditionView, Edge, PolicyReport, PolicyRole, Semantics, TargetView};
 use crate::model::*;
-use std::collections::{BTreeMap, HashMap};
+use foldhash::{HashMap, HashMapExt};
 
 /// Maximum number of ancestors a policy status may hold.
 const MAX_ANCESTORS: usize = 16;
@@ -31,11 +31,17 @@ pub(crate) struct ComputedAncestor {
     pub conditions: Vec<ConditionView>,
 }
 
+/// Identifies a policy of the snapshot being evaluated (its address: policies do not move while
+/// a snapshot is borrowed), so recording a use builds no key string.
+fn pid(p: &BackendTlsPolicy) -> usize {
+    std::ptr::from_ref(p) as usize
+}
+
 /// Collects what edge evaluation learns about policies.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
-    ancestors: BTreeMap<String, Vec<ComputedAncestor>>,
-    uses: HashMap<(String, usize), usize>,
+    ancestors: HashMap<usize, Vec<ComputedAncestor>>,
+    uses: HashMap<(usize, usize), usize>,
 }
 
 impl Recorder {
@@ -49,35 +55,54 @@ impl Recorder {
         conditions: Vec<ConditionView>,
     ) {
         self.count_use(p, target);
-        let list = self.ancestors.entry(p.key()).or_default();
-        match list
-            .iter_mut()
-            .find(|a| a.ancestor_ref == ancestor_ref && a.controller == controller)
-        {
-            Some(a) => {
-                // An error seen through any edge wins over success.
-                if conditions.iter().any(|c| c.status == "False") {
-                    a.conditions = conditions;
-                }
-            }
-            None => list.push(ComputedAncestor {
+        self.merge_ancestor(
+            pid(p),
+            ComputedAncestor {
                 ancestor_ref,
                 controller: controller.into(),
                 semantics,
                 conditions,
-            }),
+            },
+        );
+    }
+
+    fn merge_ancestor(&mut self, policy: usize, computed: ComputedAncestor) {
+        let list = self.ancestors.entry(policy).or_default();
+        match list.iter_mut().find(|a| {
+            a.ancestor_ref == computed.ancestor_ref && a.controller == computed.controller
+        }) {
+            Some(a) => {
+                // An error seen through any edge wins over success.
+                if computed.conditions.iter().any(|c| c.status == "False") {
+                    a.conditions = computed.conditions;
+                }
+            }
+            None => list.push(computed),
+        }
+    }
+
+    /// Adds what `later` recorded, as if its edges had been evaluated after this recorder's:
+    /// the result equals recording every edge in order with one recorder.
+    pub fn merge(&mut self, later: Recorder) {
+        for (key, n) in later.uses {
+            *self.uses.entry(key).or_default() += n;
+        }
+        for (policy, list) in later.ancestors {
+            for computed in list {
+                self.merge_ancestor(policy, computed);
+            }
         }
     }
 
     pub fn has(&self, p: &BackendTlsPolicy, ancestor_ref: &ParentRef, controller: &str) -> bool {
-        self.ancestors.get(&p.key()).is_some_and(|l| {
+        self.ancestors.get(&pid(p)).is_some_and(|l| {
             l.iter()
                 .any(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller)
         })
     }
 
     pub fn count_use(&mut self, p: &BackendTlsPolicy, target: usize) {
-        *self.uses.entry((p.key(), target)).or_default() += 1;
+        *self.uses.entry((pid(p), target)).or_default() += 1;
     }
 }
 
@@ -126,15 +151,17 @@ pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Ve
         uses,
     } = rec;
     // Conflicts: in sorted order, a policy that names a target key already claimed loses.
-    let mut claimed: HashMap<String, String> = HashMap::new();
-    let mut conflicted_with: HashMap<String, (String, Vec<String>)> = HashMap::new();
+    let mut claimed: HashMap<String, (String, usize)> = HashMap::new();
+    // loser -> (winner's key, the loser's lost targets); loser -> winner.
+    let mut conflicted_with: HashMap<usize, (String, Vec<String>)> = HashMap::new();
+    let mut winners: HashMap<usize, usize> = HashMap::new();
     for p in snap.policies.iter().filter(|p| !p.legacy_shape) {
         let mut lost_to = None;
         let mut lost_keys = Vec::new();
         for t in &p.targets {
             let k = conflict_key(p, t);
             match claimed.get(&k) {
-                Some(owner) if owner != &p.key() => {
+                Some(owner) if owner.1 != pid(p) => {
                     lost_to.get_or_insert_with(|| owner.clone());
                     lost_keys.push(t.display());
                 }
@@ -142,15 +169,18 @@ pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Ve
             }
         }
         if let Some(winner) = lost_to {
-            conflicted_with.insert(p.key(), (winner, lost_keys));
+            winners.insert(pid(p), winner.1);
+            conflicted_with.insert(pid(p), (winner.0, lost_keys));
         } else {
             for t in &p.targets {
-                claimed.entry(conflict_key(p, t)).or_insert_with(|| p.key());
+                claimed
+                    .entry(conflict_key(p, t))
+                    .or_insert_with(|| (p.key(), pid(p)));
             }
         }
     }
     for (loser, (winner, _)) in &conflicted_with {
-        let winner_ancestors = ancestors.get(winner).cloned().unwrap_or_default();
+        let winner_ancestors = ancestors.get(&winners[loser]).cloned().unwrap_or_default();
         let msg = format!("Policy conflicts with BackendTLSPolicy {winner}.");
         let list: Vec<ComputedAncestor> = winner_ancestors
             .into_iter()
@@ -159,16 +189,16 @@ pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Ve
                 ..a
             })
             .collect();
-        ancestors.insert(loser.clone(), list);
+        ancestors.insert(*loser, list);
     }
     let controllers = ctx.modelled_controllers();
     let by_backend = EdgesByBackend::new(edges);
     snap.policies
         .iter()
         .map(|p| {
-            let mut computed = ancestors.remove(&p.key()).unwrap_or_default();
+            let mut computed = ancestors.remove(&pid(p)).unwrap_or_default();
             truncate(&mut computed);
-            let conflicted = conflicted_with.get(&p.key());
+            let conflicted = conflicted_with.get(&pid(p));
             let targets = target_views(ctx, p, &uses, conflicted, &by_backend);
             let ancestors = reconcile(p, &computed, &controllers);
             let reported_matches_computed = ancestors.iter().all(|a| a.matches);
@@ -259,7 +289,7 @@ fn truncate(list: &mut Vec<ComputedAncestor>) {
 fn target_views(
     ctx: &Context,
     p: &BackendTlsPolicy,
-    uses: &HashMap<(String, usize), usize>,
+    uses: &HashMap<(usize, usize), usize>,
     conflicted: Option<&(String, Vec<String>)>,
     edges: &EdgesByBackend,
 ) -> Vec<TargetView> {
@@ -267,7 +297,7 @@ fn target_views(
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let n = uses.get(&(p.key(), i)).copied().unwrap_or(0);
+            let n = uses.get(&(pid(p), i)).copied().unwrap_or(0);
             let (role, detail) = if p.legacy_shape {
                 ("unattached", "written in the Gateway API v1.0 shape (v1alpha2 targetRef/tls): current controllers do not watch it".to_string())
             } else if n > 0 {

@@ -3,8 +3,8 @@
 
 use super::context::Context;
 use super::{Edge, Mode, PolicyReport, PolicyRole};
+use foldhash::{HashMap, HashMapExt};
 use serde::Serialize;
-use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
