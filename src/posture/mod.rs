@@ -383,7 +383,7 @@ fn evaluate_on(
     edges.extend(edge_eval::aux_edges(&ctx, &mut recorder));
     edge_eval::mark_failed_rules(&mut edges);
     cluster::mark_unreadable(snapshot, &mut edges);
-    let policies = status::policy_reports(&ctx, &edges, recorder);
+    let policies = status::policy_reports(&ctx, &edges, recorder, threads);
     let all_findings = || {
         let mut findings = findings::collect(&ctx, &edges, &policies, now);
         findings.extend(cluster::findings(
@@ -446,6 +446,7 @@ mod tests {
             snap.routes.len() / edge_eval::ROUTES_PER_THREAD >= 3,
             "M has enough routes for three runs"
         );
+        assert!(snap.policies.len() / status::POLICIES_PER_THREAD >= 3);
         assert!(three.edges.len() >= PARALLEL_EDGES);
         assert_eq!(one, serde_json::to_string(&three).unwrap());
     }

@@ -144,7 +144,16 @@ fn conflict_key(p: &BackendTlsPolicy, t: &PolicyTarget) -> String {
 }
 
 /// Computes every policy's report.
-pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Vec<PolicyReport> {
+/// Below this many policies the reports are not split across threads.
+pub(crate) const POLICIES_PER_THREAD: usize = 128;
+
+/// `threads` is an upper bound: few policies use fewer.
+pub(crate) fn policy_reports(
+    ctx: &Context,
+    edges: &[Edge],
+    rec: Recorder,
+    threads: usize,
+) -> Vec<PolicyReport> {
     let snap = ctx.snap;
     let Recorder {
         mut ancestors,
@@ -193,71 +202,100 @@ pub(crate) fn policy_reports(ctx: &Context, edges: &[Edge], rec: Recorder) -> Ve
     }
     let controllers = ctx.modelled_controllers();
     let by_backend = EdgesByBackend::new(edges);
-    snap.policies
-        .iter()
-        .map(|p| {
-            let mut computed = ancestors.remove(&pid(p)).unwrap_or_default();
-            truncate(&mut computed);
-            let conflicted = conflicted_with.get(&pid(p));
-            let targets = target_views(ctx, p, &uses, conflicted, &by_backend);
-            let ancestors = reconcile(p, &computed, &controllers);
-            let reported_matches_computed = ancestors.iter().all(|a| a.matches);
-            let used = targets.iter().any(|t| t.role == "winner");
-            let invalid = computed.iter().any(|a| {
-                a.conditions.iter().any(|c| {
-                    c.type_ == "Accepted" && c.status == "False" && c.reason != "Conflicted"
-                })
-            });
-            let role = if invalid {
-                PolicyRole::Invalid
-            } else if conflicted.is_some() && !used {
-                PolicyRole::Conflicted
-            } else if used && targets.iter().all(|t| t.role == "winner") {
-                PolicyRole::Winner
-            } else if used {
-                PolicyRole::Partial
-            } else {
-                PolicyRole::Unattached
-            };
-            let ca_refs = if p.ca_refs.is_empty() {
-                vec![]
-            } else {
-                let semantics = if p
-                    .ancestors
+    let report = |p: &BackendTlsPolicy, mut computed: Vec<ComputedAncestor>| {
+        truncate(&mut computed);
+        let conflicted = conflicted_with.get(&pid(p));
+        let targets = target_views(ctx, p, &uses, conflicted, &by_backend);
+        let ancestors = reconcile(p, &computed, &controllers);
+        let reported_matches_computed = ancestors.iter().all(|a| a.matches);
+        let used = targets.iter().any(|t| t.role == "winner");
+        let invalid = computed.iter().any(|a| {
+            a.conditions
+                .iter()
+                .any(|c| c.type_ == "Accepted" && c.status == "False" && c.reason != "Conflicted")
+        });
+        let role = if invalid {
+            PolicyRole::Invalid
+        } else if conflicted.is_some() && !used {
+            PolicyRole::Conflicted
+        } else if used && targets.iter().all(|t| t.role == "winner") {
+            PolicyRole::Winner
+        } else if used {
+            PolicyRole::Partial
+        } else {
+            PolicyRole::Unattached
+        };
+        let ca_refs = if p.ca_refs.is_empty() {
+            vec![]
+        } else {
+            let semantics = if p
+                .ancestors
+                .iter()
+                .any(|a| a.controller_name != EG_CONTROLLER)
+                && !computed
                     .iter()
-                    .any(|a| a.controller_name != EG_CONTROLLER)
-                    && !computed
-                        .iter()
-                        .any(|a| a.semantics == Semantics::EnvoyGateway)
-                {
-                    Semantics::GatewayApiSpec
-                } else {
-                    Semantics::EnvoyGateway
-                };
-                resolve_cas(
-                    snap,
-                    semantics,
-                    &p.meta.namespace,
-                    &p.ca_refs,
-                    ctx.opts.eg_sds_secret_refs,
-                )
-                .states
+                    .any(|a| a.semantics == Semantics::EnvoyGateway)
+            {
+                Semantics::GatewayApiSpec
+            } else {
+                Semantics::EnvoyGateway
             };
-            PolicyReport {
-                policy: p.key(),
-                api_version: p.version.api_version().to_string(),
-                role,
-                targets,
-                ancestors,
-                reported_matches_computed,
-                generation: p.meta.generation,
-                problems: p.problems.clone(),
-                hostname: p.hostname.clone(),
-                ca_refs,
-                well_known: p.well_known.clone(),
-            }
-        })
-        .collect()
+            resolve_cas(
+                snap,
+                semantics,
+                &p.meta.namespace,
+                &p.ca_refs,
+                ctx.opts.eg_sds_secret_refs,
+            )
+            .states
+        };
+        PolicyReport {
+            policy: p.key(),
+            api_version: p.version.api_version().to_string(),
+            role,
+            targets,
+            ancestors,
+            reported_matches_computed,
+            generation: p.meta.generation,
+            problems: p.problems.clone(),
+            hostname: p.hostname.clone(),
+            ca_refs,
+            well_known: p.well_known.clone(),
+        }
+    };
+    let mut work: Vec<(&BackendTlsPolicy, Vec<ComputedAncestor>)> = snap
+        .policies
+        .iter()
+        .map(|p| (p, ancestors.remove(&pid(p)).unwrap_or_default()))
+        .collect();
+    let threads = threads.min(work.len() / POLICIES_PER_THREAD).max(1);
+    if threads == 1 {
+        return work.into_iter().map(|(p, c)| report(p, c)).collect();
+    }
+    // Contiguous runs of policies on scoped threads, joined in order.
+    let chunk = work.len().div_ceil(threads);
+    let mut runs = Vec::new();
+    while !work.is_empty() {
+        let rest = work.split_off(chunk.min(work.len()));
+        runs.push(std::mem::replace(&mut work, rest));
+    }
+    let report = &report;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|run| {
+                scope.spawn(move || {
+                    run.into_iter()
+                        .map(|(p, c)| report(p, c))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Envoy Gateway keeps at most 16 ancestors: negative-polarity entries first, then by name,
