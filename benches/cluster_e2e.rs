@@ -72,6 +72,20 @@ fn first_frame(kubeconfig: &Path) -> Duration {
     t
 }
 
+/// `lastmile` in the release directory this bench was built into (`…/release/deps/cluster_e2e-…`
+/// → `…/release/lastmile`), so a `CARGO_TARGET_DIR` elsewhere is honoured.
+fn release_binary() -> std::path::PathBuf {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("lastmile")));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    beside
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| target.join("release/lastmile"))
+}
+
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -129,7 +143,7 @@ fn main() {
     );
 
     // Peak RSS of the real binary reading the cluster once.
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/lastmile");
+    let bin = release_binary();
     if bin.exists() {
         let mut rss = Vec::new();
         for _ in 0..runs {
@@ -163,6 +177,9 @@ fn main() {
             peak / raw_bytes as f64
         );
     } else {
-        println!("peak RSS: build the release binary first (cargo build --release)");
+        println!(
+            "peak RSS: build the release binary first (cargo build --release; looked for {})",
+            bin.display()
+        );
     }
 }

@@ -7,9 +7,79 @@ use base64::Engine;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Where decoded objects go: a [`SnapshotBuilder`], or a [`Decoded`] kept by the live source.
+pub trait Sink {
+    /// A decoded object; `raw` is its compact JSON text (Secret values redacted).
+    fn push(&mut self, object: Object, origin: Origin, raw: Option<Arc<str>>);
+    fn error(&mut self, error: ObjectError);
+    /// An object of a kind lastmile does not use.
+    fn ignore(&mut self, kind: &str);
+}
+
+impl Sink for SnapshotBuilder {
+    fn push(&mut self, object: Object, origin: Origin, raw: Option<Arc<str>>) {
+        SnapshotBuilder::push(self, object, origin, raw)
+    }
+    fn error(&mut self, error: ObjectError) {
+        SnapshotBuilder::error(self, error)
+    }
+    fn ignore(&mut self, kind: &str) {
+        SnapshotBuilder::ignore(self, kind)
+    }
+}
+
+/// What decoding one object produced, kept so that an unchanged object is not decoded again:
+/// [`Decoded::replay`] adds it to a builder.
+#[derive(Debug, Clone, Default)]
+pub struct Decoded {
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Clone)]
+enum Item {
+    Object(Object, Option<Arc<str>>),
+    Error(ObjectError),
+    Ignored(String),
+}
+
+impl Sink for Decoded {
+    /// The origin is the replaying builder's (one source, one origin).
+    fn push(&mut self, object: Object, _origin: Origin, raw: Option<Arc<str>>) {
+        self.items.push(Item::Object(object, raw));
+    }
+    fn error(&mut self, error: ObjectError) {
+        self.items.push(Item::Error(error));
+    }
+    fn ignore(&mut self, kind: &str) {
+        self.items.push(Item::Ignored(kind.to_string()));
+    }
+}
+
+impl Decoded {
+    /// Decodes one object.
+    pub fn new(value: Value, origin: Origin) -> Self {
+        let mut d = Decoded::default();
+        add_value(&mut d, value, origin);
+        d.items.shrink_to_fit();
+        d
+    }
+
+    /// Adds copies of the decoded objects (the raw text is shared) to `builder`.
+    pub fn replay(&self, builder: &mut SnapshotBuilder, origin: &Origin) {
+        for item in &self.items {
+            match item {
+                Item::Object(o, raw) => builder.push(o.clone(), origin.clone(), raw.clone()),
+                Item::Error(e) => builder.error(e.clone()),
+                Item::Ignored(kind) => builder.ignore(kind),
+            }
+        }
+    }
+}
 
 /// Decodes `value` and records the object, the fact that it was ignored, or an error.
-pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
+pub fn add_value<S: Sink>(builder: &mut S, value: Value, origin: Origin) {
     let kind = value
         .get("kind")
         .and_then(Value::as_str)
@@ -29,9 +99,11 @@ pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
         return;
     }
     if kind == "List" || kind.ends_with("List") && value.get("items").is_some() {
-        match value.get("items") {
+        let mut value = value;
+        match value.get_mut("items").map(Value::take) {
             Some(Value::Array(items)) => {
-                for item in items.clone() {
+                // Each item is decoded and dropped in turn: the list is never copied.
+                for item in items {
                     add_value(builder, item, origin.clone());
                 }
             }
@@ -82,7 +154,7 @@ pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
                 Object::EnvoyProxy(p) => envoy_proxy_telemetry(&p.meta, &value),
                 _ => Ok(None),
             };
-            builder.push(object, origin.clone(), Some(redact(value, &kind)));
+            builder.push(object, origin.clone(), Some(raw_text(value, &kind)));
             match telemetry {
                 Ok(Some(owner)) => builder.push(Object::AuxOwner(owner), origin, None),
                 Ok(None) => {}
@@ -546,6 +618,14 @@ fn aux_owner(
         target_refs,
         groups,
     })
+}
+
+/// The compact JSON text kept for the YAML view, Secret values redacted.
+fn raw_text(value: Value, kind: &str) -> Arc<str> {
+    let value = redact(value, kind);
+    serde_json::to_string(&value)
+        .expect("a JSON value serialises")
+        .into()
 }
 
 /// Replaces Secret values with a size note so raw views never show secret material.

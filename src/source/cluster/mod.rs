@@ -14,13 +14,11 @@ pub use watch::trim;
 
 use crate::snapshot::{ClusterInfo, Snapshot, SnapshotBuilder, SourceInfo};
 use discovery::{Discovered, Served, Use};
-use kube::api::DynamicObject;
-use kube::runtime::reflector::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
-use watch::{Failure, WatchNote};
+use watch::{Failure, Store, WatchNote};
 
 /// Where the link to the API server stands, for the header.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +165,7 @@ struct Watched {
     served: Served,
     /// `None`: all namespaces (or a cluster-scoped kind).
     namespace: Option<String>,
-    store: Store<DynamicObject>,
+    store: Store,
     status: Status,
     /// Listed once: keeps its data even when the watch later fails.
     listed: bool,
@@ -234,7 +232,15 @@ impl Session {
     fn watch(&mut self, served: Served, namespace: Option<String>) {
         let api = watch::api_for(&self.conn.client, &served, namespace.as_deref());
         let id = self.watched.len();
-        let store = watch::spawn_watcher(&mut self.tasks, api, &served, id, self.notes_tx.clone());
+        let origin = self.origin();
+        let store = watch::spawn_watcher(
+            &mut self.tasks,
+            api,
+            &served,
+            origin,
+            id,
+            self.notes_tx.clone(),
+        );
         self.watched.push(Watched {
             served,
             namespace,
@@ -413,12 +419,17 @@ impl Session {
         self.out.send(Update::Snapshot(Box::new(snapshot))).is_ok()
     }
 
-    fn build(&self) -> Snapshot {
-        let mut b = SnapshotBuilder::new();
-        let origin = crate::model::Origin {
+    /// Where the objects of this session were read from.
+    fn origin(&self) -> crate::model::Origin {
+        crate::model::Origin {
             file: Some(format!("context {}", self.conn.context)),
             line: None,
-        };
+        }
+    }
+
+    fn build(&self) -> Snapshot {
+        let mut b = SnapshotBuilder::new();
+        let origin = self.origin();
         let mut unreadable = BTreeMap::new();
         let mut notices = self.discovered.notices.clone();
         for w in &self.watched {
@@ -462,22 +473,9 @@ impl Session {
                 }
                 _ => {}
             }
-            for obj in w.store.state() {
-                let mut value = match serde_json::to_value(&*obj) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "object not serialisable");
-                        continue;
-                    }
-                };
-                if let serde_json::Value::Object(m) = &mut value {
-                    m.insert(
-                        "apiVersion".into(),
-                        w.served.resource.api_version.clone().into(),
-                    );
-                    m.insert("kind".into(), w.served.resource.kind.clone().into());
-                }
-                crate::source::decode::add_value(&mut b, value, origin.clone());
+            // Decoded when they arrived: only copied here.
+            for entry in w.store.state() {
+                entry.decoded.replay(&mut b, &origin);
             }
         }
         notices.sort();
