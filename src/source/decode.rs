@@ -66,6 +66,17 @@ impl Decoded {
         d
     }
 
+    /// Adds the decoded objects to `builder`, consuming them.
+    pub fn into_builder(self, builder: &mut SnapshotBuilder, origin: &Origin) {
+        for item in self.items {
+            match item {
+                Item::Object(o, raw) => builder.push(o, origin.clone(), raw),
+                Item::Error(e) => builder.error(e),
+                Item::Ignored(kind) => builder.ignore(&kind),
+            }
+        }
+    }
+
     /// Adds copies of the decoded objects (the raw text is shared) to `builder`.
     pub fn replay(&self, builder: &mut SnapshotBuilder, origin: &Origin) {
         for item in &self.items {

@@ -199,6 +199,13 @@ impl Store {
         self.lock().objects.values().cloned().collect()
     }
 
+    /// Empties the store, handing its entries over.
+    pub fn take(&self) -> Vec<Arc<Entry>> {
+        std::mem::take(&mut self.lock().objects)
+            .into_values()
+            .collect()
+    }
+
     /// The entry already decoded for `key` at `resource_version`, if any.
     fn cached(&self, key: &str, resource_version: Option<&str>) -> Option<Arc<Entry>> {
         let rv = resource_version?;
