@@ -2,92 +2,14 @@
 //! Unknown kinds are reported as ignored; broken objects become errors naming the object.
 
 use crate::model::*;
-use crate::snapshot::{Object, ObjectError, SnapshotBuilder, object_key};
+use crate::snapshot::{Object, ObjectError, object_key};
 use base64::Engine;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-/// Where decoded objects go: a [`SnapshotBuilder`], or a [`Decoded`] kept by the live source.
-pub trait Sink {
-    /// A decoded object; `raw` is its compact JSON text (Secret values redacted).
-    fn push(&mut self, object: Object, origin: Origin, raw: Option<Arc<str>>);
-    fn error(&mut self, error: ObjectError);
-    /// An object of a kind lastmile does not use.
-    fn ignore(&mut self, kind: &str);
-}
-
-impl Sink for SnapshotBuilder {
-    fn push(&mut self, object: Object, origin: Origin, raw: Option<Arc<str>>) {
-        SnapshotBuilder::push(self, object, origin, raw)
-    }
-    fn error(&mut self, error: ObjectError) {
-        SnapshotBuilder::error(self, error)
-    }
-    fn ignore(&mut self, kind: &str) {
-        SnapshotBuilder::ignore(self, kind)
-    }
-}
-
-/// What decoding one object produced, kept so that an unchanged object is not decoded again:
-/// [`Decoded::replay`] adds it to a builder.
-#[derive(Debug, Clone, Default)]
-pub struct Decoded {
-    items: Vec<Item>,
-}
-
-#[derive(Debug, Clone)]
-enum Item {
-    Object(Object, Option<Arc<str>>),
-    Error(ObjectError),
-    Ignored(String),
-}
-
-impl Sink for Decoded {
-    /// The origin is the replaying builder's (one source, one origin).
-    fn push(&mut self, object: Object, _origin: Origin, raw: Option<Arc<str>>) {
-        self.items.push(Item::Object(object, raw));
-    }
-    fn error(&mut self, error: ObjectError) {
-        self.items.push(Item::Error(error));
-    }
-    fn ignore(&mut self, kind: &str) {
-        self.items.push(Item::Ignored(kind.to_string()));
-    }
-}
-
-impl Decoded {
-    /// Decodes one object.
-    pub fn new(value: Value, origin: Origin) -> Self {
-        let mut d = Decoded::default();
-        add_value(&mut d, value, origin);
-        d.items.shrink_to_fit();
-        d
-    }
-
-    /// Adds the decoded objects to `builder`, consuming them.
-    pub fn into_builder(self, builder: &mut SnapshotBuilder, origin: &Origin) {
-        for item in self.items {
-            match item {
-                Item::Object(o, raw) => builder.push(o, origin.clone(), raw),
-                Item::Error(e) => builder.error(e),
-                Item::Ignored(kind) => builder.ignore(&kind),
-            }
-        }
-    }
-
-    /// Adds copies of the decoded objects (the raw text is shared) to `builder`.
-    pub fn replay(&self, builder: &mut SnapshotBuilder, origin: &Origin) {
-        for item in &self.items {
-            match item {
-                Item::Object(o, raw) => builder.push(o.clone(), origin.clone(), raw.clone()),
-                Item::Error(e) => builder.error(e.clone()),
-                Item::Ignored(kind) => builder.ignore(kind),
-            }
-        }
-    }
-}
+pub use super::sink::{Decoded, Sink};
 
 /// Decodes `value` and records the object, the fact that it was ignored, or an error.
 pub fn add_value<S: Sink>(builder: &mut S, value: Value, origin: Origin) {
