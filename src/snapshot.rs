@@ -110,7 +110,7 @@ pub fn object_key(kind: &str, ns: &str, name: &str) -> String {
 #[derive(Debug, Default)]
 pub struct SnapshotBuilder {
     objects: Vec<(Object, Origin)>,
-    raw: BTreeMap<String, Arc<Value>>,
+    raw: BTreeMap<String, Arc<str>>,
     errors: Vec<ObjectError>,
     ignored: BTreeMap<String, usize>,
     cluster: Option<ClusterInfo>,
@@ -121,9 +121,11 @@ impl SnapshotBuilder {
         Self::default()
     }
 
-    pub fn push(&mut self, object: Object, origin: Origin, raw: Option<Value>) {
+    /// Adds a decoded object; `raw` is the object as read, as compact JSON text (Secret values
+    /// already redacted), for the YAML view.
+    pub fn push(&mut self, object: Object, origin: Origin, raw: Option<Arc<str>>) {
         if let Some(raw) = raw {
-            self.raw.insert(object.key(), Arc::new(raw));
+            self.raw.insert(object.key(), raw);
         }
         self.objects.push((object, origin));
     }
@@ -252,8 +254,9 @@ pub struct Snapshot {
     pub errors: Vec<ObjectError>,
     /// Objects of kinds lastmile does not use, counted per kind.
     pub ignored: BTreeMap<String, usize>,
-    /// The objects as read (Secret values redacted), keyed by `KIND/NS/NAME`, for YAML views.
-    pub raw: BTreeMap<String, Arc<Value>>,
+    /// The objects as read (Secret values redacted), keyed by `KIND/NS/NAME`, as compact JSON
+    /// text: one copy each, parsed only when a view shows it ([`Snapshot::raw_value`]).
+    pub raw: BTreeMap<String, Arc<str>>,
     /// Where each object (by `KIND/NS/NAME`) was read from.
     pub origins: HashMap<String, Origin>,
     idx: Indexes,
@@ -504,6 +507,12 @@ impl Snapshot {
             ),
             _ => None,
         }
+    }
+
+    /// The object `key` (`KIND/NS/NAME`) as read, parsed from its stored text (keys in the order
+    /// read).
+    pub fn raw_value(&self, key: &str) -> Option<Result<Value, serde_json::Error>> {
+        self.raw.get(key).map(|text| serde_json::from_str(text))
     }
 
     /// Number of objects (excluding errors and ignored kinds).

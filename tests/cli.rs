@@ -239,7 +239,11 @@ fn directories_lists_and_json_are_read() {
         &std::fs::read_to_string("tests/fixtures/clean.yaml").unwrap(),
         "clean",
     );
-    let items: Vec<Value> = snap.raw.values().map(|v| (**v).clone()).collect();
+    let items: Vec<Value> = snap
+        .raw
+        .values()
+        .map(|v| serde_json::from_str(v).unwrap())
+        .collect();
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
     let json_path = dir.path().join("dump.json");
     std::fs::write(&json_path, serde_json::to_string(&list).unwrap()).unwrap();

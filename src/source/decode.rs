@@ -2,14 +2,17 @@
 //! Unknown kinds are reported as ignored; broken objects become errors naming the object.
 
 use crate::model::*;
-use crate::snapshot::{Object, ObjectError, SnapshotBuilder, object_key};
+use crate::snapshot::{Object, ObjectError, object_key};
 use base64::Engine;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::sync::Arc;
+
+pub use super::sink::{Decoded, Sink};
 
 /// Decodes `value` and records the object, the fact that it was ignored, or an error.
-pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
+pub fn add_value<S: Sink>(builder: &mut S, value: Value, origin: Origin) {
     let kind = value
         .get("kind")
         .and_then(Value::as_str)
@@ -29,9 +32,11 @@ pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
         return;
     }
     if kind == "List" || kind.ends_with("List") && value.get("items").is_some() {
-        match value.get("items") {
+        let mut value = value;
+        match value.get_mut("items").map(Value::take) {
             Some(Value::Array(items)) => {
-                for item in items.clone() {
+                // Each item is decoded and dropped in turn: the list is never copied.
+                for item in items {
                     add_value(builder, item, origin.clone());
                 }
             }
@@ -82,7 +87,7 @@ pub fn add_value(builder: &mut SnapshotBuilder, value: Value, origin: Origin) {
                 Object::EnvoyProxy(p) => envoy_proxy_telemetry(&p.meta, &value),
                 _ => Ok(None),
             };
-            builder.push(object, origin.clone(), Some(redact(value, &kind)));
+            builder.push(object, origin.clone(), Some(raw_text(value, &kind)));
             match telemetry {
                 Ok(Some(owner)) => builder.push(Object::AuxOwner(owner), origin, None),
                 Ok(None) => {}
@@ -546,6 +551,14 @@ fn aux_owner(
         target_refs,
         groups,
     })
+}
+
+/// The compact JSON text kept for the YAML view, Secret values redacted.
+fn raw_text(value: Value, kind: &str) -> Arc<str> {
+    let value = redact(value, kind);
+    serde_json::to_string(&value)
+        .expect("a JSON value serialises")
+        .into()
 }
 
 /// Replaces Secret values with a size note so raw views never show secret material.

@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod decode;
 pub mod demo;
 pub mod manifest;
+mod sink;
 
 use crate::snapshot::{Snapshot, SnapshotBuilder, SourceInfo};
 use std::path::PathBuf;

@@ -14,13 +14,12 @@ pub use watch::trim;
 
 use crate::snapshot::{ClusterInfo, Snapshot, SnapshotBuilder, SourceInfo};
 use discovery::{Discovered, Served, Use};
-use kube::api::DynamicObject;
-use kube::runtime::reflector::Store;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
-use watch::{Failure, WatchNote};
+use watch::{Failure, Store, WatchNote};
 
 /// Where the link to the API server stands, for the header.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +84,16 @@ pub async fn run(target: ClusterTarget, out: UnboundedSender<Update>) {
 
 /// Like [`run`] with a client already built.
 pub async fn run_with(conn: Connection, namespace: Option<String>, out: UnboundedSender<Update>) {
+    run_session(conn, namespace, out, false).await
+}
+
+/// `once`: stop after the first snapshot, moving the decoded objects into it instead of copying.
+async fn run_session(
+    conn: Connection,
+    namespace: Option<String>,
+    out: UnboundedSender<Update>,
+    once: bool,
+) {
     let state = |phase| {
         Update::State(LinkState {
             context: conn.context.clone(),
@@ -112,7 +121,9 @@ pub async fn run_with(conn: Connection, namespace: Option<String>, out: Unbounde
             }
         }
     };
-    Session::new(conn, namespace, discovered, out).run().await;
+    let mut session = Session::new(conn, namespace, discovered, out);
+    session.once = once;
+    session.run().await;
 }
 
 /// Reads the cluster once (for `lastmile check`): the first complete snapshot.
@@ -122,7 +133,7 @@ pub async fn snapshot_once(
     limit: Duration,
 ) -> Result<Snapshot, String> {
     let (tx, mut rx) = unbounded_channel();
-    let task = tokio::spawn(run_with(conn, namespace, tx));
+    let task = tokio::spawn(run_session(conn, namespace, tx, true));
     let mut last_error = None;
     let result = tokio::time::timeout(limit, async {
         while let Some(u) = rx.recv().await {
@@ -167,7 +178,7 @@ struct Watched {
     served: Served,
     /// `None`: all namespaces (or a cluster-scoped kind).
     namespace: Option<String>,
-    store: Store<DynamicObject>,
+    store: Store,
     status: Status,
     /// Listed once: keeps its data even when the watch later fails.
     listed: bool,
@@ -186,6 +197,8 @@ struct Session {
     phase: Phase,
     dirty: Option<Instant>,
     first_sent: bool,
+    /// Only the first snapshot is wanted (`lastmile check`).
+    once: bool,
     started: Instant,
 }
 
@@ -210,6 +223,7 @@ impl Session {
             phase: Phase::Syncing,
             dirty: None,
             first_sent: false,
+            once: false,
             started: Instant::now(),
         };
         let main: Vec<Served> = s
@@ -234,7 +248,15 @@ impl Session {
     fn watch(&mut self, served: Served, namespace: Option<String>) {
         let api = watch::api_for(&self.conn.client, &served, namespace.as_deref());
         let id = self.watched.len();
-        let store = watch::spawn_watcher(&mut self.tasks, api, &served, id, self.notes_tx.clone());
+        let origin = self.origin();
+        let store = watch::spawn_watcher(
+            &mut self.tasks,
+            api,
+            &served,
+            origin,
+            id,
+            self.notes_tx.clone(),
+        );
         self.watched.push(Watched {
             served,
             namespace,
@@ -376,11 +398,9 @@ impl Session {
         if !self.settled() && !overdue {
             return true;
         }
-        let snapshot = self.build();
-        tracing::debug!(objects = snapshot.object_count(), "snapshot built");
         // Read the namespaces holding referenced CA bundles and client certificates; wait for
         // them before showing a snapshot that would call those references missing.
-        let (config_maps, secrets) = snapshot.referenced_cert_namespaces();
+        let (config_maps, secrets) = self.referenced_cert_namespaces();
         let mut started_new = false;
         for (kind, set) in [("ConfigMap", config_maps), ("Secret", secrets)] {
             for ns in set {
@@ -400,6 +420,8 @@ impl Session {
         if started_new && !overdue {
             return true;
         }
+        let snapshot = self.build(self.once);
+        tracing::debug!(objects = snapshot.object_count(), "snapshot built");
         self.dirty = None;
         if !self.first_sent || matches!(self.phase, Phase::Syncing) {
             self.first_sent = true;
@@ -410,15 +432,40 @@ impl Session {
                 return false;
             }
         }
-        self.out.send(Update::Snapshot(Box::new(snapshot))).is_ok()
+        // A one-shot session has handed its objects over: it ends here.
+        self.out.send(Update::Snapshot(Box::new(snapshot))).is_ok() && !self.once
     }
 
-    fn build(&self) -> Snapshot {
+    /// The namespaces whose ConfigMaps and Secrets the referring kinds name, from those kinds
+    /// alone (a few thousand objects, not the whole snapshot).
+    fn referenced_cert_namespaces(&self) -> (BTreeSet<String>, BTreeSet<String>) {
         let mut b = SnapshotBuilder::new();
-        let origin = crate::model::Origin {
+        let origin = self.origin();
+        for w in &self.watched {
+            if matches!(
+                w.served.spec.kind,
+                "BackendTLSPolicy" | "Backend" | "Gateway" | "EnvoyProxy"
+            ) {
+                for entry in w.store.state() {
+                    entry.decoded.replay(&mut b, &origin);
+                }
+            }
+        }
+        b.build(SourceInfo::default()).referenced_cert_namespaces()
+    }
+
+    /// Where the objects of this session were read from.
+    fn origin(&self) -> crate::model::Origin {
+        crate::model::Origin {
             file: Some(format!("context {}", self.conn.context)),
             line: None,
-        };
+        }
+    }
+
+    /// `take`: move the objects out of the stores (they are left empty) instead of copying.
+    fn build(&self, take: bool) -> Snapshot {
+        let mut b = SnapshotBuilder::new();
+        let origin = self.origin();
         let mut unreadable = BTreeMap::new();
         let mut notices = self.discovered.notices.clone();
         for w in &self.watched {
@@ -462,22 +509,18 @@ impl Session {
                 }
                 _ => {}
             }
-            for obj in w.store.state() {
-                let mut value = match serde_json::to_value(&*obj) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "object not serialisable");
-                        continue;
+            // Decoded when they arrived: only copied (or moved) here.
+            if take {
+                for entry in w.store.take() {
+                    match Arc::try_unwrap(entry) {
+                        Ok(entry) => entry.decoded.into_builder(&mut b, &origin),
+                        Err(shared) => shared.decoded.replay(&mut b, &origin),
                     }
-                };
-                if let serde_json::Value::Object(m) = &mut value {
-                    m.insert(
-                        "apiVersion".into(),
-                        w.served.resource.api_version.clone().into(),
-                    );
-                    m.insert("kind".into(), w.served.resource.kind.clone().into());
                 }
-                crate::source::decode::add_value(&mut b, value, origin.clone());
+            } else {
+                for entry in w.store.state() {
+                    entry.decoded.replay(&mut b, &origin);
+                }
             }
         }
         notices.sort();

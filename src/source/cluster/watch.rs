@@ -1,13 +1,21 @@
-//! One watcher per kind (kube-runtime `watcher` + `reflector` stores), and a coordinator that
-//! turns store changes into snapshots: bursts are coalesced, 403s become notices and `unknown`
-//! edges, a dropped or expired watch re-lists through the watcher, and an API server that goes
-//! away is reported as stale until it answers again.
+//! One watcher per kind (kube-runtime's `watcher` for the list/watch state machine), feeding a
+//! store of decoded objects, and a coordinator that turns store changes into snapshots: bursts
+//! are coalesced, 403s become notices and `unknown` edges, a dropped or expired watch re-lists
+//! through the watcher, and an API server that goes away is reported as stale until it answers
+//! again.
+//!
+//! Each object is converted as it arrives (trimmed, decoded, kept as compact JSON text) and the
+//! `DynamicObject` dropped: no full copy of the object stays beside the snapshot, and an object
+//! whose resourceVersion has not changed is never decoded again.
 
 use super::discovery::{Served, Use};
-use futures::{StreamExt, TryStreamExt};
+use crate::model::Origin;
+use crate::source::decode::Decoded;
+use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::reflector::{Store, store::Writer};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -160,31 +168,164 @@ pub fn api_for(
     }
 }
 
+/// One object as the store keeps it.
+#[derive(Debug)]
+pub struct Entry {
+    resource_version: Option<String>,
+    pub decoded: Decoded,
+}
+
+/// The objects of one watched kind, keyed by `NS/NAME`.
+#[derive(Debug, Default)]
+pub struct KindStore {
+    objects: BTreeMap<String, Arc<Entry>>,
+    /// A (re-)list in progress: replaces `objects` when complete, so the last data stays visible
+    /// meanwhile.
+    relist: Option<BTreeMap<String, Arc<Entry>>>,
+}
+
+/// A store shared by the watcher task (writer) and the coordinator (reader).
+#[derive(Debug, Clone, Default)]
+pub struct Store(Arc<Mutex<KindStore>>);
+
+impl Store {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KindStore> {
+        // A panic while holding the lock cannot leave the map half-written in a way that matters.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The objects as last listed and watched (cheap: the entries are shared).
+    pub fn state(&self) -> Vec<Arc<Entry>> {
+        self.lock().objects.values().cloned().collect()
+    }
+
+    /// Empties the store, handing its entries over.
+    pub fn take(&self) -> Vec<Arc<Entry>> {
+        std::mem::take(&mut self.lock().objects)
+            .into_values()
+            .collect()
+    }
+
+    /// The entry already decoded for `key` at `resource_version`, if any.
+    fn cached(&self, key: &str, resource_version: Option<&str>) -> Option<Arc<Entry>> {
+        let rv = resource_version?;
+        let s = self.lock();
+        let found = s
+            .relist
+            .as_ref()
+            .and_then(|r| r.get(key))
+            .or_else(|| s.objects.get(key))?;
+        (found.resource_version.as_deref() == Some(rv)).then(|| found.clone())
+    }
+
+    fn apply(&self, key: String, entry: Arc<Entry>, listing: bool) {
+        let mut s = self.lock();
+        match (&mut s.relist, listing) {
+            (Some(r), true) => {
+                r.insert(key, entry);
+            }
+            _ => {
+                s.objects.insert(key, entry);
+            }
+        }
+    }
+}
+
+fn object_key(o: &DynamicObject) -> String {
+    format!(
+        "{}/{}",
+        o.metadata.namespace.as_deref().unwrap_or_default(),
+        o.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Turns one listed or watched object into a store entry: trimmed, `apiVersion` and `kind`
+/// first (as `kubectl` prints them), decoded, and kept as compact text. The object is consumed.
+fn convert(served: &Served, mut o: DynamicObject, origin: &Origin) -> Entry {
+    trim(served.spec.kind, &mut o);
+    let resource_version = o.metadata.resource_version.clone();
+    let mut m = serde_json::Map::new();
+    m.insert(
+        "apiVersion".into(),
+        served.resource.api_version.clone().into(),
+    );
+    m.insert("kind".into(), served.resource.kind.clone().into());
+    match serde_json::to_value(&o.metadata) {
+        Ok(meta) => {
+            m.insert("metadata".into(), meta);
+        }
+        Err(e) => tracing::warn!(error = %e, "metadata not serialisable"),
+    }
+    match o.data.take() {
+        serde_json::Value::Object(data) => {
+            for (k, v) in data {
+                if !matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                    m.insert(k, v);
+                }
+            }
+        }
+        serde_json::Value::Null => {}
+        // Not logged: it may be a Secret's.
+        _ => tracing::warn!(kind = served.spec.kind, "object data not a mapping"),
+    }
+    drop(o);
+    Entry {
+        resource_version,
+        decoded: Decoded::new(serde_json::Value::Object(m), origin.clone()),
+    }
+}
+
 /// Starts a watcher feeding a new store; notes go to `tx` tagged with `id`.
 pub fn spawn_watcher(
     tasks: &mut tokio::task::JoinSet<()>,
     api: Api<DynamicObject>,
     served: &Served,
+    origin: Origin,
     id: usize,
     tx: UnboundedSender<WatchNote>,
-) -> Store<DynamicObject> {
+) -> Store {
     debug_assert!(served.spec.usage != Use::ProbeOnly);
-    let writer = Writer::new(served.resource.clone());
-    let store = writer.as_reader();
+    let store = Store::default();
+    let writer = store.clone();
+    let served = served.clone();
     let kind = served.spec.kind;
-    let stream = watcher(api, watcher::Config::default())
-        .modify(move |o| trim(kind, o))
-        .reflect(writer);
+    let stream = watcher(api, watcher::Config::default());
     tasks.spawn(async move {
-        let mut stream = std::pin::pin!(stream.into_stream());
+        let mut stream = std::pin::pin!(stream);
         // Not kube's StreamBackoff: it resets on every Ok item, and the watcher yields Ok(Init)
         // before each re-list, so a list that always failed was retried every 200 ms for ever.
         let mut backoff = QuickBackoff::default();
         while let Some(item) = stream.next().await {
             let (note, pause) = match item {
-                Ok(watcher::Event::InitDone) => (WatchNote::Synced(id), None),
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
-                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                Ok(watcher::Event::Init) => {
+                    writer.lock().relist = Some(BTreeMap::new());
+                    continue;
+                }
+                Ok(watcher::Event::InitApply(o)) => {
+                    let key = object_key(&o);
+                    let entry = writer
+                        .cached(&key, o.metadata.resource_version.as_deref())
+                        .unwrap_or_else(|| Arc::new(convert(&served, o, &origin)));
+                    writer.apply(key, entry, true);
+                    continue;
+                }
+                Ok(watcher::Event::InitDone) => {
+                    let mut s = writer.lock();
+                    if let Some(listed) = s.relist.take() {
+                        s.objects = listed;
+                    }
+                    (WatchNote::Synced(id), None)
+                }
+                Ok(watcher::Event::Apply(o)) => {
+                    let key = object_key(&o);
+                    let entry = writer
+                        .cached(&key, o.metadata.resource_version.as_deref())
+                        .unwrap_or_else(|| Arc::new(convert(&served, o, &origin)));
+                    writer.apply(key, entry, false);
+                    (WatchNote::Changed(id), None)
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    writer.lock().objects.remove(&object_key(&o));
                     (WatchNote::Changed(id), None)
                 }
                 Err(e) => {

@@ -408,9 +408,12 @@ fn yaml_lines(app: &App, objects: &[String]) -> Vec<Line<'static>> {
     let mut l = Vec::new();
     for o in objects {
         l.push(Line::styled(format!("# {o}"), t.dim()));
-        match app.snapshot.raw.get(o) {
+        // Only the objects shown are parsed from their stored text.
+        match app.snapshot.raw_value(o) {
             Some(v) => {
-                let text = serde_saphyr::to_string(&**v)
+                let text = v
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| serde_saphyr::to_string(&v).map_err(|e| e.to_string()))
                     .unwrap_or_else(|e| format!("(cannot render: {e})"));
                 l.extend(text.lines().map(|x| Line::raw(clean_owned(x))));
             }

@@ -1,0 +1,90 @@
+//! Where decoded objects go: a snapshot builder (files, demo), or a [`Decoded`] record the live
+//! source keeps per object so that an unchanged object is never decoded twice.
+
+use super::decode::add_value;
+use crate::model::Origin;
+use crate::snapshot::{Object, ObjectError, SnapshotBuilder};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Where decoded objects go: a [`SnapshotBuilder`], or a [`Decoded`] kept by the live source.
+pub trait Sink {
+    /// A decoded object; `raw` is its compact JSON text (Secret values redacted).
+    fn push(&mut self, object: Object, origin: Origin, raw: Option<Arc<str>>);
+    fn error(&mut self, error: ObjectError);
+    /// An object of a kind lastmile does not use.
+    fn ignore(&mut self, kind: &str);
+}
+
+impl Sink for SnapshotBuilder {
+    fn push(&mut self, object: Object, origin: Origin, raw: Option<Arc<str>>) {
+        SnapshotBuilder::push(self, object, origin, raw)
+    }
+    fn error(&mut self, error: ObjectError) {
+        SnapshotBuilder::error(self, error)
+    }
+    fn ignore(&mut self, kind: &str) {
+        SnapshotBuilder::ignore(self, kind)
+    }
+}
+
+/// What decoding one object produced, kept so that an unchanged object is not decoded again:
+/// [`Decoded::replay`] adds it to a builder.
+#[derive(Debug, Clone, Default)]
+pub struct Decoded {
+    items: Vec<Item>,
+}
+
+/// Nearly every item is an object: boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Item {
+    Object(Object, Option<Arc<str>>),
+    Error(ObjectError),
+    Ignored(String),
+}
+
+impl Sink for Decoded {
+    /// The origin is the replaying builder's (one source, one origin).
+    fn push(&mut self, object: Object, _origin: Origin, raw: Option<Arc<str>>) {
+        self.items.push(Item::Object(object, raw));
+    }
+    fn error(&mut self, error: ObjectError) {
+        self.items.push(Item::Error(error));
+    }
+    fn ignore(&mut self, kind: &str) {
+        self.items.push(Item::Ignored(kind.to_string()));
+    }
+}
+
+impl Decoded {
+    /// Decodes one object.
+    pub fn new(value: Value, origin: Origin) -> Self {
+        let mut d = Decoded::default();
+        add_value(&mut d, value, origin);
+        d.items.shrink_to_fit();
+        d
+    }
+
+    /// Adds the decoded objects to `builder`, consuming them.
+    pub fn into_builder(self, builder: &mut SnapshotBuilder, origin: &Origin) {
+        for item in self.items {
+            match item {
+                Item::Object(o, raw) => builder.push(o, origin.clone(), raw),
+                Item::Error(e) => builder.error(e),
+                Item::Ignored(kind) => builder.ignore(&kind),
+            }
+        }
+    }
+
+    /// Adds copies of the decoded objects (the raw text is shared) to `builder`.
+    pub fn replay(&self, builder: &mut SnapshotBuilder, origin: &Origin) {
+        for item in &self.items {
+            match item {
+                Item::Object(o, raw) => builder.push(o.clone(), origin.clone(), raw.clone()),
+                Item::Error(e) => builder.error(e.clone()),
+                Item::Ignored(kind) => builder.ignore(kind),
+            }
+        }
+    }
+}
