@@ -661,7 +661,11 @@ impl App {
     /// source changes).
     fn attach_probes(&mut self) {
         let mut by_index = std::collections::BTreeMap::new();
-        for (i, e) in self.posture.edges.iter().enumerate() {
+        let any_done = self
+            .probes
+            .values()
+            .any(|p| matches!(p, ProbeState::Done(_)));
+        for (i, e) in self.posture.edges.iter().enumerate().filter(|_| any_done) {
             if let Some(ProbeState::Done(r)) = self.probes.get(&(e.gateway.clone(), e.key.clone()))
             {
                 by_index.insert(i, (**r).clone());
