@@ -210,7 +210,7 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
                 namespaces: [ns_of(&e.route), ns_of(&e.backend), ns_of(&e.gateway)],
                 haystack: String::new(),
             };
-            let haystack = format!(
+            let mut haystack = format!(
                 "{} {} {} {} {} {} {} {} {}",
                 e.mode,
                 row.gateway,
@@ -221,8 +221,12 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
                 row.sni,
                 row.status,
                 row.severity.map(|s| s.as_str()).unwrap_or("")
-            )
-            .to_lowercase();
+            );
+            if haystack.is_ascii() {
+                haystack.make_ascii_lowercase();
+            } else {
+                haystack = haystack.to_lowercase();
+            }
             BackendRow { haystack, ..row }
         })
         .collect()
@@ -237,19 +241,12 @@ impl BackendRow {
     /// Cell texts in [`COLUMNS`] order.
     /// Character counts of [`Self::cells`], without building them.
     pub fn cell_widths(&self) -> [usize; 9] {
-        let w = |s: &String| s.chars().count();
+        let w = |s: &str| s.chars().count();
         [
-            chars_of(format_args!(
-                "{} {}{}",
-                self.mode.symbol(),
-                self.mode,
-                if self.mtls { " +mTLS" } else { "" }
-            )),
+            // `mode_text`
+            w(self.mode.symbol()) + 1 + w(self.mode.as_str()) + if self.mtls { 6 } else { 0 },
             match self.severity {
-                Some(s) => chars_of(format_args!(
-                    "{} {s}",
-                    crate::tui::theme::severity_symbol(s)
-                )),
+                Some(s) => w(crate::tui::theme::severity_symbol(s)) + 1 + w(s.as_str()),
                 None => 1,
             },
             w(&self.gateway),
@@ -290,22 +287,6 @@ pub fn content_widths<'a>(rows: impl Iterator<Item = &'a BackendRow>) -> [usize;
         }
     }
     w
-}
-
-/// Counts the characters written to it.
-struct CharCount(usize);
-
-impl std::fmt::Write for CharCount {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0 += s.chars().count();
-        Ok(())
-    }
-}
-
-fn chars_of(args: std::fmt::Arguments) -> usize {
-    let mut n = CharCount(0);
-    let _ = std::fmt::write(&mut n, args);
-    n.0
 }
 
 /// Minimum useful width per column; MODE is never truncated.
@@ -406,7 +387,8 @@ pub fn visible_rows(
         .filter(|&i| filter.is_none_or(|f| f.matches(&rows[i].haystack)))
         .collect();
     let key_sev = |r: &BackendRow| (std::cmp::Reverse(r.severity), mode_rank(r.mode));
-    v.sort_by(|&a, &b| {
+    // The tie-break ends with the edge index, so the order is total and need not be stable.
+    v.sort_unstable_by(|&a, &b| {
         let (ra, rb) = (&rows[a], &rows[b]);
         let primary = match sort {
             SortColumn::Severity => key_sev(ra).cmp(&key_sev(rb)),
