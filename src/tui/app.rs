@@ -252,7 +252,7 @@ impl App {
         self.backends_nav.clamp(self.visible.len(), page);
         self.policies_nav.clamp(self.policy_indices().len(), page);
         self.findings_nav.clamp(self.finding_indices().len(), page);
-        self.tree.rebuild(&self.posture, self.theme);
+        self.tree.rebuild(&self.posture);
     }
 
     fn refilter(&mut self) {
@@ -523,7 +523,7 @@ impl App {
                     self.help_nav
                         .apply(action, super::keymap::BINDINGS.len(), page);
                 }
-                ViewKind::Tree => self.tree.navigate(action, page),
+                ViewKind::Tree => self.tree.navigate(&self.posture, action, page),
                 ViewKind::Detail | ViewKind::Probe => {
                     self.detail_scroll = match action {
                         Action::Up => self.detail_scroll.saturating_sub(1),
@@ -535,8 +535,8 @@ impl App {
                     };
                 }
             },
-            Action::Collapse => self.tree.collapse(),
-            Action::Expand => self.tree.expand(),
+            Action::Collapse => self.tree.collapse(&self.posture),
+            Action::Expand => self.tree.expand(&self.posture),
             Action::Open => self.open_selected(),
             Action::SortNext => {
                 self.sort = self.sort.next();
@@ -551,7 +551,7 @@ impl App {
                 if let Some(e) = self.selected_edge() {
                     let idx = self.posture.edges.iter().position(|x| std::ptr::eq(x, e));
                     if let Some(i) = idx {
-                        self.tree.reveal_edge(i);
+                        self.tree.reveal_edge(&self.posture, i);
                         self.push(View::top(ViewKind::Tree));
                     }
                 }
@@ -661,7 +661,11 @@ impl App {
     /// source changes).
     fn attach_probes(&mut self) {
         let mut by_index = std::collections::BTreeMap::new();
-        for (i, e) in self.posture.edges.iter().enumerate() {
+        let any_done = self
+            .probes
+            .values()
+            .any(|p| matches!(p, ProbeState::Done(_)));
+        for (i, e) in self.posture.edges.iter().enumerate().filter(|_| any_done) {
             if let Some(ProbeState::Done(r)) = self.probes.get(&(e.gateway.clone(), e.key.clone()))
             {
                 by_index.insert(i, (**r).clone());
@@ -740,7 +744,7 @@ impl App {
                         }
                     })
             }
-            ViewKind::Tree => match self.tree.selected_edge() {
+            ViewKind::Tree => match self.tree.selected_edge(&self.posture) {
                 Some(i) => self.posture.edges.get(i).map(|e| DetailTarget::Edge {
                     gateway: e.gateway.clone(),
                     key: e.key.clone(),

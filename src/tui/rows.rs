@@ -1,9 +1,10 @@
 //! Display rows derived from a posture: built once per posture update, filtered and sorted on
 //! demand, rendered a window at a time.
 
-use crate::posture::{Edge, Mode, Posture, Severity};
+use crate::posture::{Edge, Mode, PolicyReport, Posture, Severity};
 use crate::report::text::mode_rank;
 use crate::sanitize::clean_owned;
+use std::collections::HashMap;
 
 /// One Backends row, with every cell already rendered to (sanitised) text.
 #[derive(Debug, Clone)]
@@ -108,20 +109,20 @@ fn short_route(route: &str) -> String {
 
 fn ns_of(key: &str) -> String {
     // `KIND/NS/NAME[:PORT]` or `NS/NAME`.
-    let parts: Vec<&str> = key.split('/').collect();
-    match parts.as_slice() {
-        [_, ns, _] => ns.to_string(),
-        [ns, _] => ns.to_string(),
+    let mut parts = key.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(ns), Some(_), None) | (Some(ns), Some(_), None, None) => ns.to_string(),
         _ => String::new(),
     }
 }
 
 /// Compact status of the deciding policy's reported conditions for this edge's Gateway.
-fn status_cell(p: &Posture, e: &Edge) -> (String, Option<bool>) {
+/// `reports`: the posture's policy reports by name (the first of each name).
+fn status_cell(reports: &HashMap<&str, &PolicyReport>, e: &Edge) -> (String, Option<bool>) {
     let Some(pk) = &e.policy else {
         return ("—".into(), None);
     };
-    let Some(report) = p.policies.iter().find(|r| &r.policy == pk) else {
+    let Some(report) = reports.get(pk.as_str()) else {
         return ("?".into(), Some(false));
     };
     let gw_name = e.gateway.split('/').nth(1).unwrap_or("");
@@ -170,11 +171,16 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
             worst[i] = worst[i].max(Some(f.severity));
         }
     }
+    let mut reports = HashMap::with_capacity(p.policies.len());
+    for r in &p.policies {
+        reports.entry(r.policy.as_str()).or_insert(r);
+    }
     p.edges
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let (status, status_ok) = status_cell(p, e);
+            let (status, status_ok) = status_cell(&reports, e);
+            let (probe, probe_ok) = probe_cell(p.probes.get(&i));
             let gateway = match &e.listener {
                 Some(l) => format!("{}/{l}", e.gateway),
                 None => e.gateway.clone(),
@@ -199,12 +205,12 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
                 status,
                 status_ok,
                 severity: worst[i],
-                probe: probe_cell(p.probes.get(&i)).0,
-                probe_ok: probe_cell(p.probes.get(&i)).1,
+                probe,
+                probe_ok,
                 namespaces: [ns_of(&e.route), ns_of(&e.backend), ns_of(&e.gateway)],
                 haystack: String::new(),
             };
-            let haystack = format!(
+            let mut haystack = format!(
                 "{} {} {} {} {} {} {} {} {}",
                 e.mode,
                 row.gateway,
@@ -215,8 +221,12 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
                 row.sni,
                 row.status,
                 row.severity.map(|s| s.as_str()).unwrap_or("")
-            )
-            .to_lowercase();
+            );
+            if haystack.is_ascii() {
+                haystack.make_ascii_lowercase();
+            } else {
+                haystack = haystack.to_lowercase();
+            }
             BackendRow { haystack, ..row }
         })
         .collect()
@@ -229,6 +239,26 @@ pub const COLUMNS: [&str; 9] = [
 
 impl BackendRow {
     /// Cell texts in [`COLUMNS`] order.
+    /// Character counts of [`Self::cells`], without building them.
+    pub fn cell_widths(&self) -> [usize; 9] {
+        let w = |s: &str| s.chars().count();
+        [
+            // `mode_text`
+            w(self.mode.symbol()) + 1 + w(self.mode.as_str()) + if self.mtls { 6 } else { 0 },
+            match self.severity {
+                Some(s) => w(crate::tui::theme::severity_symbol(s)) + 1 + w(s.as_str()),
+                None => 1,
+            },
+            w(&self.gateway),
+            w(&self.route),
+            w(&self.backend),
+            w(&self.policy),
+            w(&self.sni),
+            w(&self.status),
+            w(&self.probe),
+        ]
+    }
+
     pub fn cells(&self) -> [String; 9] {
         [
             crate::tui::ui::mode_text(self.mode, self.mtls),
@@ -252,8 +282,8 @@ impl BackendRow {
 pub fn content_widths<'a>(rows: impl Iterator<Item = &'a BackendRow>) -> [usize; 9] {
     let mut w = COLUMNS.map(|c| c.chars().count() + 1);
     for r in rows {
-        for (i, c) in r.cells().iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
+        for (i, c) in r.cell_widths().into_iter().enumerate() {
+            w[i] = w[i].max(c);
         }
     }
     w
@@ -357,7 +387,8 @@ pub fn visible_rows(
         .filter(|&i| filter.is_none_or(|f| f.matches(&rows[i].haystack)))
         .collect();
     let key_sev = |r: &BackendRow| (std::cmp::Reverse(r.severity), mode_rank(r.mode));
-    v.sort_by(|&a, &b| {
+    // The tie-break ends with the edge index, so the order is total and need not be stable.
+    v.sort_unstable_by(|&a, &b| {
         let (ra, rb) = (&rows[a], &rows[b]);
         let primary = match sort {
             SortColumn::Severity => key_sev(ra).cmp(&key_sev(rb)),
@@ -378,6 +409,18 @@ pub fn visible_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cell_widths_count_the_cells() {
+        let snap = crate::source::demo::snapshot();
+        let now = "2026-11-22T12:00:00Z".parse().unwrap();
+        let p = crate::posture::evaluate(&snap, now, &Default::default());
+        let rows = backend_rows(&p);
+        assert!(rows.iter().any(|r| r.severity.is_none()) && rows.iter().any(|r| r.mtls));
+        for r in &rows {
+            assert_eq!(r.cell_widths(), r.cells().map(|c| c.chars().count()));
+        }
+    }
 
     #[test]
     fn filter_supports_substring_regex_and_inversion() {

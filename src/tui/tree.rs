@@ -1,193 +1,421 @@
-//! State of the attachment-tree view: widget items built from the posture tree, the widget's
-//! open/selected state, and a map from edges to their place in the tree.
+//! State of the attachment-tree view: which nodes are open, which one is selected, and the
+//! flattened list of visible rows, cached between frames.
+//!
+//! Nodes are identified by their path of labels from the root (a repeated label among siblings
+//! gets a counter: `label #2`), so the open nodes and the selection survive a new posture as long
+//! as the same labels are there. Nothing is copied out of the posture: a visible row is a
+//! position in `posture.tree`, and its text is drawn from the node when the row is on screen.
+//! The row list holds only the nodes whose ancestors are all open; it is rebuilt when the posture
+//! changes or a node is opened or closed, not on every frame.
 
 use super::keymap::Action;
-use super::theme::Theme;
-use crate::posture::{NodeState, Posture, TreeNode};
-use crate::sanitize::clean_owned;
-use ratatui::text::{Line, Span};
-use std::cell::RefCell;
+use crate::posture::{Posture, TreeNode};
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
-use tui_tree_widget::{TreeItem, TreeState};
 
-#[derive(Debug, Clone, Default)]
-struct NodeInfo {
-    object: Option<String>,
-    edge: Option<usize>,
+/// A node's identifier among its siblings: the label, with ` #n` for the n-th repeat.
+fn node_id(label: &str, n: u32) -> Cow<'_, str> {
+    if n <= 1 {
+        Cow::Borrowed(label)
+    } else {
+        Cow::Owned(format!("{label} #{n}"))
+    }
 }
 
+/// Numbers siblings that share a label (1 for the first, 2 for the next…).
 #[derive(Default)]
+struct Repeats<'a>(HashMap<&'a str, u32>);
+
+impl<'a> Repeats<'a> {
+    fn next(&mut self, label: &'a str) -> u32 {
+        let n = self.0.entry(label).or_insert(0);
+        *n += 1;
+        *n
+    }
+}
+
+/// The open nodes, as a trie of identifiers. A closed node keeps its entry (and its open
+/// descendants), so reopening it shows them open again.
+#[derive(Debug, Default)]
+struct Opened {
+    open: bool,
+    children: HashMap<String, Opened>,
+}
+
+impl Opened {
+    fn get(&self, path: &[String]) -> Option<&Opened> {
+        path.iter().try_fold(self, |o, id| o.children.get(id))
+    }
+
+    fn entry(&mut self, path: &[String]) -> &mut Opened {
+        path.iter()
+            .fold(self, |o, id| o.children.entry(id.clone()).or_default())
+    }
+
+    fn is_open(&self, path: &[String]) -> bool {
+        self.get(path).is_some_and(|o| o.open)
+    }
+
+    /// Returns whether this changed anything.
+    fn set(&mut self, path: &[String], open: bool) -> bool {
+        if path.is_empty() {
+            return false;
+        }
+        if !open && !self.is_open(path) {
+            return false;
+        }
+        let o = self.entry(path);
+        let changed = o.open != open;
+        o.open = open;
+        changed
+    }
+}
+
+const NO_PARENT: u32 = u32::MAX;
+
+/// One visible row: where its node sits in `posture.tree`.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    /// Row of the parent node (`u32::MAX` for a root).
+    parent: u32,
+    /// Index of the node among its parent's children.
+    child: u32,
+    /// Repeat counter of the node's label among its siblings (see [`node_id`]).
+    repeat: u32,
+    pub depth: u16,
+    pub has_children: bool,
+    pub open: bool,
+}
+
+#[derive(Debug, Default)]
 pub struct TreeView {
-    pub items: Vec<TreeItem<'static, String>>,
-    /// The widget's state; it also caches the scroll offset while rendering, hence the cell.
-    pub state: RefCell<TreeState<String>>,
-    edge_paths: HashMap<usize, Vec<String>>,
-    info: HashMap<Vec<String>, NodeInfo>,
+    opened: Opened,
+    /// Identifier path of the selected node; empty when nothing is selected.
+    selected: Vec<String>,
+    /// Visible rows of the current posture, in display order.
+    rows: Vec<Row>,
+    /// The selected node's row, when it is visible.
+    selected_row: Option<usize>,
+    /// First row on screen; drawing keeps it so the selection stays in view.
+    offset: Cell<usize>,
+    /// Scroll the selection into view on the next frame (it moved).
+    follow: Cell<bool>,
     initialised: bool,
 }
 
 impl TreeView {
-    pub fn rebuild(&mut self, posture: &Posture, theme: Theme) {
-        self.edge_paths.clear();
-        self.info.clear();
-        let mut path = Vec::new();
-        self.items = build_items(
-            &posture.tree,
-            theme,
-            &mut path,
-            &mut self.edge_paths,
-            &mut self.info,
-        );
-        let state = self.state.get_mut();
+    /// Takes a new posture: keeps the open nodes and the selection when their labels are still
+    /// there (the selection otherwise moves to the first row).
+    pub fn rebuild(&mut self, posture: &Posture) {
         if !self.initialised {
             // Open classes, gateways and listeners so routes are visible at first sight.
-            let mut open = Vec::new();
-            collect_paths(&posture.tree, &mut vec![], 0, 3, &mut open);
-            for p in open {
-                state.open(p);
-            }
-            state.select_first();
+            open_to_depth(&posture.tree, &mut self.opened, 3);
             self.initialised = true;
-        } else if !self.info.contains_key(state.selected()) {
-            state.select_first();
+            self.flatten(posture);
+            return;
+        }
+        self.flatten(posture);
+        if self.selected_row.is_none()
+            && !self.selected.is_empty()
+            && resolve(&posture.tree, &self.selected).is_none()
+        {
+            self.select_row(posture, Some(0));
         }
     }
 
-    pub fn navigate(&mut self, action: Action, page: usize) {
-        let s = self.state.get_mut();
-        match action {
-            Action::Up => {
-                s.key_up();
+    /// The visible rows (read by drawing).
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// The selected row, when it is visible.
+    pub fn selected_row(&self) -> Option<usize> {
+        self.selected_row
+    }
+
+    /// Whether a node is selected at all (drawing reserves the highlight column then).
+    pub fn has_selection(&self) -> bool {
+        !self.selected.is_empty()
+    }
+
+    /// The node of visible row `row`, if the rows belong to `posture`.
+    pub fn node<'p>(&self, posture: &'p Posture, row: usize) -> Option<&'p TreeNode> {
+        let mut chain = Vec::with_capacity(usize::from(self.rows.get(row)?.depth) + 1);
+        let mut r = row;
+        loop {
+            let x = self.rows.get(r)?;
+            chain.push(x.child as usize);
+            if x.parent == NO_PARENT {
+                break;
             }
-            Action::Down => {
-                s.key_down();
+            r = x.parent as usize;
+        }
+        let mut nodes = &posture.tree;
+        let mut node = None;
+        for &i in chain.iter().rev() {
+            let n = nodes.get(i)?;
+            nodes = &n.children;
+            node = Some(n);
+        }
+        node
+    }
+
+    /// First row to draw in a window of `height` rows. Like a list, the window only moves as
+    /// far as needed to show a selection that moved.
+    pub fn window_offset(&self, height: usize) -> usize {
+        let height = height.max(1);
+        let last = self.rows.len().saturating_sub(1);
+        let mut start = self.offset.get().min(last);
+        if self.follow.get()
+            && let Some(sel) = self.selected_row
+        {
+            start = start.min(sel);
+            if sel >= start + height {
+                start = sel + 1 - height;
             }
-            Action::PageUp => {
-                s.select_relative(|c| c.map_or(0, |c| c.saturating_sub(page)));
+        }
+        self.offset.set(start);
+        self.follow.set(false);
+        start
+    }
+
+    /// Recomputes the visible rows and where the selection is among them.
+    fn flatten(&mut self, posture: &Posture) {
+        self.rows.clear();
+        self.selected_row = None;
+        let mut ctx = Flatten {
+            rows: &mut self.rows,
+            selected_row: &mut self.selected_row,
+        };
+        let sel = (!self.selected.is_empty()).then_some(self.selected.as_slice());
+        ctx.walk(&posture.tree, Some(&self.opened), NO_PARENT, 0, sel);
+    }
+
+    /// The identifier path of visible row `row`.
+    fn row_path(&self, posture: &Posture, row: usize) -> Vec<String> {
+        let mut rows = Vec::new();
+        let mut r = row;
+        while let Some(x) = self.rows.get(r) {
+            rows.push(r);
+            if x.parent == NO_PARENT {
+                break;
             }
-            Action::PageDown => {
-                s.select_relative(|c| c.map_or(0, |c| c.saturating_add(page)));
+            r = x.parent as usize;
+        }
+        let mut path = Vec::with_capacity(rows.len());
+        for &r in rows.iter().rev() {
+            let Some(n) = self.node(posture, r) else {
+                break;
+            };
+            path.push(node_id(&n.label, self.rows[r].repeat).into_owned());
+        }
+        path
+    }
+
+    /// Selects visible row `row` (clamped to the last); nothing when there are no rows.
+    fn select_row(&mut self, posture: &Posture, row: Option<usize>) {
+        self.follow.set(true);
+        match row {
+            Some(r) if !self.rows.is_empty() => {
+                let r = r.min(self.rows.len() - 1);
+                self.selected = self.row_path(posture, r);
+                self.selected_row = Some(r);
             }
-            Action::Top => {
-                s.select_first();
+            _ => {
+                self.selected.clear();
+                self.selected_row = None;
             }
-            Action::Bottom => {
-                s.select_last();
-            }
-            _ => {}
         }
     }
 
-    pub fn collapse(&mut self) {
-        self.state.get_mut().key_left();
+    pub fn navigate(&mut self, posture: &Posture, action: Action, page: usize) {
+        let cur = self.selected_row;
+        let row = match action {
+            // Nothing selected: Up starts from the end, the others from the top.
+            Action::Up => cur.map_or(usize::MAX, |c| c.saturating_sub(1)),
+            Action::Down => cur.map_or(0, |c| c.saturating_add(1)),
+            Action::PageUp => cur.map_or(0, |c| c.saturating_sub(page)),
+            Action::PageDown => cur.map_or(0, |c| c.saturating_add(page)),
+            Action::Top => 0,
+            Action::Bottom => usize::MAX,
+            _ => return,
+        };
+        self.select_row(posture, Some(row));
     }
 
-    pub fn expand(&mut self) {
-        self.state.get_mut().key_right();
+    /// Closes the selected node, or, when it is not open, selects its parent.
+    pub fn collapse(&mut self, posture: &Posture) {
+        self.follow.set(true);
+        if self.opened.set(&self.selected, false) {
+            self.flatten(posture);
+        } else if self.selected.pop().is_some() {
+            self.selected_row = match self.selected_row.and_then(|r| self.rows.get(r)) {
+                Some(r) if r.parent != NO_PARENT => Some(r.parent as usize),
+                Some(_) => None,
+                // Not visible: find the parent among the rows.
+                None => {
+                    self.flatten(posture);
+                    self.selected_row
+                }
+            };
+        }
+    }
+
+    /// Opens the selected node.
+    pub fn expand(&mut self, posture: &Posture) {
+        if self.selected.is_empty() {
+            return;
+        }
+        self.follow.set(true);
+        if self.opened.set(&self.selected, true) {
+            self.flatten(posture);
+        }
     }
 
     /// Opens every ancestor of edge `i`'s node and selects it.
-    pub fn reveal_edge(&mut self, i: usize) {
-        if let Some(path) = self.edge_paths.get(&i).cloned() {
-            let s = self.state.get_mut();
-            for n in 1..path.len() {
-                s.open(path[..n].to_vec());
-            }
-            s.select(path);
+    pub fn reveal_edge(&mut self, posture: &Posture, i: usize) {
+        let mut found = None;
+        find_edge(&posture.tree, i, &mut Vec::new(), &mut found);
+        let Some(indices) = found else {
+            return;
+        };
+        let path = id_path(&posture.tree, &indices);
+        for n in 1..path.len() {
+            self.opened.set(&path[..n], true);
+        }
+        self.selected = path;
+        self.follow.set(true);
+        self.flatten(posture);
+    }
+
+    fn selected_node<'p>(&self, posture: &'p Posture) -> Option<&'p TreeNode> {
+        match self.selected_row {
+            Some(r) => self.node(posture, r),
+            None => resolve(&posture.tree, &self.selected),
         }
     }
 
-    pub fn selected_edge(&self) -> Option<usize> {
-        self.info
-            .get(self.state.borrow().selected())
-            .and_then(|i| i.edge)
+    pub fn selected_edge(&self, posture: &Posture) -> Option<usize> {
+        self.selected_node(posture)?.edge
     }
 
     pub fn selected_object(&self, posture: &Posture) -> Option<String> {
-        let st = self.state.borrow();
-        let info = self.info.get(st.selected())?;
-        info.object.clone().or_else(|| {
-            info.edge
+        let n = self.selected_node(posture)?;
+        n.object.clone().or_else(|| {
+            n.edge
                 .and_then(|e| posture.edges.get(e))
                 .map(|e| e.backend.clone())
         })
     }
 }
 
-fn collect_paths(
-    nodes: &[TreeNode],
-    prefix: &mut Vec<String>,
-    depth: usize,
-    max: usize,
-    out: &mut Vec<Vec<String>>,
-) {
-    if depth >= max {
+struct Flatten<'a> {
+    rows: &'a mut Vec<Row>,
+    selected_row: &'a mut Option<usize>,
+}
+
+impl Flatten<'_> {
+    /// Appends `nodes` and the children of the open ones. `opened` is the trie level of these
+    /// nodes; `sel` the rest of the selected path when it runs through their parent.
+    fn walk(
+        &mut self,
+        nodes: &[TreeNode],
+        opened: Option<&Opened>,
+        parent: u32,
+        depth: u16,
+        sel: Option<&[String]>,
+    ) {
+        let mut repeats = Repeats::default();
+        for (i, n) in nodes.iter().enumerate() {
+            let repeat = repeats.next(&n.label);
+            let mine = (opened.is_some_and(|o| !o.children.is_empty()) || sel.is_some())
+                .then(|| node_id(&n.label, repeat));
+            let child_opened = match (&mine, opened) {
+                (Some(id), Some(o)) => o.children.get(id.as_ref()),
+                _ => None,
+            };
+            let child_sel = match (&mine, sel) {
+                (Some(id), Some([first, rest @ ..])) if first.as_str() == id.as_ref() => Some(rest),
+                _ => None,
+            };
+            let open = child_opened.is_some_and(|o| o.open);
+            let row = self.rows.len();
+            self.rows.push(Row {
+                parent,
+                child: i as u32,
+                repeat,
+                depth,
+                has_children: !n.children.is_empty(),
+                open,
+            });
+            if child_sel.is_some_and(|r| r.is_empty()) {
+                *self.selected_row = Some(row);
+            }
+            if open && !n.children.is_empty() {
+                let below = child_sel.filter(|r| !r.is_empty());
+                self.walk(&n.children, child_opened, row as u32, depth + 1, below);
+            }
+        }
+    }
+}
+
+/// Opens every node above `max` levels.
+fn open_to_depth(nodes: &[TreeNode], opened: &mut Opened, max: usize) {
+    if max == 0 {
         return;
     }
-    let mut seen = HashMap::new();
+    let mut repeats = Repeats::default();
     for n in nodes {
-        prefix.push(unique_id(&n.label, &mut seen));
-        out.push(prefix.clone());
-        collect_paths(&n.children, prefix, depth + 1, max, out);
-        prefix.pop();
+        let id = node_id(&n.label, repeats.next(&n.label)).into_owned();
+        let o = opened.children.entry(id).or_default();
+        o.open = true;
+        open_to_depth(&n.children, o, max - 1);
     }
 }
 
-/// Sibling identifiers must be unique; repeated labels get a counter.
-fn unique_id(label: &str, seen: &mut HashMap<String, usize>) -> String {
-    let n = seen.entry(label.to_string()).or_insert(0);
-    *n += 1;
-    if *n == 1 {
-        label.to_string()
-    } else {
-        format!("{label} #{n}")
-    }
-}
-
-fn build_items(
-    nodes: &[TreeNode],
-    theme: Theme,
-    path: &mut Vec<String>,
-    edge_paths: &mut HashMap<usize, Vec<String>>,
-    info: &mut HashMap<Vec<String>, NodeInfo>,
-) -> Vec<TreeItem<'static, String>> {
-    let mut seen = HashMap::new();
-    nodes
+/// The node at identifier path `path`.
+fn resolve<'p>(nodes: &'p [TreeNode], path: &[String]) -> Option<&'p TreeNode> {
+    let (first, rest) = path.split_first()?;
+    let mut repeats = Repeats::default();
+    let n = nodes
         .iter()
-        .map(|n| {
-            let id = unique_id(&n.label, &mut seen);
-            path.push(id.clone());
-            if let Some(e) = n.edge {
-                edge_paths.insert(e, path.clone());
-            }
-            info.insert(
-                path.clone(),
-                NodeInfo {
-                    object: n.object.clone(),
-                    edge: n.edge,
-                },
-            );
-            let children = build_items(&n.children, theme, path, edge_paths, info);
-            path.pop();
-            let text = node_line(n, theme);
-            TreeItem::new(id, text, children).expect("sibling identifiers are unique")
-        })
-        .collect()
+        .find(|n| node_id(&n.label, repeats.next(&n.label)) == first.as_str())?;
+    if rest.is_empty() {
+        Some(n)
+    } else {
+        resolve(&n.children, rest)
+    }
 }
 
-fn node_line(n: &TreeNode, theme: Theme) -> Line<'static> {
-    let mut spans = Vec::new();
-    match &n.state {
-        NodeState::Mode(m) => spans.push(Span::styled(
-            format!("{} {} ", m.symbol(), m),
-            theme.mode(*m),
-        )),
-        NodeState::Status { ok, text } => spans.push(Span::styled(
-            format!("{} {} ", if *ok { "✔" } else { "✘" }, clean_owned(text)),
-            theme.ok(*ok),
-        )),
-        NodeState::None => {}
+/// Child indices leading to the (last) node of edge `edge`.
+fn find_edge(
+    nodes: &[TreeNode],
+    edge: usize,
+    path: &mut Vec<usize>,
+    found: &mut Option<Vec<usize>>,
+) {
+    for (i, n) in nodes.iter().enumerate() {
+        path.push(i);
+        if n.edge == Some(edge) {
+            *found = Some(path.clone());
+        }
+        find_edge(&n.children, edge, path, found);
+        path.pop();
     }
-    spans.push(Span::raw(clean_owned(&n.label)));
-    Line::from(spans)
+}
+
+/// The identifier path of the node at child indices `indices`.
+fn id_path(nodes: &[TreeNode], indices: &[usize]) -> Vec<String> {
+    let mut path = Vec::with_capacity(indices.len());
+    let mut nodes = nodes;
+    for &i in indices {
+        let Some(n) = nodes.get(i) else {
+            break;
+        };
+        let repeat = nodes[..=i].iter().filter(|m| m.label == n.label).count() as u32;
+        path.push(node_id(&n.label, repeat).into_owned());
+        nodes = &n.children;
+    }
+    path
 }

@@ -1,0 +1,74 @@
+//! UI-thread benchmarks on the synthetic L cluster (`lastmile::synth`): what the UI task spends
+//! when a new posture arrives (`App::update(Msg::Evaluated(..))`: rows, filter, sort, tree), with
+//! the Backends or the Tree view showing.
+//!
+//! `cargo bench --bench ui`; targets are in docs/PERFORMANCE.md. One frame of each view at L is
+//! `cargo bench --bench posture -- render_frame_l`.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use lastmile::posture::{self, Options, Posture};
+use lastmile::snapshot::{Snapshot, SnapshotBuilder, SourceInfo};
+use lastmile::synth::{self, Size};
+use lastmile::tui::app::{App, Msg, SourceLabel};
+use lastmile::tui::theme::{Theme, ThemeName};
+use ratatui::{Terminal, backend::TestBackend};
+use std::sync::LazyLock;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    divan::main();
+}
+
+fn now() -> jiff::Timestamp {
+    "2026-11-22T00:00:00Z".parse().unwrap()
+}
+
+static L_SNAPSHOT: LazyLock<Snapshot> = LazyLock::new(|| {
+    let mut b = SnapshotBuilder::new();
+    for o in synth::generate(Size::L, 1) {
+        lastmile::source::decode::add_value(&mut b, o, Default::default());
+    }
+    b.build(SourceInfo::default())
+});
+static L_POSTURE: LazyLock<Posture> =
+    LazyLock::new(|| posture::evaluate(&L_SNAPSHOT, now(), &Options::default()));
+
+/// The app on L at 200×60 showing `view`, drawn once (as the UI would have).
+fn l_app(view: &str) -> App {
+    let label = SourceLabel {
+        kind: "files".into(),
+        description: "synthetic L".into(),
+        live: true,
+    };
+    let mut app = App::new(
+        L_SNAPSHOT.clone(),
+        now(),
+        label,
+        Theme::new(ThemeName::Dark),
+    );
+    app.update(Msg::Resize(200, 60));
+    if view == "tree" {
+        app.update(Msg::Key(KeyEvent::from(KeyCode::Char('2'))));
+        // Something selected and something opened below the default depth.
+        for k in [KeyCode::Down, KeyCode::Down, KeyCode::Down, KeyCode::Right] {
+            app.update(Msg::Key(KeyEvent::from(k)));
+        }
+    }
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    terminal.draw(|f| lastmile::tui::ui::draw(f, &app)).unwrap();
+    app
+}
+
+/// A new snapshot and posture of L arrive (the posture computed off the UI task, as the live
+/// source does): the time `update` takes on the UI task, dropping the previous ones included.
+#[divan::bench(args = ["backends", "tree"], sample_count = 10, sample_size = 1)]
+fn posture_update_l(bencher: divan::Bencher, view: &str) {
+    let mut app = l_app(view);
+    bencher
+        .with_inputs(|| Msg::Evaluated(Box::new(L_SNAPSHOT.clone()), Box::new(L_POSTURE.clone())))
+        .bench_local_values(|msg| {
+            app.update(msg);
+        });
+}
