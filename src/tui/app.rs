@@ -176,6 +176,21 @@ pub enum ProbeState {
     Unavailable(String),
 }
 
+/// Frees a replaced posture and snapshot. At cluster scale that is tens of thousands of edges
+/// and objects (tens of milliseconds), so it happens on a short-lived thread rather than
+/// between a key press and the next frame.
+fn retire(posture: Posture, snapshot: Arc<Snapshot>) {
+    const SMALL: usize = 2_000;
+    if posture.edges.len() < SMALL && snapshot.object_count() < SMALL {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("retire".into())
+        .spawn(move || drop((posture, snapshot)));
+    // Without a thread the values are dropped here, as before.
+    drop(spawned);
+}
+
 impl App {
     pub fn new(
         snapshot: Snapshot,
@@ -361,8 +376,9 @@ impl App {
         if self.source.kind == "cluster" {
             self.source.description = s.source.description.clone();
         }
-        self.posture = p;
-        self.snapshot = Arc::new(*s);
+        let old_posture = std::mem::replace(&mut self.posture, p);
+        let old_snapshot = std::mem::replace(&mut self.snapshot, Arc::new(*s));
+        retire(old_posture, old_snapshot);
         self.attach_probes();
         self.updated_at = self.now;
         self.source_error = None;
