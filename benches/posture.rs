@@ -1,16 +1,13 @@
-//! Core and rendering benchmarks on synthetic clusters (`lastmile::synth`):
+//! Core benchmarks on synthetic clusters (`lastmile::synth`):
 //! posture recompute for S/M/L (and 2×L, to show linear growth), an update of one route or one
-//! policy in L, loading L from YAML (parse + index + posture), and one frame of the Backends and
-//! Tree views at L on a 200×60 TestBackend.
+//! policy in L, and loading L from YAML (parse + index + posture). Frames and UI updates are in
+//! `benches/ui.rs`.
 //!
 //! `cargo bench --bench posture`; targets are in docs/PERFORMANCE.md.
 
 use lastmile::posture::{self, Options};
 use lastmile::snapshot::{Snapshot, SnapshotBuilder, SourceInfo};
 use lastmile::synth::{self, Size};
-use lastmile::tui::app::{App, Msg, SourceLabel};
-use lastmile::tui::theme::{Theme, ThemeName};
-use ratatui::{Terminal, backend::TestBackend};
 use serde_json::Value;
 use std::sync::LazyLock;
 
@@ -84,35 +81,5 @@ fn load_l_from_yaml(bencher: divan::Bencher) {
     bencher.bench(|| {
         let snap = lastmile::source::from_text(&yaml, "l.yaml");
         posture::evaluate(&snap, now(), &Options::default())
-    });
-}
-
-fn l_app() -> App {
-    let label = SourceLabel {
-        kind: "files".into(),
-        description: "synthetic L".into(),
-        live: false,
-    };
-    let mut app = App::new(
-        L_SNAPSHOT.clone(),
-        now(),
-        label,
-        Theme::new(ThemeName::Dark),
-    );
-    app.update(Msg::Resize(200, 60));
-    app
-}
-
-#[divan::bench(args = ["backends", "tree"], sample_count = 20)]
-fn render_frame_l(bencher: divan::Bencher, view: &str) {
-    let mut app = l_app();
-    if view == "tree" {
-        app.update(Msg::Key(crossterm::event::KeyEvent::from(
-            crossterm::event::KeyCode::Char('2'),
-        )));
-    }
-    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
-    bencher.bench_local(|| {
-        terminal.draw(|f| lastmile::tui::ui::draw(f, &app)).unwrap();
     });
 }

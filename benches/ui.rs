@@ -2,8 +2,9 @@
 //! when a new posture arrives (`App::update(Msg::Evaluated(..))`: rows, filter, sort, tree), with
 //! the Backends or the Tree view showing.
 //!
-//! `cargo bench --bench ui`; targets are in docs/PERFORMANCE.md. One frame of each view at L is
-//! `cargo bench --bench posture -- render_frame_l`.
+//! One frame of each view at L on a 200×60 TestBackend, too.
+//!
+//! `cargo bench --bench ui`; targets are in docs/PERFORMANCE.md.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use lastmile::posture::{self, Options, Posture};
@@ -71,4 +72,14 @@ fn posture_update_l(bencher: divan::Bencher, view: &str) {
         .bench_local_values(|msg| {
             app.update(msg);
         });
+}
+
+/// One frame of the Backends or Tree view at L (200×60), as drawn on every tick.
+#[divan::bench(args = ["backends", "tree"], sample_count = 20)]
+fn render_frame_l(bencher: divan::Bencher, view: &str) {
+    let app = l_app(view);
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    bencher.bench_local(|| {
+        terminal.draw(|f| lastmile::tui::ui::draw(f, &app)).unwrap();
+    });
 }

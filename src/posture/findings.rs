@@ -295,6 +295,7 @@ fn edge_subject(e: &Edge) -> String {
     format!("{} -> {} via Gateway {}", e.route, e.backend, e.gateway)
 }
 
+/// Findings raised by the edges, policies, certificates and input errors (unsorted: see [`sort`]).
 pub(crate) fn collect(
     ctx: &Context,
     edges: &[Edge],
@@ -590,13 +591,18 @@ pub(crate) fn collect(
             edge: None,
         });
     }
-    out.sort_by(|a, b| {
+    out
+}
+
+/// The order findings are shown and reported in: most severe first, then rule id, then subject.
+/// Stable, so findings that compare equal keep the order they were raised in.
+pub(crate) fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.id.cmp(b.id))
             .then_with(|| a.subject.cmp(&b.subject))
     });
-    out
 }
 
 fn summary(conds: &[super::ConditionView]) -> String {

@@ -342,12 +342,7 @@ impl Posture {
         });
         self.findings
             .extend(probe_findings(&self.edges, &probes, now));
-        self.findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| a.id.cmp(b.id))
-                .then_with(|| a.subject.cmp(&b.subject))
-        });
+        findings::sort(&mut self.findings);
         self.probes.extend(probes);
     }
 
@@ -392,12 +387,7 @@ fn evaluate_on(
             ctx.eg_blind.as_deref(),
             options,
         ));
-        findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| a.id.cmp(b.id))
-                .then_with(|| a.subject.cmp(&b.subject))
-        });
+        findings::sort(&mut findings);
         findings
     };
     // Findings and the tree only read the edges and reports: on a large snapshot they are
