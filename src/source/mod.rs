@@ -6,6 +6,8 @@ pub mod demo;
 pub mod manifest;
 mod sink;
 
+pub use sink::Decoded;
+
 use crate::snapshot::{Snapshot, SnapshotBuilder, SourceInfo};
 use std::path::PathBuf;
 
