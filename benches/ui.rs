@@ -1,5 +1,5 @@
 //! UI-thread benchmarks on the synthetic L cluster (`lastmile::synth`): what the UI task spends
-//! when a new posture arrives (`App::update(Msg::Evaluated(..))`: rows, filter, sort, tree), with
+//! when a new posture arrives (`App::update(Msg::Evaluated(..))`: filter, sort, tree; the rows come built), with
 //! the Backends or the Tree view showing.
 //!
 //! One frame of each view at L on a 200×60 TestBackend, too.
@@ -10,7 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use lastmile::posture::{self, Options, Posture};
 use lastmile::snapshot::{Snapshot, SnapshotBuilder, SourceInfo};
 use lastmile::synth::{self, Size};
-use lastmile::tui::app::{App, Msg, SourceLabel};
+use lastmile::tui::app::{App, Evaluation, Msg, SourceLabel};
 use lastmile::tui::theme::{Theme, ThemeName};
 use ratatui::{Terminal, backend::TestBackend};
 use std::sync::LazyLock;
@@ -68,7 +68,12 @@ fn l_app(view: &str) -> App {
 fn posture_update_l(bencher: divan::Bencher, view: &str) {
     let mut app = l_app(view);
     bencher
-        .with_inputs(|| Msg::Evaluated(Box::new(L_SNAPSHOT.clone()), Box::new(L_POSTURE.clone())))
+        .with_inputs(|| {
+            Msg::Evaluated(Box::new(Evaluation::new(
+                L_SNAPSHOT.clone(),
+                L_POSTURE.clone(),
+            )))
+        })
         .bench_local_values(|msg| {
             app.update(msg);
         });

@@ -7,7 +7,7 @@ use lastmile::posture;
 use lastmile::snapshot::{Snapshot, SnapshotBuilder, SourceInfo};
 use lastmile::source::demo;
 use lastmile::synth::{self, Size};
-use lastmile::tui::app::{App, Msg, SourceLabel};
+use lastmile::tui::app::{App, Evaluation, Msg, SourceLabel};
 use lastmile::tui::theme::{Theme, ThemeName};
 use lastmile::tui::ui::draw;
 use ratatui::Terminal;
@@ -145,7 +145,7 @@ fn open_nodes_and_the_selection_survive_a_new_posture() {
 
     let snap = demo::snapshot();
     let p = posture::evaluate(&snap, now(), &Default::default());
-    app.update(Msg::Evaluated(Box::new(snap), Box::new(p)));
+    app.update(Msg::Evaluated(Box::new(Evaluation::new(snap, p))));
     assert_eq!(screen(&app), before);
     app.update(Msg::Snapshot(Box::new(demo::snapshot())));
     assert_eq!(screen(&app), before);
@@ -226,4 +226,39 @@ fn a_large_tree_pages_to_the_end_reveals_edges_and_drops_a_vanished_selection() 
     let s = screen(&app);
     assert!(s[3].starts_with("│▶ "), "{}", s.join("\n"));
     assert!(!s.iter().any(|l| l.contains(&format!("{route} "))));
+}
+
+/// A live update that adds a route before the selected one shifts every later edge; the
+/// Backends cursor stays on the edge the user was looking at, not on whatever edge now has its
+/// old position.
+#[test]
+fn the_selected_backend_stays_selected_when_edges_shift() {
+    let mut objects = synth::generate(Size::S, 1);
+    let mut app = app_of(snapshot_of(&objects));
+    for _ in 0..5 {
+        key(&mut app, KeyCode::Down);
+    }
+    let before = app.selected_edge().expect("a row is selected").clone();
+    let (kind, rest) = before.route.split_once('/').unwrap();
+    let (ns, name) = rest.split_once('/').unwrap();
+    let mut twin = objects
+        .iter()
+        .find(|o| {
+            o["kind"] == kind && o["metadata"]["namespace"] == ns && o["metadata"]["name"] == name
+        })
+        .expect("the selected edge's route")
+        .clone();
+    twin["metadata"]["name"] = format!("0-{name}").into();
+    objects.push(twin);
+
+    let snap = snapshot_of(&objects);
+    let p = posture::evaluate(&snap, now(), &Default::default());
+    let shifted = p.edges.iter().position(|e| e.key == before.key).unwrap();
+    assert_ne!(
+        p.edges[shifted].key, app.posture.edges[shifted].key,
+        "the new route's edges come before the selected one"
+    );
+    app.update(Msg::Evaluated(Box::new(Evaluation::new(snap, p))));
+    let after = app.selected_edge().expect("still a selection");
+    assert_eq!((&after.gateway, &after.key), (&before.gateway, &before.key));
 }

@@ -21,8 +21,8 @@ pub enum Msg {
     Tick(jiff::Timestamp),
     /// The source produced a new snapshot.
     Snapshot(Box<Snapshot>),
-    /// A new snapshot with its posture already computed (off the UI task).
-    Evaluated(Box<Snapshot>, Box<Posture>),
+    /// A new snapshot with its posture (and Backends rows) already computed off the UI task.
+    Evaluated(Box<Evaluation>),
     /// The source failed to produce one (the previous snapshot stays).
     SourceError(String),
     /// A probe finished, for the edge `(gateway, edge key)`.
@@ -31,6 +31,28 @@ pub enum Msg {
     Link(crate::source::cluster::LinkState),
     /// A cluster client is ready: Service backends can be probed through it.
     Forwarder(ForwarderHandle),
+}
+
+/// A snapshot and its posture computed off the UI task, with the Backends rows built there
+/// too: at cluster scale building 30,000 rows is most of what taking a new posture costs.
+#[derive(Debug)]
+pub struct Evaluation {
+    pub snapshot: Snapshot,
+    pub posture: Posture,
+    /// Rows of `posture` without probe results (the UI adds its own probes; with any attached
+    /// it builds the rows again).
+    pub rows: Vec<BackendRow>,
+}
+
+impl Evaluation {
+    pub fn new(snapshot: Snapshot, posture: Posture) -> Self {
+        let rows = backend_rows(&posture);
+        Evaluation {
+            snapshot,
+            posture,
+            rows,
+        }
+    }
 }
 
 /// A port-forward factory, carried in a message.
@@ -250,10 +272,20 @@ impl App {
     /// Recomputes derived data after the posture, scope, filter or sort changed, keeping the
     /// selected edge selected.
     fn rebuild(&mut self) {
-        let keep = self
-            .selected_edge()
-            .map(|e| (e.gateway.clone(), e.key.clone()));
-        self.rows = backend_rows(&self.posture);
+        let keep = self.selected_edge_id();
+        self.rebuild_with(None, keep);
+    }
+
+    /// `(gateway, edge key)` of the edge under the cursor in the Backends view.
+    fn selected_edge_id(&self) -> Option<(String, String)> {
+        self.selected_edge()
+            .map(|e| (e.gateway.clone(), e.key.clone()))
+    }
+
+    /// Rebuilds the rows (or takes `rows`, already built from the current posture) and selects
+    /// the edge `keep` again if it is still there.
+    fn rebuild_with(&mut self, rows: Option<Vec<BackendRow>>, keep: Option<(String, String)>) {
+        self.rows = rows.unwrap_or_else(|| backend_rows(&self.posture));
         self.refilter();
         if let Some((gw, key)) = keep
             && let Some(pos) = self.visible.iter().position(|&r| {
@@ -340,11 +372,16 @@ impl App {
             }
             Msg::Snapshot(s) => {
                 let p = posture::evaluate(&s, self.now, &self.options);
-                self.take_snapshot(s, p);
+                self.take_snapshot(s, p, None);
                 vec![]
             }
-            Msg::Evaluated(s, p) => {
-                self.take_snapshot(s, *p);
+            Msg::Evaluated(e) => {
+                let Evaluation {
+                    snapshot,
+                    posture,
+                    rows,
+                } = *e;
+                self.take_snapshot(Box::new(snapshot), posture, Some(rows));
                 vec![]
             }
             Msg::SourceError(e) => {
@@ -372,17 +409,21 @@ impl App {
     }
 
     /// Shows a new snapshot and its posture, keeping selection, filter and probe results.
-    fn take_snapshot(&mut self, s: Box<Snapshot>, p: Posture) {
+    fn take_snapshot(&mut self, s: Box<Snapshot>, p: Posture, rows: Option<Vec<BackendRow>>) {
         if self.source.kind == "cluster" {
             self.source.description = s.source.description.clone();
         }
+        // The selection is remembered before the rows refer to the new posture's edges.
+        let keep = self.selected_edge_id();
         let old_posture = std::mem::replace(&mut self.posture, p);
         let old_snapshot = std::mem::replace(&mut self.snapshot, Arc::new(*s));
         retire(old_posture, old_snapshot);
         self.attach_probes();
         self.updated_at = self.now;
         self.source_error = None;
-        self.rebuild();
+        // Rows built without probes are this posture's rows unless probe results were attached.
+        let rows = rows.filter(|_| self.posture.probes.is_empty());
+        self.rebuild_with(rows, keep);
     }
 
     fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {

@@ -1,7 +1,7 @@
 //! Runs the live cluster source for the UI: connects, hands the UI a port-forward factory,
 //! forwards snapshots and link states as messages, and rebuilds everything for `:ctx`/`:ns`.
 
-use super::app::{ForwarderHandle, Msg};
+use super::app::{Evaluation, ForwarderHandle, Msg};
 use crate::source::cluster::{self, ClusterTarget, LinkState, PortForwarder, Update};
 use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
@@ -96,11 +96,11 @@ impl LiveCluster {
                             let evaluated = tokio::task::spawn_blocking(move || {
                                 let p =
                                     crate::posture::evaluate(&s, jiff::Timestamp::now(), &options);
-                                (s, p)
+                                Box::new(Evaluation::new(*s, p))
                             })
                             .await;
                             match evaluated {
-                                Ok((s, p)) => Msg::Evaluated(s, Box::new(p)),
+                                Ok(e) => Msg::Evaluated(e),
                                 Err(e) => std::panic::resume_unwind(e.into_panic()),
                             }
                         }

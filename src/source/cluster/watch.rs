@@ -295,6 +295,14 @@ pub fn spawn_watcher(
         // Not kube's StreamBackoff: it resets on every Ok item, and the watcher yields Ok(Init)
         // before each re-list, so a list that always failed was retried every 200 ms for ever.
         let mut backoff = QuickBackoff::default();
+        // Keeps an arriving object: decoded again only when its resourceVersion is new.
+        let keep = |o: DynamicObject, listing: bool| {
+            let key = object_key(&o);
+            let entry = writer
+                .cached(&key, o.metadata.resource_version.as_deref())
+                .unwrap_or_else(|| Arc::new(convert(&served, o, &origin)));
+            writer.apply(key, entry, listing);
+        };
         while let Some(item) = stream.next().await {
             let (note, pause) = match item {
                 Ok(watcher::Event::Init) => {
@@ -302,11 +310,7 @@ pub fn spawn_watcher(
                     continue;
                 }
                 Ok(watcher::Event::InitApply(o)) => {
-                    let key = object_key(&o);
-                    let entry = writer
-                        .cached(&key, o.metadata.resource_version.as_deref())
-                        .unwrap_or_else(|| Arc::new(convert(&served, o, &origin)));
-                    writer.apply(key, entry, true);
+                    keep(o, true);
                     continue;
                 }
                 Ok(watcher::Event::InitDone) => {
@@ -317,11 +321,7 @@ pub fn spawn_watcher(
                     (WatchNote::Synced(id), None)
                 }
                 Ok(watcher::Event::Apply(o)) => {
-                    let key = object_key(&o);
-                    let entry = writer
-                        .cached(&key, o.metadata.resource_version.as_deref())
-                        .unwrap_or_else(|| Arc::new(convert(&served, o, &origin)));
-                    writer.apply(key, entry, false);
+                    keep(o, false);
                     (WatchNote::Changed(id), None)
                 }
                 Ok(watcher::Event::Delete(o)) => {
