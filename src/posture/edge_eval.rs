@@ -44,22 +44,10 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
     if threads == 1 {
         return route_run(ctx, routes, rec);
     }
-    let chunk = routes.len().div_ceil(threads);
-    let runs: Vec<(Vec<Edge>, Recorder)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = routes
-            .chunks(chunk)
-            .map(|run| {
-                scope.spawn(move || {
-                    let mut local = Recorder::default();
-                    let edges = route_run(ctx, run, &mut local);
-                    (edges, local)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+    let runs = super::in_runs(routes, threads, |run| {
+        let mut local = Recorder::default();
+        let edges = route_run(ctx, run, &mut local);
+        (edges, local)
     });
     let mut edges = Vec::with_capacity(runs.iter().map(|(e, _)| e.len()).sum());
     for (run_edges, local) in runs {

@@ -355,6 +355,26 @@ impl Posture {
     }
 }
 
+/// Applies `f` to contiguous runs of `items`, one run per scoped thread (up to `threads`), and
+/// returns the runs' results in order; with one thread, `f(items)` on this one.
+fn in_runs<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    if threads <= 1 || items.len() < 2 {
+        return vec![f(items)];
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|run| scope.spawn(move || f(run)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// From this many edges on, findings and the tree are built on two threads.
 const PARALLEL_EDGES: usize = 2_000;
 

@@ -202,11 +202,10 @@ pub(crate) fn policy_reports(
     }
     let controllers = ctx.modelled_controllers();
     let by_backend = EdgesByBackend::new(edges);
-    let report = |p: &BackendTlsPolicy, mut computed: Vec<ComputedAncestor>| {
-        truncate(&mut computed);
+    let report = |p: &BackendTlsPolicy, computed: &[ComputedAncestor]| {
         let conflicted = conflicted_with.get(&pid(p));
         let targets = target_views(ctx, p, &uses, conflicted, &by_backend);
-        let ancestors = reconcile(p, &computed, &controllers);
+        let ancestors = reconcile(p, computed, &controllers);
         let reported_matches_computed = ancestors.iter().all(|a| a.matches);
         let used = targets.iter().any(|t| t.role == "winner");
         let invalid = computed.iter().any(|a| {
@@ -263,39 +262,22 @@ pub(crate) fn policy_reports(
             well_known: p.well_known.clone(),
         }
     };
-    let mut work: Vec<(&BackendTlsPolicy, Vec<ComputedAncestor>)> = snap
+    let work: Vec<(&BackendTlsPolicy, Vec<ComputedAncestor>)> = snap
         .policies
         .iter()
-        .map(|p| (p, ancestors.remove(&pid(p)).unwrap_or_default()))
+        .map(|p| {
+            let mut computed = ancestors.remove(&pid(p)).unwrap_or_default();
+            truncate(&mut computed);
+            (p, computed)
+        })
         .collect();
     let threads = threads.min(work.len() / POLICIES_PER_THREAD).max(1);
-    if threads == 1 {
-        return work.into_iter().map(|(p, c)| report(p, c)).collect();
-    }
-    // Contiguous runs of policies on scoped threads, joined in order.
-    let chunk = work.len().div_ceil(threads);
-    let mut runs = Vec::new();
-    while !work.is_empty() {
-        let rest = work.split_off(chunk.min(work.len()));
-        runs.push(std::mem::replace(&mut work, rest));
-    }
-    let report = &report;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = runs
-            .into_iter()
-            .map(|run| {
-                scope.spawn(move || {
-                    run.into_iter()
-                        .map(|(p, c)| report(p, c))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+    super::in_runs(&work, threads, |run| {
+        run.iter().map(|(p, c)| report(p, c)).collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Envoy Gateway keeps at most 16 ancestors: negative-polarity entries first, then by name,
