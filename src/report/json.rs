@@ -17,11 +17,6 @@ pub fn render(p: &Posture) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-/// The JSON document as a value (the same content as [`render`]).
-pub fn to_value(p: &Posture) -> Value {
-    serde_json::to_value(Document(p)).expect("posture serialises")
-}
-
 struct Document<'a>(&'a Posture);
 
 impl Serialize for Document<'_> {
@@ -114,7 +109,9 @@ mod tests {
         let snap = crate::source::demo::snapshot();
         let p = crate::posture::evaluate(&snap, now, &Default::default());
         assert!(!p.edges.is_empty() && !p.findings.is_empty());
-        let whole = serde_json::to_string_pretty(&to_value(&p)).unwrap() + "\n";
+        let whole = serde_json::to_string_pretty(&serde_json::to_value(Document(&p)).unwrap())
+            .unwrap()
+            + "\n";
         assert_eq!(render(&p), whole);
     }
 }

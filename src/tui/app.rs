@@ -372,7 +372,7 @@ impl App {
             }
             Msg::Snapshot(s) => {
                 let p = posture::evaluate(&s, self.now, &self.options);
-                self.take_snapshot(s, p, None);
+                self.take_snapshot(*s, p, None);
                 vec![]
             }
             Msg::Evaluated(e) => {
@@ -381,7 +381,7 @@ impl App {
                     posture,
                     rows,
                 } = *e;
-                self.take_snapshot(Box::new(snapshot), posture, Some(rows));
+                self.take_snapshot(snapshot, posture, Some(rows));
                 vec![]
             }
             Msg::SourceError(e) => {
@@ -409,14 +409,14 @@ impl App {
     }
 
     /// Shows a new snapshot and its posture, keeping selection, filter and probe results.
-    fn take_snapshot(&mut self, s: Box<Snapshot>, p: Posture, rows: Option<Vec<BackendRow>>) {
+    fn take_snapshot(&mut self, s: Snapshot, p: Posture, rows: Option<Vec<BackendRow>>) {
         if self.source.kind == "cluster" {
             self.source.description = s.source.description.clone();
         }
         // The selection is remembered before the rows refer to the new posture's edges.
         let keep = self.selected_edge_id();
         let old_posture = std::mem::replace(&mut self.posture, p);
-        let old_snapshot = std::mem::replace(&mut self.snapshot, Arc::new(*s));
+        let old_snapshot = std::mem::replace(&mut self.snapshot, Arc::new(s));
         retire(old_posture, old_snapshot);
         self.attach_probes();
         self.updated_at = self.now;
