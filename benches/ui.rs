@@ -1,5 +1,5 @@
 //! UI-thread benchmarks on the synthetic L cluster (`lastmile::synth`): what the UI task spends
-//! when a new posture arrives (`App::update(Msg::Evaluated(..))`: filter, sort, tree; the rows come built), with
+//! when a new posture arrives (`App::update(Msg::Evaluated(..))`: the rows come built, filtered and sorted), with
 //! the Backends or the Tree view showing.
 //!
 //! One frame of each view at L on a 200×60 TestBackend, too.
@@ -67,11 +67,14 @@ fn l_app(view: &str) -> App {
 #[divan::bench(args = ["backends", "tree"], sample_count = 10, sample_size = 1)]
 fn posture_update_l(bencher: divan::Bencher, view: &str) {
     let mut app = l_app(view);
+    // The query the evaluation thread reads from the UI.
+    let query = app.row_query().borrow().clone();
     bencher
         .with_inputs(|| {
             Msg::Evaluated(Box::new(Evaluation::new(
                 L_SNAPSHOT.clone(),
                 L_POSTURE.clone(),
+                query.clone(),
             )))
         })
         .bench_local_values(|msg| {

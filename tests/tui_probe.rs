@@ -4,6 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lastmile::source::demo;
 use lastmile::tui::app::{App, Effect, Msg, SourceLabel};
+use lastmile::tui::rows::{Filter, SortColumn, backend_rows, content_widths, visible_rows};
 use lastmile::tui::theme::{Theme, ThemeName};
 use lastmile::tui::ui::draw;
 use ratatui::Terminal;
@@ -111,6 +112,15 @@ fn probe_key_runs_a_probe_and_shows_the_verdict() {
     let s = screen(&app);
     assert!(s.contains("PROBE"), "{s}");
     assert!(s.contains("✘ unknown_issuer"), "{s}");
+    // Only the probed row was built again: the rows, their order and the column widths are
+    // what building everything again gives.
+    let full = backend_rows(&app.posture);
+    assert!(full.iter().any(|r| r.probe.contains("unknown_issuer")));
+    assert_eq!(format!("{:?}", app.rows), format!("{full:?}"));
+    let filter = Filter::new("storefront");
+    let order = visible_rows(&full, None, filter.as_ref(), SortColumn::Severity, false);
+    assert_eq!(app.visible, order);
+    assert_eq!(app.widths, content_widths(order.iter().map(|&i| &full[i])));
     // A backend that cannot be dialled says why instead of hanging.
     app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
     for c in "/recommendations".chars() {

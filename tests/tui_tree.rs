@@ -145,7 +145,11 @@ fn open_nodes_and_the_selection_survive_a_new_posture() {
 
     let snap = demo::snapshot();
     let p = posture::evaluate(&snap, now(), &Default::default());
-    app.update(Msg::Evaluated(Box::new(Evaluation::new(snap, p))));
+    app.update(Msg::Evaluated(Box::new(Evaluation::new(
+        snap,
+        p,
+        app.row_query().borrow().clone(),
+    ))));
     assert_eq!(screen(&app), before);
     app.update(Msg::Snapshot(Box::new(demo::snapshot())));
     assert_eq!(screen(&app), before);
@@ -258,7 +262,11 @@ fn the_selected_backend_stays_selected_when_edges_shift() {
         p.edges[shifted].key, app.posture.edges[shifted].key,
         "the new route's edges come before the selected one"
     );
-    app.update(Msg::Evaluated(Box::new(Evaluation::new(snap, p))));
+    app.update(Msg::Evaluated(Box::new(Evaluation::new(
+        snap,
+        p,
+        app.row_query().borrow().clone(),
+    ))));
     let after = app.selected_edge().expect("still a selection");
     assert_eq!((&after.gateway, &after.key), (&before.gateway, &before.key));
 }

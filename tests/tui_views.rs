@@ -4,7 +4,8 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lastmile::snapshot::{SnapshotBuilder, SourceInfo};
 use lastmile::source::demo;
-use lastmile::tui::app::{App, Effect, Msg, SourceLabel};
+use lastmile::tui::app::{App, Effect, Evaluation, Msg, SourceLabel};
+use lastmile::tui::rows::RowQuery;
 use lastmile::tui::theme::{Theme, ThemeName};
 use lastmile::tui::ui::draw;
 use ratatui::Terminal;
@@ -319,6 +320,47 @@ fn sorting_and_paging() {
     assert_eq!(app.backends_nav.selected, 0);
     key(&mut app, KeyCode::PageDown);
     assert_eq!(app.backends_nav.selected, 19.min(app.page()));
+}
+
+/// Sources that evaluate off the UI task filter and sort the rows for the query the UI
+/// published; rows ordered for a query the user has since changed are ordered again.
+#[test]
+fn rows_evaluated_off_the_ui_follow_the_query_in_force() {
+    let mut app = app();
+    let mut query = app.row_query();
+    keys(&mut app, "s");
+    assert!(query.has_changed().unwrap(), "sorting publishes the query");
+    assert_eq!(query.borrow().sort.name(), "MODE");
+    let published = query.borrow_and_update().clone();
+    let shown = (app.visible.clone(), app.widths);
+    let evaluated = |q: RowQuery| {
+        let p = lastmile::posture::evaluate(&demo::snapshot(), now(), &Default::default());
+        Msg::Evaluated(Box::new(Evaluation::new(demo::snapshot(), p, q)))
+    };
+    app.update(evaluated(published.clone()));
+    assert_eq!((app.visible.clone(), app.widths), shown);
+    // Evaluated while a filter was in force that the user has since cleared.
+    let stale = RowQuery {
+        filter: "storefront".into(),
+        ..published
+    };
+    let narrowed = shown_by(&stale);
+    assert!(narrowed < shown.0.len());
+    app.update(evaluated(stale));
+    assert_eq!((app.visible.clone(), app.widths), shown);
+    // Filtering and scoping publish too.
+    keys(&mut app, "/cart");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(query.borrow().filter, "cart");
+    assert_eq!(app.visible.len(), 1);
+}
+
+/// How many rows of the demo a query shows.
+fn shown_by(q: &RowQuery) -> usize {
+    let p = lastmile::posture::evaluate(&demo::snapshot(), now(), &Default::default());
+    lastmile::tui::rows::RowSet::new(&p, q.clone())
+        .visible
+        .len()
 }
 
 #[test]

@@ -334,6 +334,9 @@ impl Posture {
         probes: std::collections::BTreeMap<usize, crate::probe::ProbeReport>,
         now: jiff::Timestamp,
     ) {
+        if probes.is_empty() {
+            return;
+        }
         self.findings.retain(|f| {
             !(f.id.starts_with("probe-")
                 || (f.edge.is_some_and(|i| probes.contains_key(&i))

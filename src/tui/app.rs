@@ -2,7 +2,10 @@
 
 use super::keymap::{Action, action_for};
 use super::nav::{Command, DetailTarget, View, ViewKind, parse_command};
-use super::rows::{BackendRow, Filter, SortColumn, backend_rows, content_widths, visible_rows};
+use super::rows::{
+    BackendRow, Filter, RowQuery, RowSet, SortColumn, backend_rows, content_widths,
+    refresh_probed_rows, visible_rows,
+};
 use super::theme::Theme;
 use super::tree::TreeView;
 use crate::posture::{self, Options, Posture};
@@ -33,20 +36,21 @@ pub enum Msg {
     Forwarder(ForwarderHandle),
 }
 
-/// A snapshot and its posture computed off the UI task, with the Backends rows built there
-/// too: at cluster scale building 30,000 rows is most of what taking a new posture costs.
+/// A snapshot and its posture computed off the UI task, with the Backends rows built, filtered
+/// and sorted there too: at cluster scale that is most of what taking a new posture costs.
 #[derive(Debug)]
 pub struct Evaluation {
     pub snapshot: Snapshot,
     pub posture: Posture,
-    /// Rows of `posture` without probe results (the UI adds its own probes; with any attached
-    /// it builds the rows again).
-    pub rows: Vec<BackendRow>,
+    /// Rows of `posture` without probe results, for the query the UI published
+    /// ([`App::row_query`]). The UI adds its own probe results to the probed rows, and filters
+    /// and sorts again only if its query changed meanwhile.
+    pub rows: RowSet,
 }
 
 impl Evaluation {
-    pub fn new(snapshot: Snapshot, posture: Posture) -> Self {
-        let rows = backend_rows(&posture);
+    pub fn new(snapshot: Snapshot, posture: Posture, query: RowQuery) -> Self {
+        let rows = RowSet::new(&posture, query);
         Evaluation {
             snapshot,
             posture,
@@ -187,6 +191,8 @@ pub struct App {
     pub port_forward: Option<Arc<dyn crate::probe::dial::ServiceForwarder>>,
     /// The link to the API server (live cluster source).
     pub link: Option<crate::source::cluster::LinkState>,
+    /// The Backends query in force, published for sources that evaluate off the UI task.
+    query_tx: tokio::sync::watch::Sender<RowQuery>,
 }
 
 /// Where a probe of one edge stands.
@@ -198,17 +204,17 @@ pub enum ProbeState {
     Unavailable(String),
 }
 
-/// Frees a replaced posture and snapshot. At cluster scale that is tens of thousands of edges
-/// and objects (tens of milliseconds), so it happens on a short-lived thread rather than
-/// between a key press and the next frame.
-fn retire(posture: Posture, snapshot: Arc<Snapshot>) {
+/// Frees a replaced posture, snapshot and rows. At cluster scale that is tens of thousands of
+/// edges, objects and rows (tens of milliseconds), so it happens on a short-lived thread rather
+/// than between a key press and the next frame.
+fn retire(posture: Posture, snapshot: Arc<Snapshot>, rows: Vec<BackendRow>) {
     const SMALL: usize = 2_000;
     if posture.edges.len() < SMALL && snapshot.object_count() < SMALL {
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("retire".into())
-        .spawn(move || drop((posture, snapshot)));
+        .spawn(move || drop((posture, snapshot, rows)));
     // Without a thread the values are dropped here, as before.
     drop(spawned);
 }
@@ -255,6 +261,7 @@ impl App {
             probe_batch: 0,
             port_forward: None,
             link: None,
+            query_tx: tokio::sync::watch::Sender::new(RowQuery::default()),
         };
         app.rebuild();
         app
@@ -273,7 +280,7 @@ impl App {
     /// selected edge selected.
     fn rebuild(&mut self) {
         let keep = self.selected_edge_id();
-        self.rebuild_with(None, keep);
+        self.rebuild_with(keep);
     }
 
     /// `(gateway, edge key)` of the edge under the cursor in the Backends view.
@@ -282,11 +289,48 @@ impl App {
             .map(|e| (e.gateway.clone(), e.key.clone()))
     }
 
-    /// Rebuilds the rows (or takes `rows`, already built from the current posture) and selects
-    /// the edge `keep` again if it is still there.
-    fn rebuild_with(&mut self, rows: Option<Vec<BackendRow>>, keep: Option<(String, String)>) {
-        self.rows = rows.unwrap_or_else(|| backend_rows(&self.posture));
+    /// Rebuilds the rows, filters and sorts them, and selects the edge `keep` again if it is
+    /// still there.
+    fn rebuild_with(&mut self, keep: Option<(String, String)>) {
+        self.rows = backend_rows(&self.posture);
         self.refilter();
+        self.reselect(keep);
+    }
+
+    /// Takes rows built off the UI task from the current posture: their order and widths are
+    /// used as they are when they were computed for the query in force, and only the probed
+    /// rows are built again here.
+    fn take_rows(&mut self, set: RowSet, keep: Option<(String, String)>) {
+        let current = set.query == self.query();
+        self.rows = set.rows;
+        if !current {
+            refresh_probed_rows(&mut self.rows, &self.posture);
+            self.refilter();
+        } else {
+            self.visible = set.visible;
+            self.widths = set.widths;
+            self.after_probes();
+        }
+        self.reselect(keep);
+    }
+
+    /// Brings the probed rows up to date with the posture's probe results; the order is
+    /// computed again only if a probe changed more than the PROBE cell.
+    fn after_probes(&mut self) {
+        if refresh_probed_rows(&mut self.rows, &self.posture) {
+            self.refilter();
+            return;
+        }
+        let probed = &self.posture.probes;
+        for &r in self.visible.iter().filter(|&&r| probed.contains_key(&r)) {
+            for (w, c) in self.widths.iter_mut().zip(self.rows[r].cell_widths()) {
+                *w = (*w).max(c);
+            }
+        }
+    }
+
+    /// Selects the edge `keep` if it is shown, and keeps every list's cursor in range.
+    fn reselect(&mut self, keep: Option<(String, String)>) {
         if let Some((gw, key)) = keep
             && let Some(pos) = self.visible.iter().position(|&r| {
                 let e = &self.posture.edges[self.rows[r].edge];
@@ -302,7 +346,29 @@ impl App {
         self.tree.rebuild(&self.posture);
     }
 
+    /// The Backends scope, filter and order in force.
+    fn query(&self) -> RowQuery {
+        RowQuery {
+            namespace: self.namespace.clone(),
+            filter: self.filter_text.clone(),
+            sort: self.sort,
+            reverse: self.sort_reverse,
+        }
+    }
+
+    /// Follows the Backends query in force: a source that evaluates off the UI task reads it to
+    /// send rows already filtered and sorted.
+    pub fn row_query(&self) -> tokio::sync::watch::Receiver<RowQuery> {
+        self.query_tx.subscribe()
+    }
+
     fn refilter(&mut self) {
+        let query = self.query();
+        self.query_tx.send_if_modified(|q| {
+            let changed = *q != query;
+            *q = query;
+            changed
+        });
         self.visible = visible_rows(
             &self.rows,
             self.namespace.as_deref(),
@@ -401,15 +467,19 @@ impl App {
                 if self.probes_running() == 0 {
                     self.probe_batch = 0;
                 }
+                // Only the probed rows change: at cluster scale building every row again
+                // on each finished probe would stall the UI.
+                let keep = self.selected_edge_id();
                 self.attach_probes();
-                self.rebuild();
+                self.after_probes();
+                self.reselect(keep);
                 vec![]
             }
         }
     }
 
     /// Shows a new snapshot and its posture, keeping selection, filter and probe results.
-    fn take_snapshot(&mut self, s: Snapshot, p: Posture, rows: Option<Vec<BackendRow>>) {
+    fn take_snapshot(&mut self, s: Snapshot, p: Posture, rows: Option<RowSet>) {
         if self.source.kind == "cluster" {
             self.source.description = s.source.description.clone();
         }
@@ -417,13 +487,14 @@ impl App {
         let keep = self.selected_edge_id();
         let old_posture = std::mem::replace(&mut self.posture, p);
         let old_snapshot = std::mem::replace(&mut self.snapshot, Arc::new(s));
-        retire(old_posture, old_snapshot);
+        retire(old_posture, old_snapshot, std::mem::take(&mut self.rows));
         self.attach_probes();
         self.updated_at = self.now;
         self.source_error = None;
-        // Rows built without probes are this posture's rows unless probe results were attached.
-        let rows = rows.filter(|_| self.posture.probes.is_empty());
-        self.rebuild_with(rows, keep);
+        match rows {
+            Some(set) => self.take_rows(set, keep),
+            None => self.rebuild_with(keep),
+        }
     }
 
     fn on_key(&mut self, k: KeyEvent) -> Vec<Effect> {
@@ -718,14 +789,23 @@ impl App {
     /// source changes).
     fn attach_probes(&mut self) {
         let mut by_index = std::collections::BTreeMap::new();
-        let any_done = self
+        let done: std::collections::HashMap<(&str, &str), &crate::probe::ProbeReport> = self
             .probes
-            .values()
-            .any(|p| matches!(p, ProbeState::Done(_)));
-        for (i, e) in self.posture.edges.iter().enumerate().filter(|_| any_done) {
-            if let Some(ProbeState::Done(r)) = self.probes.get(&(e.gateway.clone(), e.key.clone()))
-            {
-                by_index.insert(i, (**r).clone());
+            .iter()
+            .filter_map(|((gw, key), p)| match p {
+                ProbeState::Done(r) => Some(((gw.as_str(), key.as_str()), &**r)),
+                _ => None,
+            })
+            .collect();
+        for (i, e) in self
+            .posture
+            .edges
+            .iter()
+            .enumerate()
+            .filter(|_| !done.is_empty())
+        {
+            if let Some(r) = done.get(&(e.gateway.as_str(), e.key.as_str())) {
+                by_index.insert(i, (*r).clone());
             }
         }
         self.posture.add_probes(by_index, self.now);

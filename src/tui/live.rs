@@ -2,6 +2,7 @@
 //! forwards snapshots and link states as messages, and rebuilds everything for `:ctx`/`:ns`.
 
 use super::app::{Evaluation, ForwarderHandle, Msg};
+use super::rows::RowQuery;
 use crate::source::cluster::{self, ClusterTarget, LinkState, PortForwarder, Update};
 use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
@@ -12,6 +13,8 @@ pub struct LiveCluster {
     target: ClusterTarget,
     /// Engine options for the posture, computed here rather than on the UI task.
     options: crate::posture::Options,
+    /// The UI's Backends query: rows are filtered and sorted for it here, off the UI task.
+    query: tokio::sync::watch::Receiver<RowQuery>,
     task: Option<AbortHandle>,
     /// Where a panic of the source task is reported (the UI then ends with an error).
     failed: UnboundedSender<String>,
@@ -29,12 +32,14 @@ impl LiveCluster {
     pub fn start(
         target: ClusterTarget,
         options: crate::posture::Options,
+        query: tokio::sync::watch::Receiver<RowQuery>,
         tx: UnboundedSender<Msg>,
         failed: UnboundedSender<String>,
     ) -> Self {
         let mut me = LiveCluster {
             target,
             options,
+            query,
             task: None,
             failed,
         };
@@ -60,6 +65,7 @@ impl LiveCluster {
         }
         let target = self.target.clone();
         let options = self.options.clone();
+        let query = self.query.clone();
         let task = async move {
             let conn = match cluster::connect(&target).await {
                 Ok(c) => c,
@@ -92,17 +98,7 @@ impl LiveCluster {
                     let msg = match u {
                         Update::State(s) => Msg::Link(s),
                         Update::Snapshot(s) => {
-                            let options = options.clone();
-                            let evaluated = tokio::task::spawn_blocking(move || {
-                                let p =
-                                    crate::posture::evaluate(&s, jiff::Timestamp::now(), &options);
-                                Box::new(Evaluation::new(*s, p))
-                            })
-                            .await;
-                            match evaluated {
-                                Ok(e) => Msg::Evaluated(e),
-                                Err(e) => std::panic::resume_unwind(e.into_panic()),
-                            }
+                            evaluate_off_ui(*s, options.clone(), query.clone()).await
                         }
                     };
                     if tx.send(msg).is_err() {
@@ -121,5 +117,25 @@ impl LiveCluster {
             task,
             &self.failed,
         ));
+    }
+}
+
+/// Computes the posture of `snapshot` and its Backends rows for the UI's current query on a
+/// blocking thread, so that a long recompute never delays keys or redraws.
+pub async fn evaluate_off_ui(
+    snapshot: crate::snapshot::Snapshot,
+    options: crate::posture::Options,
+    query: tokio::sync::watch::Receiver<RowQuery>,
+) -> Msg {
+    let evaluated = tokio::task::spawn_blocking(move || {
+        let p = crate::posture::evaluate(&snapshot, jiff::Timestamp::now(), &options);
+        // Read last: a query changed while the posture was computed is the one used.
+        let query = query.borrow().clone();
+        Box::new(Evaluation::new(snapshot, p, query))
+    })
+    .await;
+    match evaluated {
+        Ok(e) => Msg::Evaluated(e),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }

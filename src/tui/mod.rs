@@ -190,12 +190,24 @@ async fn event_loop(
     if !opts.watch.is_empty() {
         spawn_supervised(
             "file watch",
-            watch::watch_files(opts.watch.clone(), Duration::from_millis(500), tx.clone()),
+            watch::watch_files(
+                opts.watch.clone(),
+                Duration::from_millis(500),
+                tx.clone(),
+                app.options.clone(),
+                app.row_query(),
+            ),
             &failed_tx,
         );
     }
     let mut live = opts.cluster.clone().map(|target| {
-        live::LiveCluster::start(target, opts.options.clone(), tx.clone(), failed_tx.clone())
+        live::LiveCluster::start(
+            target,
+            opts.options.clone(),
+            app.row_query(),
+            tx.clone(),
+            failed_tx.clone(),
+        )
     });
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(opts.tick);

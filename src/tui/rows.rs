@@ -164,6 +164,79 @@ fn status_cell(reports: &HashMap<&str, &PolicyReport>, e: &Edge) -> (String, Opt
     (s.trim_end().to_string(), Some(ok))
 }
 
+/// What a row needs besides its edge: the policy reports by name (the first of each name).
+struct RowContext<'a> {
+    posture: &'a Posture,
+    reports: HashMap<&'a str, &'a PolicyReport>,
+}
+
+impl<'a> RowContext<'a> {
+    fn new(p: &'a Posture) -> Self {
+        let mut reports = HashMap::with_capacity(p.policies.len());
+        for r in &p.policies {
+            reports.entry(r.policy.as_str()).or_insert(r);
+        }
+        RowContext {
+            posture: p,
+            reports,
+        }
+    }
+
+    /// The row of edge `i`, whose worst finding is `severity`.
+    fn row(&self, i: usize, severity: Option<Severity>) -> BackendRow {
+        let e = &self.posture.edges[i];
+        let (status, status_ok) = status_cell(&self.reports, e);
+        let (probe, probe_ok) = probe_cell(self.posture.probes.get(&i));
+        let gateway = match &e.listener {
+            Some(l) => format!("{}/{l}", e.gateway),
+            None => e.gateway.clone(),
+        };
+        let short = short_route(&e.route);
+        let route = match &e.via {
+            Some(v) => format!("{short} ({v})"),
+            None if e.rule > 0 || e.backend_ref > 0 => {
+                format!("{short} r{}b{}", e.rule, e.backend_ref)
+            }
+            None => short,
+        };
+        let row = BackendRow {
+            edge: i,
+            mode: e.mode,
+            mtls: e.mtls,
+            gateway: clean_owned(&gateway),
+            route: clean_owned(&route),
+            backend: clean_owned(e.backend.strip_prefix("Service/").unwrap_or(&e.backend)),
+            policy: clean_owned(e.policy.as_deref().unwrap_or("—")),
+            sni: clean_owned(e.sni.as_deref().unwrap_or("—")),
+            status,
+            status_ok,
+            severity,
+            probe,
+            probe_ok,
+            namespaces: [ns_of(&e.route), ns_of(&e.backend), ns_of(&e.gateway)],
+            haystack: String::new(),
+        };
+        let mut haystack = format!(
+            "{} {} {} {} {} {} {} {} {}",
+            e.mode,
+            row.gateway,
+            e.route,
+            row.route,
+            e.backend,
+            row.policy,
+            row.sni,
+            row.status,
+            row.severity.map(|s| s.as_str()).unwrap_or("")
+        );
+        if haystack.is_ascii() {
+            haystack.make_ascii_lowercase();
+        } else {
+            haystack = haystack.to_lowercase();
+        }
+        BackendRow { haystack, ..row }
+    }
+}
+
 pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
     let mut worst: Vec<Option<Severity>> = vec![None; p.edges.len()];
     for f in &p.findings {
@@ -171,65 +244,86 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
             worst[i] = worst[i].max(Some(f.severity));
         }
     }
-    let mut reports = HashMap::with_capacity(p.policies.len());
-    for r in &p.policies {
-        reports.entry(r.policy.as_str()).or_insert(r);
+    let ctx = RowContext::new(p);
+    (0..p.edges.len()).map(|i| ctx.row(i, worst[i])).collect()
+}
+
+/// Builds again the rows of the probed edges of `p` (their PROBE cell, and their severity, which
+/// probe findings can raise). Returns whether anything but the PROBE cells changed, in which
+/// case the filter and order of the rows must be computed again.
+pub fn refresh_probed_rows(rows: &mut [BackendRow], p: &Posture) -> bool {
+    if p.probes.is_empty() || rows.len() != p.edges.len() {
+        return false;
     }
-    p.edges
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let (status, status_ok) = status_cell(&reports, e);
-            let (probe, probe_ok) = probe_cell(p.probes.get(&i));
-            let gateway = match &e.listener {
-                Some(l) => format!("{}/{l}", e.gateway),
-                None => e.gateway.clone(),
-            };
-            let short = short_route(&e.route);
-            let route = match &e.via {
-                Some(v) => format!("{short} ({v})"),
-                None if e.rule > 0 || e.backend_ref > 0 => {
-                    format!("{short} r{}b{}", e.rule, e.backend_ref)
-                }
-                None => short,
-            };
-            let row = BackendRow {
-                edge: i,
-                mode: e.mode,
-                mtls: e.mtls,
-                gateway: clean_owned(&gateway),
-                route: clean_owned(&route),
-                backend: clean_owned(e.backend.strip_prefix("Service/").unwrap_or(&e.backend)),
-                policy: clean_owned(e.policy.as_deref().unwrap_or("—")),
-                sni: clean_owned(e.sni.as_deref().unwrap_or("—")),
-                status,
-                status_ok,
-                severity: worst[i],
-                probe,
-                probe_ok,
-                namespaces: [ns_of(&e.route), ns_of(&e.backend), ns_of(&e.gateway)],
-                haystack: String::new(),
-            };
-            let mut haystack = format!(
-                "{} {} {} {} {} {} {} {} {}",
-                e.mode,
-                row.gateway,
-                e.route,
-                row.route,
-                e.backend,
-                row.policy,
-                row.sni,
-                row.status,
-                row.severity.map(|s| s.as_str()).unwrap_or("")
-            );
-            if haystack.is_ascii() {
-                haystack.make_ascii_lowercase();
-            } else {
-                haystack = haystack.to_lowercase();
-            }
-            BackendRow { haystack, ..row }
-        })
-        .collect()
+    let mut worst: HashMap<usize, Option<Severity>> = p.probes.keys().map(|&i| (i, None)).collect();
+    for f in &p.findings {
+        if let Some(w) = f.edge.and_then(|i| worst.get_mut(&i)) {
+            *w = (*w).max(Some(f.severity));
+        }
+    }
+    let ctx = RowContext::new(p);
+    let mut reorder = false;
+    for (&i, &severity) in &worst {
+        let row = ctx.row(i, severity);
+        let old = &rows[i];
+        reorder |= old.severity != row.severity || old.haystack != row.haystack;
+        rows[i] = row;
+    }
+    reorder
+}
+
+/// The scope, filter and order the Backends table is shown in: what the rows' visible order
+/// depends on. The UI publishes it so that a new posture arrives already filtered and sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowQuery {
+    pub namespace: Option<String>,
+    /// The `/` filter as typed (compiled with [`Filter::new`]).
+    pub filter: String,
+    pub sort: SortColumn,
+    pub reverse: bool,
+}
+
+impl Default for RowQuery {
+    fn default() -> Self {
+        RowQuery {
+            namespace: None,
+            filter: String::new(),
+            sort: SortColumn::Severity,
+            reverse: false,
+        }
+    }
+}
+
+/// The Backends rows of a posture, filtered and sorted for `query`, with their column widths.
+#[derive(Debug, Clone)]
+pub struct RowSet {
+    pub query: RowQuery,
+    pub rows: Vec<BackendRow>,
+    /// Indices into `rows` of the rows shown, in order.
+    pub visible: Vec<usize>,
+    /// Content width of each column over the visible rows.
+    pub widths: [usize; 9],
+}
+
+impl RowSet {
+    pub fn new(p: &Posture, query: RowQuery) -> Self {
+        let rows = backend_rows(p);
+        let filter = Filter::new(&query.filter);
+        let visible = visible_rows(
+            &rows,
+            query.namespace.as_deref(),
+            filter.as_ref(),
+            query.sort,
+            query.reverse,
+        );
+        let widths = content_widths(visible.iter().map(|&i| &rows[i]));
+        RowSet {
+            query,
+            rows,
+            visible,
+            widths,
+        }
+    }
 }
 
 /// Column headers of the Backends table, in order.

@@ -31,8 +31,15 @@ fn walk(p: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>) {
     }
 }
 
-/// Polls `paths` every `interval`; on a change, re-reads them and sends the result.
-pub async fn watch_files(paths: Vec<PathBuf>, interval: Duration, tx: UnboundedSender<Msg>) {
+/// Polls `paths` every `interval`; on a change, re-reads them and sends the result, evaluated
+/// with `options` and its rows ordered for the UI's `query` (off the UI task).
+pub async fn watch_files(
+    paths: Vec<PathBuf>,
+    interval: Duration,
+    tx: UnboundedSender<Msg>,
+    options: crate::posture::Options,
+    query: tokio::sync::watch::Receiver<super::rows::RowQuery>,
+) {
     let mut last = fingerprint(&paths);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -50,7 +57,9 @@ pub async fn watch_files(paths: Vec<PathBuf>, interval: Duration, tx: UnboundedS
         let paths2 = paths.clone();
         let result = tokio::task::spawn_blocking(move || source::from_paths(&paths2)).await;
         let msg = match result {
-            Ok(Ok(snapshot)) => Msg::Snapshot(Box::new(snapshot)),
+            Ok(Ok(snapshot)) => {
+                super::live::evaluate_off_ui(snapshot, options.clone(), query.clone()).await
+            }
             Ok(Err(e)) => Msg::SourceError(e.to_string()),
             Err(e) => Msg::SourceError(format!("reading the source failed: {e}")),
         };
