@@ -57,19 +57,20 @@ pub struct ClusterInfo {
     pub unreadable: BTreeMap<String, String>,
 }
 
-/// One decoded object, before indexing.
+/// One decoded object, before indexing. Shared, not copied: the live source's store and every
+/// snapshot built from it hold the same decoded object.
 #[derive(Debug, Clone)]
 pub enum Object {
-    GatewayClass(GatewayClass),
-    Gateway(Gateway),
-    Route(Route),
-    Policy(BackendTlsPolicy),
-    ReferenceGrant(ReferenceGrant),
-    Service(Service),
-    Backend(Backend),
-    EnvoyProxy(EnvoyProxy),
-    CertSource(BundleKind, CertSource),
-    AuxOwner(AuxBackendOwner),
+    GatewayClass(Arc<GatewayClass>),
+    Gateway(Arc<Gateway>),
+    Route(Arc<Route>),
+    Policy(Arc<BackendTlsPolicy>),
+    ReferenceGrant(Arc<ReferenceGrant>),
+    Service(Arc<Service>),
+    Backend(Arc<Backend>),
+    EnvoyProxy(Arc<EnvoyProxy>),
+    CertSource(BundleKind, Arc<CertSource>),
+    AuxOwner(Arc<AuxBackendOwner>),
 }
 
 impl Object {
@@ -109,7 +110,8 @@ pub fn object_key(kind: &str, ns: &str, name: &str) -> String {
 /// Collects decoded objects and errors, then freezes them into a [`Snapshot`].
 #[derive(Debug, Default)]
 pub struct SnapshotBuilder {
-    objects: Vec<(Object, Origin)>,
+    /// `(KIND/NS/NAME, object, origin)`, in the order read.
+    objects: Vec<(String, Object, Origin)>,
     raw: BTreeMap<String, Arc<str>>,
     errors: Vec<ObjectError>,
     ignored: BTreeMap<String, usize>,
@@ -124,10 +126,22 @@ impl SnapshotBuilder {
     /// Adds a decoded object; `raw` is the object as read, as compact JSON text (Secret values
     /// already redacted), for the YAML view.
     pub fn push(&mut self, object: Object, origin: Origin, raw: Option<Arc<str>>) {
+        self.push_keyed(object.key(), object, origin, raw);
+    }
+
+    /// [`Self::push`] with the object's key (`object.key()`) already known.
+    pub fn push_keyed(
+        &mut self,
+        key: String,
+        object: Object,
+        origin: Origin,
+        raw: Option<Arc<str>>,
+    ) {
+        debug_assert_eq!(key, object.key());
         if let Some(raw) = raw {
-            self.raw.insert(object.key(), raw);
+            self.raw.insert(key.clone(), raw);
         }
-        self.objects.push((object, origin));
+        self.objects.push((key, object, origin));
     }
 
     pub fn error(&mut self, error: ObjectError) {
@@ -155,21 +169,25 @@ impl SnapshotBuilder {
         };
         // Later definitions of the same object replace earlier ones (like `kubectl apply`),
         // but the duplicate is reported so nobody is surprised.
-        let mut seen: HashMap<String, Origin> = HashMap::new();
         let mut objects = Vec::with_capacity(self.objects.len());
-        for (obj, origin) in self.objects.into_iter().rev() {
-            let key = obj.key();
-            if let Some(later) = seen.get(&key) {
-                s.errors.push(ObjectError {
-                    object: key,
-                    origin: origin.clone(),
-                    message: format!("defined more than once; the definition at {later} is used"),
-                });
-                continue;
+        s.origins.reserve(self.objects.len());
+        for (key, obj, origin) in self.objects.into_iter().rev() {
+            match s.origins.entry(key) {
+                std::collections::hash_map::Entry::Occupied(later) => {
+                    s.errors.push(ObjectError {
+                        object: later.key().clone(),
+                        message: format!(
+                            "defined more than once; the definition at {} is used",
+                            later.get()
+                        ),
+                        origin,
+                    });
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(origin);
+                    objects.push(obj);
+                }
             }
-            seen.insert(key.clone(), origin.clone());
-            s.origins.insert(key, origin);
-            objects.push(obj);
         }
         objects.reverse();
         for obj in objects {
@@ -239,18 +257,18 @@ pub struct Snapshot {
     pub source: SourceInfo,
     /// Set when the snapshot comes from a live cluster.
     pub cluster: Option<ClusterInfo>,
-    pub gateway_classes: Vec<GatewayClass>,
-    pub gateways: Vec<Gateway>,
-    pub routes: Vec<Route>,
+    pub gateway_classes: Vec<Arc<GatewayClass>>,
+    pub gateways: Vec<Arc<Gateway>>,
+    pub routes: Vec<Arc<Route>>,
     /// Sorted as Envoy Gateway sorts them: creationTimestamp, namespace, name.
-    pub policies: Vec<BackendTlsPolicy>,
-    pub reference_grants: Vec<ReferenceGrant>,
+    pub policies: Vec<Arc<BackendTlsPolicy>>,
+    pub reference_grants: Vec<Arc<ReferenceGrant>>,
     /// Services and ServiceImports.
-    pub services: Vec<Service>,
-    pub backends: Vec<Backend>,
-    pub envoy_proxies: Vec<EnvoyProxy>,
-    pub cert_sources: Vec<(BundleKind, CertSource)>,
-    pub aux_owners: Vec<AuxBackendOwner>,
+    pub services: Vec<Arc<Service>>,
+    pub backends: Vec<Arc<Backend>>,
+    pub envoy_proxies: Vec<Arc<EnvoyProxy>>,
+    pub cert_sources: Vec<(BundleKind, Arc<CertSource>)>,
+    pub aux_owners: Vec<Arc<AuxBackendOwner>>,
     pub errors: Vec<ObjectError>,
     /// Objects of kinds lastmile does not use, counted per kind.
     pub ignored: BTreeMap<String, usize>,
@@ -349,11 +367,11 @@ impl Snapshot {
         self.idx
             .classes
             .get(name)
-            .map(|&i| &self.gateway_classes[i])
+            .map(|&i| &*self.gateway_classes[i])
     }
 
     pub fn gateway(&self, ns: &str, name: &str) -> Option<&Gateway> {
-        get_ns_name(&self.idx.gateways, ns, name).map(|i| &self.gateways[i])
+        get_ns_name(&self.idx.gateways, ns, name).map(|i| &*self.gateways[i])
     }
 
     /// A Service (`kind == "Service"`) or ServiceImport.
@@ -363,15 +381,15 @@ impl Snapshot {
             "ServiceImport" => &self.idx.service_imports,
             _ => return None,
         };
-        get_ns_name(map, ns, name).map(|i| &self.services[i])
+        get_ns_name(map, ns, name).map(|i| &*self.services[i])
     }
 
     pub fn backend(&self, ns: &str, name: &str) -> Option<&Backend> {
-        get_ns_name(&self.idx.backends, ns, name).map(|i| &self.backends[i])
+        get_ns_name(&self.idx.backends, ns, name).map(|i| &*self.backends[i])
     }
 
     pub fn envoy_proxy(&self, ns: &str, name: &str) -> Option<&EnvoyProxy> {
-        get_ns_name(&self.idx.proxies, ns, name).map(|i| &self.envoy_proxies[i])
+        get_ns_name(&self.idx.proxies, ns, name).map(|i| &*self.envoy_proxies[i])
     }
 
     pub fn cert_source(&self, kind: BundleKind, ns: &str, name: &str) -> Option<&CertSource> {
@@ -384,7 +402,7 @@ impl Snapshot {
             .certs
             .get(&kind)
             .and_then(|m| get_ns_name(m, ns, name))
-            .map(|i| &self.cert_sources[i].1)
+            .map(|i| &*self.cert_sources[i].1)
     }
 
     /// `(policy, targetRef index)` for every targetRef in namespace `ns` naming `name`, in
@@ -400,7 +418,7 @@ impl Snapshot {
             .and_then(|m| m.get(name))
             .into_iter()
             .flatten()
-            .map(|&(p, t)| (&self.policies[p], t))
+            .map(|&(p, t)| (&*self.policies[p], t))
     }
 
     pub fn grants_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a ReferenceGrant> + 'a {
@@ -409,7 +427,7 @@ impl Snapshot {
             .get(ns)
             .into_iter()
             .flatten()
-            .map(|&i| &self.reference_grants[i])
+            .map(|&i| &*self.reference_grants[i])
     }
 
     /// Policies in `ns`, in Envoy Gateway's order.
@@ -419,7 +437,7 @@ impl Snapshot {
             .get(ns)
             .into_iter()
             .flatten()
-            .map(|&i| &self.policies[i])
+            .map(|&i| &*self.policies[i])
     }
 
     /// Whether `from` may refer to `to`: same namespace, or a ReferenceGrant in `to`'s namespace.

@@ -57,7 +57,7 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
     edges
 }
 
-fn route_run(ctx: &Context, routes: &[Route], rec: &mut Recorder) -> Vec<Edge> {
+fn route_run(ctx: &Context, routes: &[std::sync::Arc<Route>], rec: &mut Recorder) -> Vec<Edge> {
     let mut edges = Vec::with_capacity(routes.len() * 3);
     for route in routes {
         for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {

@@ -268,7 +268,7 @@ pub(crate) fn policy_reports(
         .map(|p| {
             let mut computed = ancestors.remove(&pid(p)).unwrap_or_default();
             truncate(&mut computed);
-            (p, computed)
+            (&**p, computed)
         })
         .collect();
     let threads = threads.min(work.len() / POLICIES_PER_THREAD).max(1);

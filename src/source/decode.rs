@@ -89,7 +89,7 @@ pub fn add_value<S: Sink>(builder: &mut S, value: Value, origin: Origin) {
             };
             builder.push(object, origin.clone(), Some(raw_text(value, &kind)));
             match telemetry {
-                Ok(Some(owner)) => builder.push(Object::AuxOwner(owner), origin, None),
+                Ok(Some(owner)) => builder.push(Object::AuxOwner(Arc::new(owner)), origin, None),
                 Ok(None) => {}
                 Err(message) => builder.error(ObjectError {
                     object: key,
@@ -156,19 +156,19 @@ fn decode(
     meta: ObjectMeta,
     v: &Value,
 ) -> Result<Option<Object>, String> {
-    let spec = v.get("spec").cloned().unwrap_or(Value::Null);
+    let spec = v.get("spec").unwrap_or(&Value::Null);
     Ok(Some(match (group, kind) {
         (GATEWAY_GROUP, "GatewayClass") => {
             let s: GatewayClassSpec = field(v, &["spec"])?;
             if s.controller_name.is_empty() {
                 return Err("spec.controllerName is missing".into());
             }
-            Object::GatewayClass(GatewayClass {
+            Object::GatewayClass(Arc::new(GatewayClass {
                 meta,
                 controller_name: s.controller_name,
                 parameters_ref: s.parameters_ref,
                 conditions: conditions(v)?,
-            })
+            }))
         }
         (GATEWAY_GROUP, "Gateway") => {
             let class_name: String = field(v, &["spec", "gatewayClassName"])?;
@@ -188,7 +188,7 @@ fn decode(
                     ),
                 }),
             };
-            Object::Gateway(Gateway {
+            Object::Gateway(Arc::new(Gateway {
                 meta,
                 class_name,
                 listeners: field(v, &["spec", "listeners"])?,
@@ -199,37 +199,39 @@ fn decode(
                 )?,
                 conditions: conditions(v)?,
                 listener_status: field(v, &["status", "listeners"])?,
-            })
+            }))
         }
         (GATEWAY_GROUP, "HTTPRoute" | "GRPCRoute" | "TLSRoute" | "TCPRoute") => {
-            Object::Route(Route {
+            Object::Route(Arc::new(Route {
                 kind: RouteKind::from_kind(kind).expect("matched above"),
                 meta,
                 parent_refs: field(v, &["spec", "parentRefs"])?,
                 hostnames: field(v, &["spec", "hostnames"])?,
                 rules: field(v, &["spec", "rules"])?,
                 parents_status: field(v, &["status", "parents"])?,
-            })
+            }))
         }
         (GATEWAY_GROUP, "BackendTLSPolicy") => {
-            Object::Policy(decode_policy(api_version, meta, &spec, v)?)
+            Object::Policy(Arc::new(decode_policy(api_version, meta, spec, v)?))
         }
-        (GATEWAY_GROUP, "ReferenceGrant") => Object::ReferenceGrant(ReferenceGrant {
+        (GATEWAY_GROUP, "ReferenceGrant") => Object::ReferenceGrant(Arc::new(ReferenceGrant {
             meta,
             from: field(v, &["spec", "from"])?,
             to: field(v, &["spec", "to"])?,
-        }),
-        ("", "Service") | ("multicluster.x-k8s.io", "ServiceImport") => Object::Service(Service {
-            meta,
-            kind: if kind == "Service" {
-                "Service"
-            } else {
-                "ServiceImport"
-            },
-            type_: field(v, &["spec", "type"])?,
-            external_name: field(v, &["spec", "externalName"])?,
-            ports: field(v, &["spec", "ports"])?,
-        }),
+        })),
+        ("", "Service") | ("multicluster.x-k8s.io", "ServiceImport") => {
+            Object::Service(Arc::new(Service {
+                meta,
+                kind: if kind == "Service" {
+                    "Service"
+                } else {
+                    "ServiceImport"
+                },
+                type_: field(v, &["spec", "type"])?,
+                external_name: field(v, &["spec", "externalName"])?,
+                ports: field(v, &["spec", "ports"])?,
+            }))
+        }
         ("", "ConfigMap") => {
             let data: Map<String, Value> = field(v, &["data"])?;
             let mut pairs = Vec::new();
@@ -237,7 +239,10 @@ fn decode(
                 let text = val.as_str().map(str::to_string).unwrap_or_default();
                 pairs.push((k, text.into_bytes()));
             }
-            Object::CertSource(BundleKind::ConfigMap, cert_source(meta, None, pairs))
+            Object::CertSource(
+                BundleKind::ConfigMap,
+                Arc::new(cert_source(meta, None, pairs)),
+            )
         }
         ("", "Secret") => {
             let secret_type: Option<String> = field(v, &["type"])?;
@@ -262,7 +267,7 @@ fn decode(
                 });
             let mut src = cert_source(meta, secret_type, pairs);
             src.sds_url_valid = sds_url_valid;
-            Object::CertSource(BundleKind::Secret, src)
+            Object::CertSource(BundleKind::Secret, Arc::new(src))
         }
         ("certificates.k8s.io", "ClusterTrustBundle") => {
             let bundle: String = field(v, &["spec", "trustBundle"])?;
@@ -270,11 +275,11 @@ fn decode(
             meta.namespace.clear();
             Object::CertSource(
                 BundleKind::ClusterTrustBundle,
-                cert_source(
+                Arc::new(cert_source(
                     meta,
                     None,
                     vec![("trustBundle".into(), bundle.into_bytes())],
-                ),
+                )),
             )
         }
         (EG_GROUP, "Backend") => {
@@ -283,33 +288,37 @@ fn decode(
             if app_protocols.is_empty() {
                 app_protocols = field(v, &["spec", "AppProtocols"])?;
             }
-            Object::Backend(Backend {
+            Object::Backend(Arc::new(Backend {
                 meta,
                 type_: field(v, &["spec", "type"])?,
                 endpoints: field(v, &["spec", "endpoints"])?,
                 app_protocols,
                 tls,
                 conditions: conditions(v)?,
-            })
+            }))
         }
-        (EG_GROUP, "EnvoyProxy") => Object::EnvoyProxy(EnvoyProxy {
+        (EG_GROUP, "EnvoyProxy") => Object::EnvoyProxy(Arc::new(EnvoyProxy {
             meta: meta.clone(),
             backend_tls: field(v, &["spec", "backendTLS"])?,
-        }),
-        (EG_GROUP, "EnvoyExtensionPolicy") => {
-            Object::AuxOwner(aux_owner(AuxOwnerKind::EnvoyExtensionPolicy, meta, &spec)?)
-        }
-        (EG_GROUP, "SecurityPolicy") => {
-            Object::AuxOwner(aux_owner(AuxOwnerKind::SecurityPolicy, meta, &spec)?)
-        }
+        })),
+        (EG_GROUP, "EnvoyExtensionPolicy") => Object::AuxOwner(Arc::new(aux_owner(
+            AuxOwnerKind::EnvoyExtensionPolicy,
+            meta,
+            spec,
+        )?)),
+        (EG_GROUP, "SecurityPolicy") => Object::AuxOwner(Arc::new(aux_owner(
+            AuxOwnerKind::SecurityPolicy,
+            meta,
+            spec,
+        )?)),
         _ => return Ok(None),
     }))
 }
 
 /// EnvoyProxy objects also own telemetry backends; they are added as an owner beside the proxy.
 fn envoy_proxy_telemetry(meta: &ObjectMeta, v: &Value) -> Result<Option<AuxBackendOwner>, String> {
-    let spec = v.get("spec").cloned().unwrap_or(Value::Null);
-    let owner = aux_owner(AuxOwnerKind::EnvoyProxy, meta.clone(), &spec)?;
+    let spec = v.get("spec").unwrap_or(&Value::Null);
+    let owner = aux_owner(AuxOwnerKind::EnvoyProxy, meta.clone(), spec)?;
     Ok((!owner.groups.is_empty()).then_some(owner))
 }
 

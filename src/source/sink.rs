@@ -39,7 +39,8 @@ pub struct Decoded {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Item {
-    Object(Object, Option<Arc<str>>),
+    /// The object's key (`KIND/NS/NAME`), the object and its raw text.
+    Object(String, Object, Option<Arc<str>>),
     Error(ObjectError),
     Ignored(String),
 }
@@ -47,7 +48,7 @@ enum Item {
 impl Sink for Decoded {
     /// The origin is the replaying builder's (one source, one origin).
     fn push(&mut self, object: Object, _origin: Origin, raw: Option<Arc<str>>) {
-        self.items.push(Item::Object(object, raw));
+        self.items.push(Item::Object(object.key(), object, raw));
     }
     fn error(&mut self, error: ObjectError) {
         self.items.push(Item::Error(error));
@@ -70,18 +71,20 @@ impl Decoded {
     pub fn into_builder(self, builder: &mut SnapshotBuilder, origin: &Origin) {
         for item in self.items {
             match item {
-                Item::Object(o, raw) => builder.push(o, origin.clone(), raw),
+                Item::Object(key, o, raw) => builder.push_keyed(key, o, origin.clone(), raw),
                 Item::Error(e) => builder.error(e),
                 Item::Ignored(kind) => builder.ignore(&kind),
             }
         }
     }
 
-    /// Adds copies of the decoded objects (the raw text is shared) to `builder`.
+    /// Adds the decoded objects to `builder` again (shared, not copied).
     pub fn replay(&self, builder: &mut SnapshotBuilder, origin: &Origin) {
         for item in &self.items {
             match item {
-                Item::Object(o, raw) => builder.push(o.clone(), origin.clone(), raw.clone()),
+                Item::Object(key, o, raw) => {
+                    builder.push_keyed(key.clone(), o.clone(), origin.clone(), raw.clone())
+                }
                 Item::Error(e) => builder.error(e.clone()),
                 Item::Ignored(kind) => builder.ignore(kind),
             }
