@@ -33,11 +33,17 @@ fn main() -> ExitCode {
 }
 
 /// Files or the demo (the cluster source is read asynchronously).
-fn load_static(cli: &Cli) -> Result<Snapshot, String> {
+/// The demo or the files; `text`: keep each object's text (for the UI's YAML view).
+fn load_static(cli: &Cli, text: bool) -> Result<Snapshot, String> {
     if cli.source.demo {
         return Ok(source::demo::snapshot());
     }
-    source::from_paths(&cli.source.files).map_err(|e| e.to_string())
+    if text {
+        source::from_paths(&cli.source.files)
+    } else {
+        source::from_paths_without_text(&cli.source.files)
+    }
+    .map_err(|e| e.to_string())
 }
 
 fn options(cli: &Cli) -> Options {
@@ -70,10 +76,10 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
                 .then(|| Arc::new(cluster::PortForwarder::new(conn.client.clone())) as _);
             Ok::<_, String>((snapshot, forwarder))
         })?,
-        None => (load_static(cli)?, None),
+        None => (load_static(cli, false)?, None),
     };
     let now = args.at.unwrap_or_else(jiff::Timestamp::now);
-    let mut posture = posture::evaluate(&snapshot, now, &options(cli));
+    let mut posture = posture::evaluate_for_report(&snapshot, now, &options(cli));
     if args.probe {
         let Some(probes) = probe_edges(&rt, &snapshot, &posture, args, cli.source.demo, forwarder)?
         else {
@@ -84,15 +90,18 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
         };
         posture.add_probes(probes, now);
     }
-    let out = report::render(&posture, args.format, args.fail_on);
+    // The report reads only the posture: the objects need not stay for its text.
+    drop(snapshot);
     match &args.output {
-        Some(path) => std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(path) => std::fs::File::create(path)
+            .and_then(|f| {
+                let mut w = std::io::BufWriter::new(f);
+                report::write(&posture, args.format, args.fail_on, &mut w)
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))?,
         None => {
-            use std::io::Write;
-            let mut stdout = std::io::stdout().lock();
-            if let Err(e) = stdout
-                .write_all(out.as_bytes())
-                .and_then(|_| stdout.flush())
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            if let Err(e) = report::write(&posture, args.format, args.fail_on, &mut stdout)
                 && e.kind() != std::io::ErrorKind::BrokenPipe
             {
                 return Err(format!("writing the report: {e}"));
@@ -118,7 +127,7 @@ fn ui(cli: &Cli) -> Result<ExitCode, String> {
     let cluster = cli.source.cluster_target();
     let snapshot = match &cluster {
         Some(_) => Snapshot::default(),
-        None => load_static(cli)?,
+        None => load_static(cli, true)?,
     };
     let label = SourceLabel {
         kind: if cluster.is_some() {

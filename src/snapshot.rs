@@ -116,11 +116,26 @@ pub struct SnapshotBuilder {
     errors: Vec<ObjectError>,
     ignored: BTreeMap<String, usize>,
     cluster: Option<ClusterInfo>,
+    /// Objects are not kept as text ([`Snapshot::raw`] stays empty).
+    textless: bool,
 }
 
 impl SnapshotBuilder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A builder for a report: the objects' text (for the YAML view) is not produced or kept.
+    pub fn without_text() -> Self {
+        SnapshotBuilder {
+            textless: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether pushed objects come with their text.
+    pub fn keeps_text(&self) -> bool {
+        !self.textless
     }
 
     /// Adds a decoded object; `raw` is the object as read, as compact JSON text (Secret values

@@ -321,6 +321,7 @@ pub struct Posture {
     pub policies: Vec<PolicyReport>,
     pub findings: Vec<Finding>,
     pub errors: Vec<ObjectError>,
+    /// The attachment tree (empty from [`evaluate_for_report`]).
     pub tree: Vec<TreeNode>,
     /// Probe results by edge index, when probes were run (I/O outside the pure core).
     #[serde(skip)]
@@ -384,8 +385,28 @@ const PARALLEL_EDGES: usize = 2_000;
 /// Computes the posture of `snapshot` at time `now`.
 /// Large snapshots are evaluated on up to one thread per core; the result does not depend on it.
 pub fn evaluate(snapshot: &Snapshot, now: jiff::Timestamp, options: &Options) -> Posture {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    evaluate_on(snapshot, now, options, threads)
+    evaluate_on(snapshot, now, options, cores(), Parts::All)
+}
+
+/// [`evaluate`] without the attachment tree, which no report format contains: for
+/// `lastmile check`, which then spends neither the time nor the memory on it.
+pub fn evaluate_for_report(
+    snapshot: &Snapshot,
+    now: jiff::Timestamp,
+    options: &Options,
+) -> Posture {
+    evaluate_on(snapshot, now, options, cores(), Parts::WithoutTree)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// What [`evaluate_on`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    All,
+    WithoutTree,
 }
 
 /// [`evaluate`] on at most `threads` threads.
@@ -394,6 +415,7 @@ fn evaluate_on(
     now: jiff::Timestamp,
     options: &Options,
     threads: usize,
+    parts: Parts,
 ) -> Posture {
     let ctx = context::Context::new(snapshot, options);
     let mut recorder = status::Recorder::default();
@@ -415,7 +437,9 @@ fn evaluate_on(
     };
     // Findings and the tree only read the edges and reports: on a large snapshot they are
     // built side by side.
-    let (findings, tree) = if threads > 1 && edges.len() >= PARALLEL_EDGES {
+    let (findings, tree) = if parts == Parts::WithoutTree {
+        (all_findings(), Vec::new())
+    } else if threads > 1 && edges.len() >= PARALLEL_EDGES {
         std::thread::scope(|scope| {
             let tree = scope.spawn(|| tree::build(&ctx, &edges, &policies));
             let findings = all_findings();
@@ -442,6 +466,31 @@ mod tests {
     use super::*;
     use crate::snapshot::SnapshotBuilder;
 
+    /// `lastmile check` evaluates without the tree; everything else is the same, and a source
+    /// read without the objects' text gives the same posture.
+    #[test]
+    fn a_report_evaluation_is_the_full_one_without_the_tree() {
+        let text = crate::synth::to_yaml(&crate::synth::generate(crate::synth::Size::S, 3));
+        let dir = std::env::temp_dir().join(format!("lastmile-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s.yaml");
+        std::fs::write(&file, text).unwrap();
+        let with_text = crate::source::from_paths(std::slice::from_ref(&file)).unwrap();
+        let textless = crate::source::from_paths_without_text(&[file]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!with_text.raw.is_empty() && textless.raw.is_empty());
+        let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
+        let opts = Options::default();
+        let mut full = evaluate(&with_text, now, &opts);
+        let report = evaluate_for_report(&textless, now, &opts);
+        assert!(!full.tree.is_empty() && report.tree.is_empty());
+        full.tree.clear();
+        assert_eq!(
+            serde_json::to_string(&full).unwrap(),
+            serde_json::to_string(&report).unwrap()
+        );
+    }
+
     /// Splitting routes across threads (with per-thread policy recorders merged afterwards)
     /// and building findings beside the tree give exactly the sequential result.
     #[test]
@@ -453,8 +502,8 @@ mod tests {
         let snap = b.build(SourceInfo::default());
         let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
         let opts = Options::default();
-        let one = serde_json::to_string(&evaluate_on(&snap, now, &opts, 1)).unwrap();
-        let three = evaluate_on(&snap, now, &opts, 3);
+        let one = serde_json::to_string(&evaluate_on(&snap, now, &opts, 1, Parts::All)).unwrap();
+        let three = evaluate_on(&snap, now, &opts, 3, Parts::All);
         assert!(
             snap.routes.len() / edge_eval::ROUTES_PER_THREAD >= 3,
             "M has enough routes for three runs"

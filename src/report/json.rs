@@ -11,10 +11,16 @@ use serde_json::{Value, json};
 
 pub fn render(p: &Posture) -> String {
     let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::pretty(&mut out);
-    Document(p).serialize(&mut ser).expect("posture serialises");
-    out.push(b'\n');
+    write(p, &mut out).expect("writing to memory does not fail");
     String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Writes the document to `w` as it is serialised: at cluster scale the text is larger than
+/// the posture it describes, so it is not held in memory first.
+pub fn write(p: &Posture, mut w: impl std::io::Write) -> std::io::Result<()> {
+    let mut ser = serde_json::Serializer::pretty(&mut w);
+    Document(p).serialize(&mut ser)?;
+    w.write_all(b"\n")
 }
 
 struct Document<'a>(&'a Posture);

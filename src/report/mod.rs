@@ -27,6 +27,20 @@ pub fn render(posture: &Posture, format: Format, fail_on: Severity) -> String {
     }
 }
 
+/// Writes the report to `w`; the JSON document is written as it is serialised.
+pub fn write(
+    posture: &Posture,
+    format: Format,
+    fail_on: Severity,
+    w: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => json::write(posture, &mut *w)?,
+        other => w.write_all(render(posture, other, fail_on).as_bytes())?,
+    }
+    w.flush()
+}
+
 /// Findings at or above `threshold`.
 pub fn failing(posture: &Posture, threshold: Severity) -> impl Iterator<Item = &Finding> {
     posture

@@ -87,7 +87,8 @@ pub fn add_value<S: Sink>(builder: &mut S, value: Value, origin: Origin) {
                 Object::EnvoyProxy(p) => envoy_proxy_telemetry(&p.meta, &value),
                 _ => Ok(None),
             };
-            builder.push(object, origin.clone(), Some(raw_text(value, &kind)));
+            let raw = builder.keeps_text().then(|| raw_text(value, &kind));
+            builder.push(object, origin.clone(), raw);
             match telemetry {
                 Ok(Some(owner)) => builder.push(Object::AuxOwner(Arc::new(owner)), origin, None),
                 Ok(None) => {}

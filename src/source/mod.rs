@@ -15,7 +15,16 @@ pub use manifest::SourceError;
 
 /// Reads manifest paths into a snapshot.
 pub fn from_paths(paths: &[PathBuf]) -> Result<Snapshot, SourceError> {
-    let mut b = SnapshotBuilder::new();
+    read_paths(SnapshotBuilder::new(), paths)
+}
+
+/// Reads manifest paths into a snapshot for a report: without the objects' text, which only
+/// the YAML view shows.
+pub fn from_paths_without_text(paths: &[PathBuf]) -> Result<Snapshot, SourceError> {
+    read_paths(SnapshotBuilder::without_text(), paths)
+}
+
+fn read_paths(mut b: SnapshotBuilder, paths: &[PathBuf]) -> Result<Snapshot, SourceError> {
     manifest::load_paths(&mut b, paths)?;
     let description = paths
         .iter()

@@ -14,6 +14,9 @@ pub trait Sink {
     fn error(&mut self, error: ObjectError);
     /// An object of a kind lastmile does not use.
     fn ignore(&mut self, kind: &str);
+    /// Whether objects are kept as text too (for the YAML view); producing it costs time and
+    /// memory that a report does not need.
+    fn keeps_text(&self) -> bool;
 }
 
 impl Sink for SnapshotBuilder {
@@ -26,6 +29,9 @@ impl Sink for SnapshotBuilder {
     fn ignore(&mut self, kind: &str) {
         SnapshotBuilder::ignore(self, kind)
     }
+    fn keeps_text(&self) -> bool {
+        SnapshotBuilder::keeps_text(self)
+    }
 }
 
 /// What decoding one object produced, kept so that an unchanged object is not decoded again:
@@ -33,6 +39,8 @@ impl Sink for SnapshotBuilder {
 #[derive(Debug, Clone, Default)]
 pub struct Decoded {
     items: Vec<Item>,
+    /// Decoded without the objects' text.
+    textless: bool,
 }
 
 /// Nearly every item is an object: boxing it would only add an allocation.
@@ -56,12 +64,27 @@ impl Sink for Decoded {
     fn ignore(&mut self, kind: &str) {
         self.items.push(Item::Ignored(kind.to_string()));
     }
+    fn keeps_text(&self) -> bool {
+        !self.textless
+    }
 }
 
 impl Decoded {
     /// Decodes one object.
     pub fn new(value: Value, origin: Origin) -> Self {
-        let mut d = Decoded::default();
+        Self::decode(value, origin, false)
+    }
+
+    /// Decodes one object without keeping its text (for a report, which never shows it).
+    pub fn without_text(value: Value, origin: Origin) -> Self {
+        Self::decode(value, origin, true)
+    }
+
+    fn decode(value: Value, origin: Origin, textless: bool) -> Self {
+        let mut d = Decoded {
+            items: Vec::new(),
+            textless,
+        };
         add_value(&mut d, value, origin);
         d.items.shrink_to_fit();
         d

@@ -256,6 +256,8 @@ impl Session {
             origin,
             id,
             self.notes_tx.clone(),
+            // Read once for a report: the objects' text is never shown.
+            self.once,
         );
         self.watched.push(Watched {
             served,

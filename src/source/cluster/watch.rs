@@ -240,8 +240,9 @@ fn object_key(o: &DynamicObject) -> String {
 }
 
 /// Turns one listed or watched object into a store entry: trimmed, `apiVersion` and `kind`
-/// first (as `kubectl` prints them), decoded, and kept as compact text. The object is consumed.
-fn convert(served: &Served, mut o: DynamicObject, origin: &Origin) -> Entry {
+/// first (as `kubectl` prints them), decoded, and kept as compact text unless `textless`. The
+/// object is consumed.
+fn convert(served: &Served, mut o: DynamicObject, origin: &Origin, textless: bool) -> Entry {
     trim(served.spec.kind, &mut o);
     let resource_version = o.metadata.resource_version.clone();
     let mut m = serde_json::Map::new();
@@ -271,11 +272,16 @@ fn convert(served: &Served, mut o: DynamicObject, origin: &Origin) -> Entry {
     drop(o);
     Entry {
         resource_version,
-        decoded: Decoded::new(serde_json::Value::Object(m), origin.clone()),
+        decoded: if textless {
+            Decoded::without_text(serde_json::Value::Object(m), origin.clone())
+        } else {
+            Decoded::new(serde_json::Value::Object(m), origin.clone())
+        },
     }
 }
 
-/// Starts a watcher feeding a new store; notes go to `tx` tagged with `id`.
+/// Starts a watcher feeding a new store; notes go to `tx` tagged with `id`. `textless`: the
+/// objects' text is not kept (a report never shows it).
 pub fn spawn_watcher(
     tasks: &mut tokio::task::JoinSet<()>,
     api: Api<DynamicObject>,
@@ -283,6 +289,7 @@ pub fn spawn_watcher(
     origin: Origin,
     id: usize,
     tx: UnboundedSender<WatchNote>,
+    textless: bool,
 ) -> Store {
     debug_assert!(served.spec.usage != Use::ProbeOnly);
     let store = Store::default();
@@ -300,7 +307,7 @@ pub fn spawn_watcher(
             let key = object_key(&o);
             let entry = writer
                 .cached(&key, o.metadata.resource_version.as_deref())
-                .unwrap_or_else(|| Arc::new(convert(&served, o, &origin)));
+                .unwrap_or_else(|| Arc::new(convert(&served, o, &origin, textless)));
             writer.apply(key, entry, listing);
         };
         while let Some(item) = stream.next().await {
