@@ -27,7 +27,7 @@ pub fn render(posture: &Posture, format: Format, fail_on: Severity) -> String {
     }
 }
 
-/// Writes the report to `w`; the JSON document is written as it is serialised.
+/// Writes the report to `w`; the text and JSON reports are written as they are produced.
 pub fn write(
     posture: &Posture,
     format: Format,
@@ -36,9 +36,33 @@ pub fn write(
 ) -> std::io::Result<()> {
     match format {
         Format::Json => json::write(posture, &mut *w)?,
+        Format::Text => {
+            let mut out = IoText { w, error: None };
+            if text::write(posture, fail_on, &mut out).is_err() {
+                return Err(out
+                    .error
+                    .unwrap_or_else(|| std::io::Error::other("formatting the report failed")));
+            }
+            out.w.flush()?;
+        }
         other => w.write_all(render(posture, other, fail_on).as_bytes())?,
     }
     w.flush()
+}
+
+/// Sends text written with `fmt::Write` to an `io::Write`, keeping the I/O error.
+struct IoText<'a, W: std::io::Write> {
+    w: &'a mut W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::fmt::Write for IoText<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.w.write_all(s.as_bytes()).map_err(|e| {
+            self.error = Some(e);
+            std::fmt::Error
+        })
+    }
 }
 
 /// Findings at or above `threshold`.

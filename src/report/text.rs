@@ -32,21 +32,27 @@ fn trunc(s: &str, w: usize) -> String {
 
 pub fn render(p: &Posture, fail_on: Severity) -> String {
     let mut o = String::new();
-    let _ = writeln!(
+    let _ = write(p, fail_on, &mut o);
+    o
+}
+
+/// Writes the report to `o` line by line (at cluster scale the text is tens of megabytes).
+pub fn write(p: &Posture, fail_on: Severity, o: &mut impl Write) -> std::fmt::Result {
+    writeln!(
         o,
         "lastmile check · {} · {} edges · {} policies · evaluated {}",
         clean(&p.source.description),
         p.edges.len(),
         p.policies.len(),
         p.evaluated_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    );
+    )?;
     let counts: Vec<String> = p
         .mode_counts()
         .into_iter()
         .filter(|(_, n)| *n > 0)
         .map(|(m, n)| format!("{} {n} {m}", m.symbol()))
         .collect();
-    let _ = writeln!(o, "modes: {}", counts.join(" · "));
+    writeln!(o, "modes: {}", counts.join(" · "))?;
     let mut semantics: Vec<String> = p
         .edges
         .iter()
@@ -55,20 +61,22 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
     semantics.sort();
     semantics.dedup();
     if !semantics.is_empty() {
-        let _ = writeln!(o, "models: {}", semantics.join("; "));
+        writeln!(o, "models: {}", semantics.join("; "))?;
     }
-    o.push('\n');
+    o.write_char('\n')?;
     let mut idx: Vec<usize> = (0..p.edges.len()).collect();
-    idx.sort_by_key(|&i| {
+    let key = |i: usize| {
         let e = &p.edges[i];
         (
             mode_rank(e.mode),
-            e.gateway.clone(),
-            e.route.clone(),
+            e.gateway.as_str(),
+            e.route.as_str(),
             e.rule,
             e.backend_ref,
         )
-    });
+    };
+    // Stable, so edges with equal keys keep their order.
+    idx.sort_by(|&a, &b| key(a).cmp(&key(b)));
     let cols = ["MODE", "GATEWAY", "ROUTE", "BACKEND", "POLICY", "SNI"];
     let rows: Vec<[String; 6]> = idx
         .iter()
@@ -112,7 +120,7 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
                 .min(max[c])
         })
         .collect();
-    let line = |o: &mut String, cells: &[String]| {
+    let line = |o: &mut dyn Write, cells: &[String]| {
         let mut l = String::new();
         for (c, cell) in cells.iter().enumerate() {
             let t = trunc(cell, widths[c]);
@@ -122,13 +130,13 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
                 let _ = write!(l, "{t:<w$}  ", w = widths[c]);
             }
         }
-        let _ = writeln!(o, "{}", l.trim_end());
+        writeln!(o, "{}", l.trim_end())
     };
-    line(&mut o, &cols.map(String::from));
+    line(o, &cols.map(String::from))?;
     for r in &rows {
-        line(&mut o, r);
+        line(o, r)?;
     }
-    o.push('\n');
+    o.write_char('\n')?;
     let by_sev = |s: Severity| p.findings.iter().filter(move |f| f.severity == s);
     let summary: Vec<String> = [
         Severity::Critical,
@@ -140,13 +148,13 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
     .iter()
     .map(|s| format!("{} {s}", by_sev(*s).count()))
     .collect();
-    let _ = writeln!(
+    writeln!(
         o,
         "findings: {} ({}) · failing at --fail-on {fail_on}: {}",
         p.findings.len(),
         summary.join(", "),
         p.findings.iter().filter(|f| f.severity >= fail_on).count()
-    );
+    )?;
     for sev in [
         Severity::Critical,
         Severity::High,
@@ -157,29 +165,29 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
         if list.is_empty() {
             continue;
         }
-        let _ = writeln!(o, "\n{} ({})", sev.as_str().to_uppercase(), list.len());
+        writeln!(o, "\n{} ({})", sev.as_str().to_uppercase(), list.len())?;
         for f in list {
-            let _ = writeln!(o, "  [{}] {}", f.id, clean(&f.subject));
-            let _ = writeln!(o, "      {}", clean(&f.message));
-            let _ = writeln!(o, "      fix: {}", f.remediation);
+            writeln!(o, "  [{}] {}", f.id, clean(&f.subject))?;
+            writeln!(o, "      {}", clean(&f.message))?;
+            writeln!(o, "      fix: {}", f.remediation)?;
         }
     }
     let info: Vec<_> = by_sev(Severity::Info).collect();
     if !info.is_empty() {
-        let _ = writeln!(o, "\nINFO ({})", info.len());
+        writeln!(o, "\nINFO ({})", info.len())?;
         for f in info {
-            let _ = writeln!(o, "  [{}] {}", f.id, clean(&f.subject));
+            writeln!(o, "  [{}] {}", f.id, clean(&f.subject))?;
         }
     }
     if !p.errors.is_empty() {
-        let _ = writeln!(
+        writeln!(
             o,
             "\nINPUT ERRORS ({}) — these objects were skipped, everything else was evaluated",
             p.errors.len()
-        );
+        )?;
         for e in &p.errors {
-            let _ = writeln!(o, "  {}", clean(&e.describe()));
+            writeln!(o, "  {}", clean(&e.describe()))?;
         }
     }
-    o
+    Ok(())
 }
