@@ -2,15 +2,15 @@
 //! when a new posture arrives (`App::update(Msg::Evaluated(..))`: the rows come built, filtered and sorted), with
 //! the Backends or the Tree view showing.
 //!
-//! One frame of each view at L on a 200×60 TestBackend, too.
+//! One frame of each view at L on a 200×60 TestBackend, and each finished probe of a sweep of L.
 //!
 //! `cargo bench --bench ui`; targets are in docs/PERFORMANCE.md.
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lastmile::posture::{self, Options, Posture};
 use lastmile::snapshot::{Snapshot, SnapshotBuilder, SourceInfo};
 use lastmile::synth::{self, Size};
-use lastmile::tui::app::{App, Evaluation, Msg, SourceLabel};
+use lastmile::tui::app::{App, Effect, Evaluation, Msg, SourceLabel};
 use lastmile::tui::theme::{Theme, ThemeName};
 use ratatui::{Terminal, backend::TestBackend};
 use std::sync::LazyLock;
@@ -76,6 +76,40 @@ fn posture_update_l(bencher: divan::Bencher, view: &str) {
                 L_POSTURE.clone(),
                 query.clone(),
             )))
+        })
+        .bench_local_values(|msg| {
+            app.update(msg);
+        });
+}
+
+/// A probe sweep of L (`P`: every edge where TLS is intended or the port looks like TLS) as the
+/// results come in: the time `update` takes on the UI task for each finished probe.
+#[divan::bench(sample_count = 10, sample_size = 100)]
+fn probe_result_l(bencher: divan::Bencher) {
+    let mut app = l_app("backends");
+    let effects = app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('P'),
+        KeyModifiers::SHIFT,
+    )));
+    let Some(Effect::Probe(requests)) = effects.into_iter().next() else {
+        panic!("P starts a sweep")
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A connection closed at once stands in for each backend: a finished probe, quickly made.
+    let results: Vec<_> = requests
+        .into_iter()
+        .take(2_000)
+        .map(|(id, req)| {
+            let (client, server) = tokio::io::duplex(64);
+            drop(server);
+            (id, rt.block_on(lastmile::probe::probe_stream(client, &req)))
+        })
+        .collect();
+    let mut next = results.into_iter().cycle();
+    bencher
+        .with_inputs(|| {
+            let (id, report) = next.next().expect("cycles");
+            Msg::ProbeDone(id, Box::new(report))
         })
         .bench_local_values(|msg| {
             app.update(msg);

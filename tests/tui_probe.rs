@@ -28,11 +28,9 @@ fn screen(app: &App) -> String {
         .collect()
 }
 
-#[test]
-fn probe_key_runs_a_probe_and_shows_the_verdict() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    // A TLS backend with a certificate from a CA that is not the policy's (storefront-ca).
-    let addr = rt.block_on(async {
+/// A TLS backend with a certificate from a CA that is not the policy's (storefront-ca).
+fn untrusted_backend(rt: &tokio::runtime::Runtime) -> std::net::SocketAddr {
+    rt.block_on(async {
         let key = KeyPair::generate().unwrap();
         let cert = CertificateParams::new(vec!["storefront.shop.svc.cluster.local".to_string()])
             .unwrap()
@@ -63,7 +61,13 @@ fn probe_key_runs_a_probe_and_shows_the_verdict() {
             }
         });
         a
-    });
+    })
+}
+
+#[test]
+fn probe_key_runs_a_probe_and_shows_the_verdict() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = untrusted_backend(&rt);
     let label = SourceLabel {
         kind: "demo".into(),
         description: "embedded demo cluster".into(),
@@ -176,4 +180,51 @@ fn probing_every_edge_shows_progress() {
         .block_on(lastmile::probe::probe_stream(client, &req));
     app.update(Msg::ProbeDone(id, Box::new(report)));
     assert!(screen(&app).contains(&format!("probing 1/{} edges", requests.len())));
+}
+
+/// Results arriving one at a time (each attached on its own, only its row built again) leave
+/// the same findings, rows and order as attaching them all to a fresh posture at once.
+#[test]
+fn probes_finishing_one_by_one_equal_attaching_them_all_at_once() {
+    let now: jiff::Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+    let label = SourceLabel {
+        kind: "demo".into(),
+        description: "embedded demo cluster".into(),
+        live: false,
+    };
+    let mut app = App::new(demo::snapshot(), now, label, Theme::new(ThemeName::Dark));
+    app.update(Msg::Resize(160, 36));
+    let effects = app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('P'),
+        KeyModifiers::SHIFT,
+    )));
+    let Some(Effect::Probe(requests)) = effects.into_iter().next() else {
+        panic!("P must start probes")
+    };
+    assert!(requests.len() > 3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = untrusted_backend(&rt);
+    let mut all = std::collections::BTreeMap::new();
+    for (id, mut req) in requests {
+        req.address = addr.to_string();
+        let report = rt.block_on(lastmile::probe::probe(&req));
+        for (i, e) in app.posture.edges.iter().enumerate() {
+            if (&e.gateway, &e.key) == (&id.0, &id.1) {
+                all.insert(i, report.clone());
+            }
+        }
+        app.update(Msg::ProbeDone(id, Box::new(report)));
+    }
+    let mut fresh = lastmile::posture::evaluate(&demo::snapshot(), now, &Default::default());
+    fresh.add_probes(all, now);
+    assert!(fresh.findings.iter().any(|f| f.id.starts_with("probe-")));
+    assert_eq!(
+        serde_json::to_string(&app.posture.findings).unwrap(),
+        serde_json::to_string(&fresh.findings).unwrap()
+    );
+    let full = backend_rows(&fresh);
+    assert_eq!(format!("{:?}", app.rows), format!("{full:?}"));
+    let order = visible_rows(&full, None, None, SortColumn::Severity, false);
+    assert_eq!(app.visible, order);
+    assert_eq!(app.widths, content_widths(order.iter().map(|&i| &full[i])));
 }

@@ -597,12 +597,15 @@ pub(crate) fn collect(
 /// The order findings are shown and reported in: most severe first, then rule id, then subject.
 /// Stable, so findings that compare equal keep the order they were raised in.
 pub(crate) fn sort(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.id.cmp(b.id))
-            .then_with(|| a.subject.cmp(&b.subject))
-    });
+    findings.sort_by(order);
+}
+
+/// The findings order: most severe first, then rule id, then subject (ties keep their order).
+pub(crate) fn order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then_with(|| a.id.cmp(b.id))
+        .then_with(|| a.subject.cmp(&b.subject))
 }
 
 fn summary(conds: &[super::ConditionView]) -> String {

@@ -330,6 +330,7 @@ pub struct Posture {
 
 impl Posture {
     /// Adds probe results and the findings they raise, keeping findings severity-ordered.
+    /// Findings of an earlier probe of the same edges are replaced; other edges' stay.
     pub fn add_probes(
         &mut self,
         probes: std::collections::BTreeMap<usize, crate::probe::ProbeReport>,
@@ -339,14 +340,25 @@ impl Posture {
             return;
         }
         self.findings.retain(|f| {
-            !(f.id.starts_with("probe-")
-                || (f.edge.is_some_and(|i| probes.contains_key(&i))
-                    && f.id.starts_with("certificate-")
-                    && f.message.starts_with("backend certificate")))
+            !(f.edge.is_some_and(|i| probes.contains_key(&i))
+                && (f.id.starts_with("probe-")
+                    || (f.id.starts_with("certificate-")
+                        && f.message.starts_with("backend certificate"))))
         });
-        self.findings
-            .extend(probe_findings(&self.edges, &probes, now));
-        findings::sort(&mut self.findings);
+        let new = probe_findings(&self.edges, &probes, now);
+        // One probe finishing among tens of thousands of findings: insert in place rather than
+        // sort everything again (the same order: after the equal findings already there).
+        if new.len() <= 16 {
+            for f in new {
+                let at = self
+                    .findings
+                    .partition_point(|x| findings::order(x, &f).is_le());
+                self.findings.insert(at, f);
+            }
+        } else {
+            self.findings.extend(new);
+            findings::sort(&mut self.findings);
+        }
         self.probes.extend(probes);
     }
 

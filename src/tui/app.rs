@@ -295,6 +295,7 @@ impl App {
         self.rows = backend_rows(&self.posture);
         self.refilter();
         self.reselect(keep);
+        self.tree.rebuild(&self.posture);
     }
 
     /// Takes rows built off the UI task from the current posture: their order and widths are
@@ -303,26 +304,28 @@ impl App {
     fn take_rows(&mut self, set: RowSet, keep: Option<(String, String)>) {
         let current = set.query == self.query();
         self.rows = set.rows;
+        let probed: Vec<usize> = self.posture.probes.keys().copied().collect();
         if !current {
-            refresh_probed_rows(&mut self.rows, &self.posture);
+            refresh_probed_rows(&mut self.rows, &self.posture, probed);
             self.refilter();
         } else {
             self.visible = set.visible;
             self.widths = set.widths;
-            self.after_probes();
+            self.after_probes(&probed);
         }
         self.reselect(keep);
+        self.tree.rebuild(&self.posture);
     }
 
-    /// Brings the probed rows up to date with the posture's probe results; the order is
-    /// computed again only if a probe changed more than the PROBE cell.
-    fn after_probes(&mut self) {
-        if refresh_probed_rows(&mut self.rows, &self.posture) {
+    /// Brings the rows of the newly probed `edges` up to date with the posture's probe
+    /// results; the order is computed again only if a probe changed more than the PROBE cell.
+    fn after_probes(&mut self, edges: &[usize]) {
+        if refresh_probed_rows(&mut self.rows, &self.posture, edges.iter().copied()) {
             self.refilter();
             return;
         }
-        let probed = &self.posture.probes;
-        for &r in self.visible.iter().filter(|&&r| probed.contains_key(&r)) {
+        let edges: std::collections::HashSet<usize> = edges.iter().copied().collect();
+        for &r in self.visible.iter().filter(|&&r| edges.contains(&r)) {
             for (w, c) in self.widths.iter_mut().zip(self.rows[r].cell_widths()) {
                 *w = (*w).max(c);
             }
@@ -343,7 +346,6 @@ impl App {
         self.backends_nav.clamp(self.visible.len(), page);
         self.policies_nav.clamp(self.policy_indices().len(), page);
         self.findings_nav.clamp(self.finding_indices().len(), page);
-        self.tree.rebuild(&self.posture);
     }
 
     /// The Backends scope, filter and order in force.
@@ -463,15 +465,15 @@ impl App {
                 vec![]
             }
             Msg::ProbeDone(id, report) => {
-                self.probes.insert(id, ProbeState::Done(report));
+                self.probes.insert(id.clone(), ProbeState::Done(report));
                 if self.probes_running() == 0 {
                     self.probe_batch = 0;
                 }
-                // Only the probed rows change: at cluster scale building every row again
-                // on each finished probe would stall the UI.
+                // Only this probe's edge changes: at cluster scale attaching every result and
+                // building every row again on each finished probe would stall the UI.
                 let keep = self.selected_edge_id();
-                self.attach_probes();
-                self.after_probes();
+                let edges = self.attach_probe(&id);
+                self.after_probes(&edges);
                 self.reselect(keep);
                 vec![]
             }
@@ -809,6 +811,23 @@ impl App {
             }
         }
         self.posture.add_probes(by_index, self.now);
+    }
+
+    /// Attaches the finished probe of edge `id` to the current posture; returns the positions
+    /// of the edges it describes.
+    fn attach_probe(&mut self, id: &(String, String)) -> Vec<usize> {
+        let Some(ProbeState::Done(report)) = self.probes.get(id) else {
+            return vec![];
+        };
+        let at: Vec<usize> = (0..self.posture.edges.len())
+            .filter(|&i| {
+                let e = &self.posture.edges[i];
+                e.gateway == id.0 && e.key == id.1
+            })
+            .collect();
+        let by_index = at.iter().map(|&i| (i, (**report).clone())).collect();
+        self.posture.add_probes(by_index, self.now);
+        at
     }
 
     /// Probes still running.

@@ -248,14 +248,25 @@ pub fn backend_rows(p: &Posture) -> Vec<BackendRow> {
     (0..p.edges.len()).map(|i| ctx.row(i, worst[i])).collect()
 }
 
-/// Builds again the rows of the probed edges of `p` (their PROBE cell, and their severity, which
-/// probe findings can raise). Returns whether anything but the PROBE cells changed, in which
-/// case the filter and order of the rows must be computed again.
-pub fn refresh_probed_rows(rows: &mut [BackendRow], p: &Posture) -> bool {
-    if p.probes.is_empty() || rows.len() != p.edges.len() {
+/// Builds again the rows of `edges` (edges of `p` that were probed: their PROBE cell, and their
+/// severity, which probe findings can raise). Returns whether anything but the PROBE cells
+/// changed, in which case the filter and order of the rows must be computed again.
+pub fn refresh_probed_rows(
+    rows: &mut [BackendRow],
+    p: &Posture,
+    edges: impl IntoIterator<Item = usize>,
+) -> bool {
+    if rows.len() != p.edges.len() {
         return false;
     }
-    let mut worst: HashMap<usize, Option<Severity>> = p.probes.keys().map(|&i| (i, None)).collect();
+    let mut worst: HashMap<usize, Option<Severity>> = edges
+        .into_iter()
+        .filter(|&i| i < rows.len())
+        .map(|i| (i, None))
+        .collect();
+    if worst.is_empty() {
+        return false;
+    }
     for f in &p.findings {
         if let Some(w) = f.edge.and_then(|i| worst.get_mut(&i)) {
             *w = (*w).max(Some(f.severity));
