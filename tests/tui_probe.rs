@@ -142,8 +142,11 @@ fn probe_key_runs_a_probe_and_shows_the_verdict() {
     assert!(screen(&app).contains("cannot probe this edge"));
 }
 
-#[test]
-fn probing_every_edge_shows_progress() {
+/// A probe request for the edge `(gateway, edge key)`, as `Effect::Probe` carries it.
+type Request = ((String, String), lastmile::probe::ProbeRequest);
+
+/// The demo at 160×36 after `P` (probe every edge worth probing): the app and its requests.
+fn demo_sweep() -> (App, Vec<Request>) {
     let label = SourceLabel {
         kind: "demo".into(),
         description: "embedded demo cluster".into(),
@@ -163,6 +166,12 @@ fn probing_every_edge_shows_progress() {
     let Some(Effect::Probe(requests)) = effects.into_iter().next() else {
         panic!("P must start probes")
     };
+    (app, requests)
+}
+
+#[test]
+fn probing_every_edge_shows_progress() {
+    let (mut app, requests) = demo_sweep();
     // Only edges where TLS is intended or the port looks like TLS.
     assert_eq!(
         requests.len(),
@@ -186,21 +195,8 @@ fn probing_every_edge_shows_progress() {
 /// the same findings, rows and order as attaching them all to a fresh posture at once.
 #[test]
 fn probes_finishing_one_by_one_equal_attaching_them_all_at_once() {
-    let now: jiff::Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
-    let label = SourceLabel {
-        kind: "demo".into(),
-        description: "embedded demo cluster".into(),
-        live: false,
-    };
-    let mut app = App::new(demo::snapshot(), now, label, Theme::new(ThemeName::Dark));
-    app.update(Msg::Resize(160, 36));
-    let effects = app.update(Msg::Key(KeyEvent::new(
-        KeyCode::Char('P'),
-        KeyModifiers::SHIFT,
-    )));
-    let Some(Effect::Probe(requests)) = effects.into_iter().next() else {
-        panic!("P must start probes")
-    };
+    let (mut app, requests) = demo_sweep();
+    let now = app.now;
     assert!(requests.len() > 3);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let addr = untrusted_backend(&rt);
