@@ -63,19 +63,34 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let (snapshot, forwarder): (Snapshot, Forwarder) = match cli.source.cluster_target() {
-        Some(target) => rt.block_on(async {
-            let conn = cluster::connect(&target).await?;
-            let snapshot = cluster::snapshot_once(
-                conn.clone(),
-                target.namespace.clone(),
-                Duration::from_secs(60),
-            )
-            .await?;
-            // Outside the cluster, Service DNS names do not resolve: probe through the API server.
-            let forwarder: Forwarder = (conn.context != "in-cluster")
-                .then(|| Arc::new(cluster::PortForwarder::new(conn.client.clone())) as _);
-            Ok::<_, String>((snapshot, forwarder))
-        })?,
+        Some(target) => {
+            let read = async {
+                let conn = cluster::connect(&target).await?;
+                let snapshot = cluster::snapshot_once(
+                    conn.clone(),
+                    target.namespace.clone(),
+                    Duration::from_secs(60),
+                )
+                .await?;
+                // Outside the cluster, Service DNS names do not resolve: probe through the API
+                // server.
+                let forwarder: Forwarder = (conn.context != "in-cluster")
+                    .then(|| Arc::new(cluster::PortForwarder::new(conn.client.clone())) as _);
+                Ok::<_, String>((snapshot, forwarder))
+            };
+            let read = rt.block_on(async {
+                tokio::select! {
+                    read = read => read.map(Some),
+                    _ = tokio::signal::ctrl_c() => Ok(None),
+                }
+            })?;
+            let Some(read) = read else {
+                eprintln!("lastmile: interrupted while reading the cluster; no report written");
+                rt.shutdown_background();
+                return Ok(ExitCode::from(130));
+            };
+            read
+        }
         None => (load_static(cli, false)?, None),
     };
     let now = args.at.unwrap_or_else(jiff::Timestamp::now);

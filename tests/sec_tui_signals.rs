@@ -1,6 +1,6 @@
 //! The terminal is given back on every bad exit: a panic while drawing, a panic in a background
 //! task (the probe sweep), Ctrl-C in the middle of a probe sweep; and `lastmile check --probe`
-//! stops promptly on SIGINT. Panics are injected with `LASTMILE_TEST_PANIC` (tests only).
+//! and its cluster read stop promptly on SIGINT. Panics are injected with `LASTMILE_TEST_PANIC` (tests only).
 
 #[path = "support/tmux.rs"]
 mod tmux;
@@ -133,7 +133,7 @@ fn ctrl_c_during_a_probe_sweep_quits_and_restores() {
 #[test]
 fn sigint_during_check_probe_exits_promptly() {
     let (_hole, addr) = black_hole();
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args([
             "check",
             "--demo",
@@ -149,9 +149,18 @@ fn sigint_during_check_probe_exits_promptly() {
         .unwrap();
     // Let the sweep start and reach the black hole.
     std::thread::sleep(Duration::from_millis(1500));
+    let (status, stderr, stdout) = interrupt(child);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stdout.is_empty(), "no partial report");
+}
+
+/// Sends SIGINT to `child` (which must still be running) and returns its exit status and
+/// stderr, failing if it does not end within 2 s.
+fn interrupt(mut child: std::process::Child) -> (std::process::ExitStatus, String, Vec<u8>) {
     assert!(
         child.try_wait().unwrap().is_none(),
-        "the sweep is held by the black hole"
+        "still running before SIGINT"
     );
     let t = Instant::now();
     let ok = Command::new("kill")
@@ -165,7 +174,7 @@ fn sigint_during_check_probe_exits_promptly() {
         }
         if t.elapsed() > Duration::from_secs(5) {
             let _ = child.kill();
-            panic!("check --probe still running 5 s after SIGINT");
+            panic!("still running 5 s after SIGINT");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -175,10 +184,44 @@ fn sigint_during_check_probe_exits_promptly() {
         t.elapsed()
     );
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    (
+        status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.stdout,
+    )
+}
+
+/// An API server that never answers holds the cluster read; Ctrl-C ends it with a message.
+#[test]
+fn sigint_while_check_reads_the_cluster_says_so() {
+    let (_hole, addr) = black_hole();
+    let dir = std::env::temp_dir().join(format!("lastmile-sigint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: hole\n  cluster:\n    server: http://{addr}\ncontexts:\n- name: hole\n  context:\n    cluster: hole\n    user: u\ncurrent-context: hole\nusers:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin())
+        .args(["check", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it connect and wait on the server.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, stderr, stdout) = interrupt(child);
+    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(out.stdout.is_empty(), "no partial report");
+    assert!(
+        stderr.contains("interrupted while reading the cluster"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "no report");
 }
 
 #[test]
