@@ -55,6 +55,17 @@ fn options(cli: &Cli) -> Options {
 
 type Forwarder = Option<Arc<dyn lastmile::probe::dial::ServiceForwarder>>;
 
+/// Once a Ctrl-C handler has been installed (the cluster read, the probe sweep), SIGINT no longer
+/// ends the process by itself: from here on Ctrl-C ends `check` at once, with a message.
+fn exit_on_ctrl_c(rt: &tokio::runtime::Runtime) {
+    rt.spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("lastmile: interrupted; the report is not complete");
+            std::process::exit(130);
+        }
+    });
+}
+
 fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
     // One runtime for reading the cluster and probing: the kube client lives on it.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -89,6 +100,9 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
                 rt.shutdown_background();
                 return Ok(ExitCode::from(130));
             };
+            if !args.probe {
+                exit_on_ctrl_c(&rt);
+            }
             read
         }
         None => (load_static(cli, false)?, None),
@@ -103,6 +117,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
             rt.shutdown_background();
             return Ok(ExitCode::from(130));
         };
+        exit_on_ctrl_c(&rt);
         posture.add_probes(probes, now);
     }
     // The report reads only the posture: the objects need not stay for its text.

@@ -5,6 +5,10 @@
 #[path = "support/tmux.rs"]
 mod tmux;
 
+#[path = "support/apiserver/mod.rs"]
+#[allow(dead_code)]
+mod apiserver;
+
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -222,6 +226,37 @@ fn sigint_while_check_reads_the_cluster_says_so() {
         "{stderr}"
     );
     assert!(stdout.is_empty(), "no report");
+}
+
+/// After the cluster read, Ctrl-C still ends `check`: here while the report is being written to
+/// a pipe nobody reads (the read installed a Ctrl-C handler, which replaces SIGINT's default).
+#[test]
+fn sigint_while_check_writes_its_report_still_ends_it() {
+    let server = apiserver::TestApiServer::start(apiserver::ServerConfig::default());
+    for o in lastmile::synth::generate(lastmile::synth::Size::M, 1) {
+        server.apply(o);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), "big");
+    // The JSON report of M is megabytes: writing it blocks once the pipe is full.
+    let mut child = Command::new(bin())
+        .args(["check", "--format", "json", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first bytes of the report show the read and the evaluation are over; the rest is
+    // left in the pipe, so the writer waits.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 4096];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert!(first.starts_with(b"{"), "a JSON report");
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stderr, _) = interrupt(child);
+    drop(stdout);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
 }
 
 #[test]
