@@ -6,7 +6,6 @@
 mod tmux;
 
 #[path = "support/apiserver/mod.rs"]
-#[allow(dead_code)]
 mod apiserver;
 
 use std::net::TcpListener;
