@@ -136,23 +136,18 @@ fn ctrl_c_during_a_probe_sweep_quits_and_restores() {
 #[test]
 fn sigint_during_check_probe_exits_promptly() {
     let (_hole, addr) = black_hole();
-    let child = Command::new(bin())
-        .args([
-            "check",
-            "--demo",
-            "--probe",
-            "--probe-timeout",
-            "60s",
-            "--probe-address",
-            &format!("Service/shop/storefront:443={addr}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(bin());
+    command.args([
+        "check",
+        "--demo",
+        "--probe",
+        "--probe-timeout",
+        "60s",
+        "--probe-address",
+        &format!("Service/shop/storefront:443={addr}"),
+    ]);
     // Let the sweep start and reach the black hole.
-    std::thread::sleep(Duration::from_millis(1500));
-    let (status, stderr, stdout) = interrupt(child);
+    let (status, stderr, stdout) = interrupt_after(&mut command, Duration::from_millis(1500));
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(stdout.is_empty(), "no partial report");
@@ -194,6 +189,20 @@ fn interrupt(mut child: std::process::Child) -> (std::process::ExitStatus, Strin
     )
 }
 
+/// Runs `command` with its output captured, and interrupts it after `wait`.
+fn interrupt_after(
+    command: &mut Command,
+    wait: Duration,
+) -> (std::process::ExitStatus, String, Vec<u8>) {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(wait);
+    interrupt(child)
+}
+
 /// An API server that never answers holds the cluster read; Ctrl-C ends it with a message.
 #[test]
 fn sigint_while_check_reads_the_cluster_says_so() {
@@ -208,16 +217,10 @@ fn sigint_while_check_reads_the_cluster_says_so() {
         ),
     )
     .unwrap();
-    let child = Command::new(bin())
-        .args(["check", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(bin());
+    command.args(["check", "--kubeconfig"]).arg(&kubeconfig);
     // Let it connect and wait on the server.
-    std::thread::sleep(Duration::from_millis(1500));
-    let (status, stderr, stdout) = interrupt(child);
+    let (status, stderr, stdout) = interrupt_after(&mut command, Duration::from_millis(1500));
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
