@@ -153,8 +153,8 @@ fn sigint_during_check_probe_exits_promptly() {
     assert!(stdout.is_empty(), "no partial report");
 }
 
-/// Sends SIGINT to `child` (which must still be running) and returns its exit status and
-/// stderr, failing if it does not end within 2 s.
+/// Sends SIGINT to `child` (which must still be running) and returns its exit status, stderr and
+/// stdout, failing if it does not end within 2 s.
 fn interrupt(mut child: std::process::Child) -> (std::process::ExitStatus, String, Vec<u8>) {
     assert!(
         child.try_wait().unwrap().is_none(),
