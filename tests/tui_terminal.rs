@@ -53,7 +53,8 @@ fn demo_session_navigates_and_restores_the_terminal() {
     );
     // Quit.
     s.keys(&["Escape", "q"]);
-    let screen = s.wait_for("EXIT=");
+    // The terminal modes print after `EXIT=`: wait for them, not just for the exit line.
+    let screen = s.wait_for("icanon");
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert!(
         screen.contains("icanon") && !screen.contains("-icanon"),
