@@ -43,7 +43,6 @@ pub fn write(
                     .error
                     .unwrap_or_else(|| std::io::Error::other("formatting the report failed")));
             }
-            out.w.flush()?;
         }
         other => w.write_all(render(posture, other, fail_on).as_bytes())?,
     }

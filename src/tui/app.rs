@@ -334,6 +334,14 @@ impl App {
 
     /// Selects the edge `keep` if it is shown, and keeps every list's cursor in range.
     fn reselect(&mut self, keep: Option<(String, String)>) {
+        self.select_edge(keep);
+        let page = self.page();
+        self.policies_nav.clamp(self.policy_indices().len(), page);
+        self.findings_nav.clamp(self.finding_indices().len(), page);
+    }
+
+    /// Selects the edge `keep` in the Backends view if it is shown; keeps the cursor in range.
+    fn select_edge(&mut self, keep: Option<(String, String)>) {
         if let Some((gw, key)) = keep
             && let Some(pos) = self.visible.iter().position(|&r| {
                 let e = &self.posture.edges[self.rows[r].edge];
@@ -344,8 +352,6 @@ impl App {
         }
         let page = self.page();
         self.backends_nav.clamp(self.visible.len(), page);
-        self.policies_nav.clamp(self.policy_indices().len(), page);
-        self.findings_nav.clamp(self.finding_indices().len(), page);
     }
 
     /// The Backends scope, filter and order in force.
@@ -474,7 +480,10 @@ impl App {
                 let keep = self.selected_edge_id();
                 let edges = self.attach_probe(&id);
                 self.after_probes(&edges);
-                self.reselect(keep);
+                // The policies do not change; the findings may (a probe replaces its own).
+                self.select_edge(keep);
+                let page = self.page();
+                self.findings_nav.clamp(self.finding_indices().len(), page);
                 vec![]
             }
         }
