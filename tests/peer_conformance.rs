@@ -116,8 +116,8 @@ fn valid_policy_is_verified_tls_and_mismatches_are_only_visible_to_a_probe() {
         assert_eq!(e.sni.as_deref(), Some("abc.example.com"));
         assert_eq!(e.trust, Trust::CaRefs);
         assert_eq!(
-            e.ca_refs,
-            vec![format!("ConfigMap/{NS}/tls-checks-ca-certificate")]
+            *e.ca_refs,
+            [format!("ConfigMap/{NS}/tls-checks-ca-certificate")]
         );
         // Host and CA mismatches are Accepted: only a handshake shows them.
         for (svc, policy) in [

@@ -176,7 +176,11 @@ fn compare_tls(e: &Edge, x: &ExpectedTls) -> Vec<String> {
 fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
     let mut diffs = Vec::new();
     for ((gw, name), dest) in &x.destinations {
-        let Some(e) = p.edges.iter().find(|e| &e.gateway == gw && &e.key == name) else {
+        let Some(e) = p
+            .edges
+            .iter()
+            .find(|e| &*e.gateway == gw.as_str() && &e.key == name)
+        else {
             diffs.push(format!("{gw} {name}: no computed edge"));
             continue;
         };
@@ -203,7 +207,9 @@ fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
         let rule_edges: Vec<&Edge> = p
             .edges
             .iter()
-            .filter(|e| &e.gateway == gw && e.key.starts_with(&format!("{prefix}/backend/")))
+            .filter(|e| {
+                &*e.gateway == gw.as_str() && e.key.starts_with(&format!("{prefix}/backend/"))
+            })
             .collect();
         if !rule_edges
             .iter()
@@ -227,10 +233,10 @@ fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
             .unwrap_or_default();
         let known_dest = x
             .destinations
-            .contains_key(&(e.gateway.clone(), e.key.clone()));
+            .contains_key(&(e.gateway.to_string(), e.key.clone()));
         if !x
             .failed_rules
-            .contains(&(e.gateway.clone(), prefix.clone()))
+            .contains(&(e.gateway.to_string(), prefix.clone()))
             && known_dest
         {
             diffs.push(format!(

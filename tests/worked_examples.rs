@@ -322,7 +322,7 @@ fn b_whole_service_policy_verifies_both_ports() {
     for b in [SHOP_443, SHOP_9090] {
         assert_tls_verified(&p, b, "app/p-all", "shop.app.svc", Trust::CaRefs);
         let e = edge(&p, b);
-        assert_eq!(e.ca_refs, vec!["ConfigMap/app/shop-ca"]);
+        assert_eq!(*e.ca_refs, ["ConfigMap/app/shop-ca"]);
         assert!(!e.mtls);
         assert_eq!(e.client_cert, None);
     }
@@ -373,7 +373,7 @@ fn c_section_policy_https_covers_only_port_443() {
     let sectioned = r#"[{group: "", kind: Service, name: shop, sectionName: https}]"#;
     let p = baseline(&[policy("app", "p-https", T0, sectioned, SHOP_CA_VALIDATION)]);
     assert_tls_verified(&p, SHOP_443, "app/p-https", "shop.app.svc", Trust::CaRefs);
-    assert_eq!(edge(&p, SHOP_443).ca_refs, vec!["ConfigMap/app/shop-ca"]);
+    assert_eq!(*edge(&p, SHOP_443).ca_refs, ["ConfigMap/app/shop-ca"]);
     assert_mode(&p, SHOP_9090, Mode::Plaintext);
     assert_eq!(edge(&p, SHOP_9090).policy, None);
     let r = report(&p, "app/p-https");
@@ -464,7 +464,7 @@ fn g_missing_ca_configmap_fails_closed() {
         let e = edge(&p, b);
         assert_eq!(e.mode, Mode::FailClosed, "{b}: {:?}", e.reasons);
         assert_eq!(e.policy.as_deref(), Some("app/p-all"));
-        assert_eq!(e.ca_refs, vec!["ConfigMap/app/shop-ca"]);
+        assert_eq!(*e.ca_refs, ["ConfigMap/app/shop-ca"]);
         assert!(e.reasons.join(" ").contains("HTTP 500"), "{:?}", e.reasons);
         assert!(has_finding(&p, "fail-closed", b));
     }
@@ -492,7 +492,7 @@ fn h_single_key_ca_configmap_is_accepted() {
     for b in [SHOP_443, SHOP_9090] {
         assert_tls_verified(&p, b, "app/p-all", "shop.app.svc", Trust::CaRefs);
         let e = edge(&p, b);
-        assert_eq!(e.ca_refs, vec!["ConfigMap/app/shop-ca"]);
+        assert_eq!(*e.ca_refs, ["ConfigMap/app/shop-ca"]);
         let keys: Vec<Option<&str>> = e.ca_ref_states.iter().map(|s| s.key.as_deref()).collect();
         assert_eq!(keys, vec![Some("bundle.pem")], "the sole key is read");
     }
@@ -618,7 +618,7 @@ fn cross_ns(extra: &[String]) -> Posture {
 fn x1_cross_namespace_with_grant_uses_policy_of_service_namespace() {
     let p = cross_ns(&[grant(r#"{group: "", kind: Service}"#), p_all()]);
     assert_tls_verified(&p, SHOP_443, "app/p-all", "shop.app.svc", Trust::CaRefs);
-    assert_eq!(edge(&p, SHOP_443).route, "HTTPRoute/web/web");
+    assert_eq!(&*edge(&p, SHOP_443).route, "HTTPRoute/web/web");
     assert_conditions(&p, "app/p-all", ACCEPTED);
 }
 
@@ -845,7 +845,7 @@ fn b10_policy_ca_wins_over_backend_ca() {
         ],
     );
     assert_tls_verified(&p, EXT, "app/p-ext", "api.example.com", Trust::CaRefs);
-    assert_eq!(edge(&p, EXT).ca_refs, vec!["ConfigMap/app/cm-b"]);
+    assert_eq!(*edge(&p, EXT).ca_refs, ["ConfigMap/app/cm-b"]);
 }
 
 #[test]
@@ -1053,7 +1053,7 @@ fn r1_grpc_route_to_h2c_port_is_plaintext() {
         grpc_route(9000),
     ]);
     let e = edge(&p, "Service/app/greeter:9000");
-    assert_eq!(e.route, "GRPCRoute/app/greeter-9000");
+    assert_eq!(&*e.route, "GRPCRoute/app/greeter-9000");
     assert_eq!(e.mode, Mode::Plaintext, "{:?}", e.reasons);
 }
 
@@ -1066,7 +1066,7 @@ fn r2_grpc_route_to_grpcs_port_is_plaintext_to_tls_port() {
         grpc_route(8443),
     ]);
     let e = edge(&p, "Service/app/greeter:8443");
-    assert_eq!(e.route, "GRPCRoute/app/greeter-8443");
+    assert_eq!(&*e.route, "GRPCRoute/app/greeter-8443");
     assert_eq!(e.mode, Mode::PlaintextToTlsPort, "{:?}", e.reasons);
     let why = e.reasons.join(" ");
     assert!(
@@ -1116,7 +1116,7 @@ fn tls_route_case(listener: &str, extra: &[String]) -> Posture {
 fn r3_tls_route_on_passthrough_listener_is_passthrough() {
     let p = tls_route_case("tls-pass", &[]);
     let e = edge(&p, SHOP_443);
-    assert_eq!(e.route, "TLSRoute/app/shop-tls");
+    assert_eq!(&*e.route, "TLSRoute/app/shop-tls");
     assert_eq!(e.listener.as_deref(), Some("tls-pass"));
     assert_eq!(e.mode, Mode::Passthrough, "{:?}", e.reasons);
     assert!(!p.findings.iter().any(|f| f.id == "double-tls"));
@@ -1126,7 +1126,7 @@ fn r3_tls_route_on_passthrough_listener_is_passthrough() {
 fn r5_tls_route_on_terminate_listener_with_policy_reencrypts() {
     let p = tls_route_case("tls-term", &[p_all()]);
     let e = edge(&p, SHOP_443);
-    assert_eq!(e.route, "TLSRoute/app/shop-tls");
+    assert_eq!(&*e.route, "TLSRoute/app/shop-tls");
     assert_eq!(e.listener.as_deref(), Some("tls-term"));
     assert_tls_verified(&p, SHOP_443, "app/p-all", "shop.app.svc", Trust::CaRefs);
     assert!(!p.findings.iter().any(|f| f.id == "double-tls"));

@@ -102,7 +102,7 @@ pub(crate) fn findings(
             subject: subject.clone(),
             message,
             remediation: r.remediation,
-            object: subject,
+            object: subject.into(),
             origin: None,
             edge: None,
         });

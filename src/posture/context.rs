@@ -1,14 +1,22 @@
 //! Per-evaluation lookups: each Gateway's class, controller, semantics and EnvoyProxy.
 
+use super::trust::{CaResolution, ca_ref_key, resolve_cas};
 use super::{Options, Semantics};
 use crate::model::*;
 use crate::snapshot::Snapshot;
 use foldhash::{HashMap, HashMapExt};
+use std::sync::{Arc, OnceLock};
 
 pub(crate) struct GatewayCtx<'a> {
     pub gateway: &'a Gateway,
     /// `NS/NAME`.
-    pub key: String,
+    pub key: Arc<str>,
+    /// The GatewayClass name and its controller (empty when the class is missing), shared by
+    /// every edge of this Gateway.
+    pub class_name: Arc<str>,
+    pub controller: Arc<str>,
+    /// The Gateway as a policy ancestor, as the Gateway API specification names it.
+    pub ancestor_ref: ParentRef,
     pub class: Option<&'a GatewayClass>,
     /// `None` when the GatewayClass is missing.
     pub semantics: Option<Semantics>,
@@ -20,7 +28,7 @@ pub(crate) struct GatewayCtx<'a> {
 
 impl GatewayCtx<'_> {
     pub fn controller(&self) -> &str {
-        self.class.map(|c| c.controller_name.as_str()).unwrap_or("")
+        &self.controller
     }
 }
 
@@ -31,6 +39,16 @@ pub(crate) struct Context<'a> {
     gateways: HashMap<&'a str, HashMap<&'a str, GatewayCtx<'a>>>,
     /// Why Envoy Gateway sees no BackendTLSPolicy at all (version skew), when known.
     pub eg_blind: Option<String>,
+    /// The CA references of each policy that has them (by [`super::status::pid`]), resolved on
+    /// first use under each semantics: every edge of a policy shares one resolution.
+    policy_cas: HashMap<usize, [OnceLock<PolicyCas>; 2]>,
+}
+
+/// A policy's CA references as resolved under one semantics.
+pub(crate) struct PolicyCas {
+    pub resolution: CaResolution,
+    /// `KIND/NS/NAME` of each reference.
+    pub keys: Arc<[String]>,
 }
 
 impl<'a> Context<'a> {
@@ -79,7 +97,17 @@ impl<'a> Context<'a> {
                     gw.meta.name.as_str(),
                     GatewayCtx {
                         gateway: gw,
-                        key: format!("{}/{}", gw.meta.namespace, gw.meta.name),
+                        key: format!("{}/{}", gw.meta.namespace, gw.meta.name).into(),
+                        class_name: gw.class_name.as_str().into(),
+                        controller: class.map_or("", |c| c.controller_name.as_str()).into(),
+                        ancestor_ref: ParentRef {
+                            group: Some(GATEWAY_GROUP.into()),
+                            kind: Some("Gateway".into()),
+                            namespace: Some(gw.meta.namespace.clone()),
+                            name: gw.meta.name.clone(),
+                            section_name: None,
+                            port: None,
+                        },
                         class,
                         semantics,
                         proxy,
@@ -87,12 +115,44 @@ impl<'a> Context<'a> {
                     },
                 );
         }
+        let policy_cas = snap
+            .policies
+            .iter()
+            .filter(|p| !p.ca_refs.is_empty())
+            .map(|p| (super::status::pid(p), Default::default()))
+            .collect();
         Context {
             snap,
             opts,
             gateways,
             eg_blind: super::cluster::eg_blindness(snap, opts),
+            policy_cas,
         }
+    }
+
+    /// `p`'s CA references resolved the way `semantics` does (`None` when it has none).
+    pub fn policy_cas(&self, p: &BackendTlsPolicy, semantics: Semantics) -> Option<&PolicyCas> {
+        let slot = match semantics {
+            Semantics::EnvoyGateway => 0,
+            Semantics::GatewayApiSpec => 1,
+        };
+        let cell = &self.policy_cas.get(&super::status::pid(p))?[slot];
+        Some(cell.get_or_init(|| {
+            PolicyCas {
+                resolution: resolve_cas(
+                    self.snap,
+                    semantics,
+                    &p.meta.namespace,
+                    &p.ca_refs,
+                    self.opts.eg_sds_secret_refs,
+                ),
+                keys: p
+                    .ca_refs
+                    .iter()
+                    .map(|r| ca_ref_key(r, &p.meta.namespace))
+                    .collect(),
+            }
+        }))
     }
 
     pub fn gateway(&self, ns: &str, name: &str) -> Option<&GatewayCtx<'a>> {

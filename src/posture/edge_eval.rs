@@ -4,10 +4,11 @@ use super::context::{Context, GatewayCtx};
 use super::heuristics::{PortLook, backend_look, port_look};
 use super::select::{Selected, TargetKey, select};
 use super::status::{Recorder, cond};
-use super::trust::{ClientCertOutcome, client_cert, resolve_cas, tls_params};
+use super::trust::{ClientCertOutcome, ca_ref_key, client_cert, resolve_cas, tls_params};
 use super::{Edge, Mode, Semantics, Trust};
 use crate::model::*;
 use crate::snapshot::ObjectId;
+use std::sync::Arc;
 
 /// Where a backendRef sits: which gateway parentRef, route (or policy), rule and index.
 struct Site<'r> {
@@ -17,7 +18,7 @@ struct Site<'r> {
     owner_name: &'r str,
     route_kind: Option<RouteKind>,
     /// `KIND/NS/NAME` of the owner.
-    owner_key: &'r str,
+    owner_key: &'r Arc<str>,
     parent_ref: &'r ParentRef,
     listener: Option<&'r str>,
     attached: bool,
@@ -67,12 +68,13 @@ fn route_run(ctx: &Context, routes: &[std::sync::Arc<Route>], rec: &mut Recorder
             };
             let att = attachment(gw, route, pr);
             let lower = route.kind.as_str().to_ascii_lowercase();
-            let owner_key = format!(
+            let owner_key: Arc<str> = format!(
                 "{}/{}/{}",
                 route.kind.as_str(),
                 route.meta.namespace,
                 route.meta.name
-            );
+            )
+            .into();
             for (ri, rule) in route.rules.iter().enumerate() {
                 for (bi, br) in rule.backend_refs.iter().enumerate() {
                     let rule_key = if route.kind.is_http_family() {
@@ -123,7 +125,8 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
             section_name: None,
             port: None,
         };
-        let owner_key = format!("{}/{ns}/{}", owner.kind.as_str(), owner.meta.name);
+        let owner_key: Arc<str> =
+            format!("{}/{ns}/{}", owner.kind.as_str(), owner.meta.name).into();
         for gw in gateways {
             if gw.semantics != Some(Semantics::EnvoyGateway) {
                 continue;
@@ -320,23 +323,23 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef) -> Edge {
     }
     Edge {
         gateway: gw.key.clone(),
-        gateway_class: gw.gateway.class_name.clone(),
-        controller: gw.controller().to_string(),
+        gateway_class: gw.class_name.clone(),
+        controller: gw.controller.clone(),
         semantics: gw.semantics.unwrap_or(Semantics::GatewayApiSpec),
         listener: site.listener.map(str::to_string),
-        route: site.owner_key.to_string(),
+        route: site.owner_key.clone(),
         rule: site.rule,
         backend_ref: site.index,
         backend,
-        via: site.via.map(str::to_string),
+        via: site.via,
         mode: Mode::Unknown,
         mtls: false,
         policy: None,
         sni: None,
         auto_sni: false,
         trust: Trust::None,
-        ca_refs: vec![],
-        ca_ref_states: vec![],
+        ca_refs: Arc::default(),
+        ca_ref_states: Arc::default(),
         sans: vec![],
         client_cert: None,
         insecure_skip_verify: false,
@@ -347,8 +350,6 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef) -> Edge {
         weight: br.weight.unwrap_or(1),
         reasons,
         key: site.key.clone(),
-        parent_ref: site.parent_ref.clone(),
-        route_namespace: site.owner_ns.to_string(),
         port_look: PortLook::default(),
         listener_terminates_tls: site.terminates_tls,
         double_tls: false,
@@ -382,7 +383,7 @@ fn evaluate(
         );
     };
     let snap = ctx.snap;
-    let ns = br.namespace.as_deref().unwrap_or(site.owner_ns).to_string();
+    let ns = br.namespace.as_deref().unwrap_or(site.owner_ns);
     let (group, kind) = (br.group(), br.kind());
     let supported = match semantics {
         Semantics::EnvoyGateway => matches!(
@@ -428,7 +429,7 @@ fn evaluate(
             ObjectId {
                 group,
                 kind,
-                namespace: &ns,
+                namespace: ns,
                 name: &br.name,
             },
         )
@@ -451,7 +452,7 @@ fn evaluate(
                     "the Envoy Gateway Backend API is disabled (extensionApis.enableBackend): Backend references are invalid",
                 );
             }
-            match snap.backend(&ns, &br.name) {
+            match snap.backend(ns, &br.name) {
                 Some(b) => {
                     if let Err(why) = eg_backend_endpoints_valid(b, site.route_kind.is_some()) {
                         return done(
@@ -472,7 +473,7 @@ fn evaluate(
             }
         }
         _ => {
-            let Some(svc) = snap.service(kind, &ns, &br.name) else {
+            let Some(svc) = snap.service(kind, ns, &br.name) else {
                 return done(
                     e,
                     Mode::Unresolved,
@@ -514,11 +515,11 @@ fn evaluate(
             e.port_look = port_look(sp, &svc.meta.annotations);
             (
                 TargetKey {
-                    group: group.into(),
-                    kind: kind.into(),
-                    name: br.name.clone(),
-                    namespace: ns.clone(),
-                    section: sp.name.clone(),
+                    group,
+                    kind,
+                    name: &br.name,
+                    namespace: ns,
+                    section: sp.name.as_deref().map(Into::into),
                 },
                 None,
             )
@@ -527,11 +528,11 @@ fn evaluate(
             e.port_look = backend_look(b, br.port);
             (
                 TargetKey {
-                    group: group.into(),
-                    kind: kind.into(),
-                    name: br.name.clone(),
-                    namespace: ns.clone(),
-                    section: br.port.map(|p| p.to_string()),
+                    group,
+                    kind,
+                    name: &br.name,
+                    namespace: ns,
+                    section: br.port.map(|p| p.to_string().into()),
                 },
                 Some(*b),
             )
@@ -626,7 +627,7 @@ fn plaintext_outcome(
         );
     }
     if e.port_look.looks_tls() {
-        let why = e.port_look.tls.join(", ");
+        let why = e.port_look.tls.clone();
         return done(
             e,
             Mode::PlaintextToTlsPort,
@@ -639,7 +640,7 @@ fn plaintext_outcome(
     if !e.port_look.maybe_tls.is_empty() {
         reason.push_str(&format!(
             " (the port may serve TLS: {})",
-            e.port_look.maybe_tls.join(", ")
+            e.port_look.maybe_tls
         ));
     }
     if site.terminates_tls {
@@ -744,17 +745,10 @@ fn tls_outcome(
     let snap = ctx.snap;
     let sds = ctx.opts.eg_sds_secret_refs;
     let ancestor = match semantics {
-        Semantics::EnvoyGateway => site.parent_ref.clone(),
-        Semantics::GatewayApiSpec => ParentRef {
-            group: Some(GATEWAY_GROUP.into()),
-            kind: Some("Gateway".into()),
-            namespace: Some(gw.gateway.meta.namespace.clone()),
-            name: gw.gateway.meta.name.clone(),
-            section_name: None,
-            port: None,
-        },
+        Semantics::EnvoyGateway => site.parent_ref,
+        Semantics::GatewayApiSpec => &gw.ancestor_ref,
     };
-    let controller = gw.controller().to_string();
+    let controller = gw.controller();
     let mut trust = Trust::None;
     let mut sni = None;
     let mut sans = Vec::new();
@@ -796,21 +790,28 @@ fn tls_outcome(
                 ),
             });
         }
-        if error.is_none() && !p.ca_refs.is_empty() {
-            let res = resolve_cas(snap, semantics, &p.meta.namespace, &p.ca_refs, sds);
+        let cas = ctx.policy_cas(p, semantics);
+        if error.is_none()
+            && let Some(cas) = cas
+        {
+            let res = &cas.resolution;
             e.ca_ref_states = res.states.clone();
-            if let Some(err) = res.error {
-                error = Some((err.accepted_reason.into(), err.resolved_reason, err.message));
-            } else if let Some((reason, msg)) = res.partial {
+            if let Some(err) = &res.error {
+                error = Some((
+                    err.accepted_reason.into(),
+                    err.resolved_reason,
+                    err.message.clone(),
+                ));
+            } else if let Some((reason, msg)) = &res.partial {
                 rec.record(
                     p,
                     sel.target_index,
-                    ancestor.clone(),
-                    &controller,
+                    ancestor,
+                    controller,
                     semantics,
                     vec![
                         cond("Accepted", true, "Accepted", "Policy has been accepted."),
-                        cond("ResolvedRefs", false, reason, &msg),
+                        cond("ResolvedRefs", false, reason, msg),
                     ],
                 );
                 e.reasons.push(format!(
@@ -824,12 +825,8 @@ fn tls_outcome(
             if let Some(r) = resolved_reason {
                 conds.push(cond("ResolvedRefs", false, r, &msg));
             }
-            rec.record(p, sel.target_index, ancestor, &controller, semantics, conds);
-            e.ca_refs = p
-                .ca_refs
-                .iter()
-                .map(|r| ca_ref_key(r, &p.meta.namespace))
-                .collect();
+            rec.record(p, sel.target_index, ancestor, controller, semantics, conds);
+            e.ca_refs = cas.map(|c| c.keys.clone()).unwrap_or_default();
             let effect = match (
                 semantics,
                 site.route_kind.is_none_or(RouteKind::is_http_family),
@@ -849,12 +846,12 @@ fn tls_outcome(
                 ),
             );
         }
-        if !rec.has(p, &ancestor, &controller) {
+        if !rec.has(p, ancestor, controller) {
             rec.record(
                 p,
                 sel.target_index,
-                ancestor.clone(),
-                &controller,
+                ancestor,
+                controller,
                 semantics,
                 vec![
                     cond(
@@ -887,14 +884,10 @@ fn tls_outcome(
         sans = p.sans.clone();
         if p.well_known.is_some() {
             trust = Trust::System;
-            e.ca_ref_states.clear();
+            e.ca_ref_states = Arc::default();
         } else {
             trust = Trust::CaRefs;
-            e.ca_refs = p
-                .ca_refs
-                .iter()
-                .map(|r| ca_ref_key(r, &p.meta.namespace))
-                .collect();
+            e.ca_refs = cas.map(|c| c.keys.clone()).unwrap_or_default();
         }
     }
     // Envoy Gateway Backend TLS, merged under the policy (the policy wins, except insecureSkipVerify).
@@ -1007,7 +1000,7 @@ fn tls_outcome(
         e.reasons.push("TLSRoute on a Passthrough listener: the gateway wraps the client's TLS in a second TLS session; the backend will most likely reject it".into());
     }
     if !e.port_look.plain.is_empty() && e.port_look.tls.is_empty() {
-        e.reasons.push(format!("TLS is sent to a port that looks plaintext ({}): expect a handshake failure (503) unless it serves TLS", e.port_look.plain.join(", ")));
+        e.reasons.push(format!("TLS is sent to a port that looks plaintext ({}): expect a handshake failure (503) unless it serves TLS", e.port_look.plain));
     }
     if e.sni.is_none() && !e.auto_sni && site.route_kind.is_none_or(RouteKind::is_http_family) {
         e.reasons.push("no SNI configured: Envoy sends the client's Host header as SNI and checks the certificate against it".into());
@@ -1062,15 +1055,6 @@ fn tls_outcome(
     )
 }
 
-fn ca_ref_key(r: &ObjectRef, ns: &str) -> String {
-    let kind = r.kind.as_deref().unwrap_or("ConfigMap");
-    if kind == "ClusterTrustBundle" {
-        format!("{kind}/{}", r.name)
-    } else {
-        format!("{kind}/{ns}/{}", r.name)
-    }
-}
-
 /// Envoy Gateway answers a whole HTTP rule with 500 when one of its backends fails TLS setup;
 /// the other backends of that rule are told so.
 pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
@@ -1083,7 +1067,7 @@ pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
             && (e.route.starts_with("HTTPRoute/") || e.route.starts_with("GRPCRoute/"))
         {
             failed
-                .entry((e.gateway.as_str(), e.route.as_str(), e.rule))
+                .entry((&*e.gateway, &*e.route, e.rule))
                 .or_insert(e.backend_ref);
         }
     }
@@ -1094,7 +1078,7 @@ pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
         .iter()
         .enumerate()
         .filter_map(|(i, e)| {
-            let &bad = failed.get(&(e.gateway.as_str(), e.route.as_str(), e.rule))?;
+            let &bad = failed.get(&(&*e.gateway, &*e.route, e.rule))?;
             (bad != e.backend_ref).then(|| (i, format!("rule {} is answered with HTTP 500 as a whole because backendRef {bad} cannot set up TLS", e.rule)))
         })
         .collect();

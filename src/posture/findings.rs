@@ -56,8 +56,8 @@ pub struct Finding {
     pub subject: String,
     pub message: String,
     pub remediation: &'static str,
-    /// The object to open for this finding (`KIND/NS/NAME`).
-    pub object: String,
+    /// The object to open for this finding (`KIND/NS/NAME`), shared with the edges of a route.
+    pub object: std::sync::Arc<str>,
     /// Where that object was read from, when known.
     pub origin: Option<Origin>,
     /// Index into `Posture.edges` when the finding is about an edge.
@@ -309,7 +309,7 @@ pub(crate) fn collect(
                     severity: Option<crate::posture::Severity>,
                     subject: String,
                     message: String,
-                    object: String,
+                    object: std::sync::Arc<str>,
                     edge: Option<usize>| {
         let r = rule(id);
         let origin = origin(&object);
@@ -368,7 +368,7 @@ pub(crate) fn collect(
                 None,
                 edge_subject(e),
                 w.clone(),
-                format!("Gateway/{}", e.gateway),
+                format!("Gateway/{}", e.gateway).into(),
                 Some(i),
             );
         }
@@ -377,10 +377,7 @@ pub(crate) fn collect(
                 "tls-to-plain-port",
                 None,
                 edge_subject(e),
-                format!(
-                    "TLS to a port that looks plaintext ({})",
-                    e.port_look.plain.join(", ")
-                ),
+                format!("TLS to a port that looks plaintext ({})", e.port_look.plain),
                 e.route.clone(),
                 Some(i),
             );
@@ -410,7 +407,7 @@ pub(crate) fn collect(
                 None,
                 key.clone(),
                 format!("{} ({}): {why}", cc.secret, cc.source),
-                key,
+                key.into(),
                 None,
             );
         }
@@ -424,7 +421,7 @@ pub(crate) fn collect(
                     None,
                     route.key(),
                     format!("parentRef Gateway {ns}/{} does not exist", pr.name),
-                    route.key(),
+                    route.key().into(),
                     None,
                 );
             }
@@ -445,7 +442,7 @@ pub(crate) fn collect(
                     None,
                     key.clone(),
                     format!("{} loses: {detail}", report.policy),
-                    key.clone(),
+                    key.clone().into(),
                     None,
                 );
             }
@@ -472,7 +469,7 @@ pub(crate) fn collect(
                         report.policy,
                         detail.join("; ")
                     ),
-                    key.clone(),
+                    key.clone().into(),
                     None,
                 );
             }
@@ -486,7 +483,7 @@ pub(crate) fn collect(
                             "target {} of {} applies to nothing: {}",
                             t.target, report.policy, t.detail
                         ),
-                        key.clone(),
+                        key.clone().into(),
                         None,
                     );
                 }
@@ -499,7 +496,7 @@ pub(crate) fn collect(
                 None,
                 key.clone(),
                 format!("{} has {} targetRefs", report.policy, p.targets.len()),
-                key.clone(),
+                key.clone().into(),
                 None,
             );
         }
@@ -522,7 +519,7 @@ pub(crate) fn collect(
                 None,
                 key.clone(),
                 diffs.join("; "),
-                key.clone(),
+                key.clone().into(),
                 None,
             );
         }
@@ -549,7 +546,7 @@ pub(crate) fn collect(
                     stale.join(", "),
                     report.generation.unwrap_or_default()
                 ),
-                key.clone(),
+                key.clone().into(),
                 None,
             );
         }
@@ -571,7 +568,7 @@ pub(crate) fn collect(
                     Some(sev),
                     state.reference.clone(),
                     format!("{}: {msg}", crate::sanitize::clean(&c.subject)),
-                    state.reference.clone(),
+                    state.reference.clone().into(),
                     None,
                 );
             }
@@ -585,7 +582,7 @@ pub(crate) fn collect(
             subject: err.object.clone(),
             message: format!("{} ({})", err.message, err.origin),
             remediation: r.remediation,
-            object: err.object.clone(),
+            object: err.object.as_str().into(),
             // The object is not in the snapshot; its document's position is in the error.
             origin: Some(err.origin.clone()),
             edge: None,

@@ -3,21 +3,38 @@
 use crate::model::{Backend, ServicePort};
 use serde::Serialize;
 
-/// What a port's number, name and appProtocol suggest about the protocol it speaks.
+/// What a port's number, name and appProtocol suggest about the protocol it speaks. Each
+/// field lists its signs joined by `, ` (empty when there is none): one string, not a vector of
+/// them, because every edge carries one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PortLook {
     /// Strong signs of TLS (443, `https*` name, appProtocol https/wss...).
-    pub tls: Vec<String>,
+    pub tls: String,
     /// Weaker signs (8443, 9443...), shown as "possibly TLS".
-    pub maybe_tls: Vec<String>,
+    pub maybe_tls: String,
     /// Signs of plaintext (appProtocol http/h2c, `http*` name, port 80/8080).
-    pub plain: Vec<String>,
+    pub plain: String,
 }
 
 impl PortLook {
     pub fn looks_tls(&self) -> bool {
         !self.tls.is_empty()
     }
+}
+
+/// Appends one sign to a `, `-separated list.
+fn add(signs: &mut String, sign: std::fmt::Arguments) {
+    use std::fmt::Write;
+    if !signs.is_empty() {
+        signs.push_str(", ");
+    }
+    let _ = signs.write_fmt(sign);
+}
+
+/// `s` starts with `prefix`, ignoring ASCII case.
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 const TLS_APP_PROTOCOLS: &[&str] = &[
@@ -47,44 +64,53 @@ pub fn port_look(
 ) -> PortLook {
     let mut look = PortLook::default();
     if let Some(ap) = &port.app_protocol {
-        let l = ap.to_ascii_lowercase();
-        if TLS_APP_PROTOCOLS.contains(&l.as_str()) {
-            look.tls.push(format!("appProtocol {ap}"));
-        } else if PLAIN_APP_PROTOCOLS.contains(&l.as_str()) {
-            look.plain.push(format!("appProtocol {ap}"));
+        if TLS_APP_PROTOCOLS.iter().any(|p| ap.eq_ignore_ascii_case(p)) {
+            add(&mut look.tls, format_args!("appProtocol {ap}"));
+        } else if PLAIN_APP_PROTOCOLS
+            .iter()
+            .any(|p| ap.eq_ignore_ascii_case(p))
+        {
+            add(&mut look.plain, format_args!("appProtocol {ap}"));
         }
     }
     if let Some(name) = &port.name {
-        let l = name.to_ascii_lowercase();
-        if TLS_NAME_PREFIXES.iter().any(|p| l.starts_with(p)) {
-            look.tls.push(format!("port name {name}"));
-        } else if l.starts_with("http") || l.starts_with("h2c") {
-            look.plain.push(format!("port name {name}"));
+        if TLS_NAME_PREFIXES
+            .iter()
+            .any(|p| starts_with_ignore_case(name, p))
+        {
+            add(&mut look.tls, format_args!("port name {name}"));
+        } else if starts_with_ignore_case(name, "http") || starts_with_ignore_case(name, "h2c") {
+            add(&mut look.plain, format_args!("port name {name}"));
         }
     }
     match port.port {
-        Some(443) => look.tls.push("port 443".into()),
-        Some(p) if MAYBE_TLS_PORTS.contains(&p) => look.maybe_tls.push(format!("port {p}")),
-        Some(p @ (80 | 8080)) => look.plain.push(format!("port {p}")),
+        Some(443) => add(&mut look.tls, format_args!("port 443")),
+        Some(p) if MAYBE_TLS_PORTS.contains(&p) => {
+            add(&mut look.maybe_tls, format_args!("port {p}"))
+        }
+        Some(p @ (80 | 8080)) => add(&mut look.plain, format_args!("port {p}")),
         _ => {}
     }
     if let Some(tp) = &port.target_port
         && port.port != Some(443)
+        && (tp == "443" || starts_with_ignore_case(tp, "https") || tp.eq_ignore_ascii_case("tls"))
     {
-        let l = tp.to_ascii_lowercase();
-        if l == "443" || l.starts_with("https") || l == "tls" {
-            look.tls.push(format!("targetPort {tp}"));
-        }
+        add(&mut look.tls, format_args!("targetPort {tp}"));
     }
     for (k, v) in annotations {
-        let v = v.to_ascii_lowercase();
-        let tls_value = matches!(v.as_str(), "https" | "grpcs" | "tls");
         let relevant = k == "konghq.com/protocol"
             || k == "traefik.ingress.kubernetes.io/service.serversscheme"
             || k == "nginx.ingress.kubernetes.io/backend-protocol"
             || (k.starts_with("service.beta.kubernetes.io/") && k.ends_with("backend-protocol"));
-        if relevant && tls_value {
-            look.maybe_tls.push(format!("annotation {k}: {v}"));
+        if relevant
+            && ["https", "grpcs", "tls"]
+                .iter()
+                .any(|t| v.eq_ignore_ascii_case(t))
+        {
+            add(
+                &mut look.maybe_tls,
+                format_args!("annotation {k}: {}", v.to_ascii_lowercase()),
+            );
         }
     }
     look
@@ -95,9 +121,9 @@ pub fn backend_look(backend: &Backend, port: Option<i64>) -> PortLook {
     let mut look = PortLook::default();
     for ap in &backend.app_protocols {
         if ap == "gateway.envoyproxy.io/wss" {
-            look.tls.push(format!("appProtocol {ap}"));
+            add(&mut look.tls, format_args!("appProtocol {ap}"));
         } else if PLAIN_APP_PROTOCOLS.contains(&ap.as_str()) {
-            look.plain.push(format!("appProtocol {ap}"));
+            add(&mut look.plain, format_args!("appProtocol {ap}"));
         }
     }
     let ports: Vec<i64> = match port {
@@ -105,11 +131,11 @@ pub fn backend_look(backend: &Backend, port: Option<i64>) -> PortLook {
         None => backend.endpoints.iter().filter_map(|e| e.port()).collect(),
     };
     if ports.contains(&443) {
-        look.tls.push("endpoint port 443".into());
+        add(&mut look.tls, format_args!("endpoint port 443"));
     } else if let Some(p) = ports.iter().find(|p| MAYBE_TLS_PORTS.contains(p)) {
-        look.maybe_tls.push(format!("endpoint port {p}"));
+        add(&mut look.maybe_tls, format_args!("endpoint port {p}"));
     } else if let Some(p) = ports.iter().find(|p| matches!(p, 80 | 8080)) {
-        look.plain.push(format!("endpoint port {p}"));
+        add(&mut look.plain, format_args!("endpoint port {p}"));
     }
     look
 }
@@ -148,9 +174,12 @@ mod tests {
             &Default::default(),
         );
         assert!(!l.looks_tls());
-        assert_eq!(l.plain.len(), 3);
+        assert_eq!(
+            l.plain,
+            "appProtocol kubernetes.io/h2c, port name http, port 8080"
+        );
         let l = port_look(&sp(Some("web"), 8443, None), &Default::default());
         assert!(!l.looks_tls());
-        assert_eq!(l.maybe_tls, vec!["port 8443"]);
+        assert_eq!(l.maybe_tls, "port 8443");
     }
 }

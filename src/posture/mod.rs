@@ -23,6 +23,7 @@ use crate::model::{ParentRef, SanMatcher};
 use crate::snapshot::{ObjectError, Snapshot, SourceInfo};
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 
 /// Effective mode of an edge. The kebab-case names are part of the JSON contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -155,20 +156,21 @@ pub struct ClientCert {
 /// backend (ext-proc, ext-auth, telemetry), with the policy in place of the route.
 #[derive(Debug, Clone, Serialize)]
 pub struct Edge {
-    /// `NS/NAME` of the Gateway.
-    pub gateway: String,
-    pub gateway_class: String,
-    pub controller: String,
+    /// `NS/NAME` of the Gateway (shared by its edges).
+    pub gateway: Arc<str>,
+    pub gateway_class: Arc<str>,
+    pub controller: Arc<str>,
     pub semantics: Semantics,
     pub listener: Option<String>,
-    /// `KIND/NS/NAME` of the route (or of the owning Envoy Gateway policy for auxiliary backends).
-    pub route: String,
+    /// `KIND/NS/NAME` of the route (or of the owning Envoy Gateway policy for auxiliary backends),
+    /// shared by the route's edges.
+    pub route: Arc<str>,
     pub rule: usize,
     pub backend_ref: usize,
     /// `KIND/NS/NAME:PORT` (`:PORT` omitted when the ref has no port).
     pub backend: String,
     /// For auxiliary backends: `extproc`, `extauth`, `jwt`, `oidc`, `accesslog_otel`, `tracing`.
-    pub via: Option<String>,
+    pub via: Option<&'static str>,
     pub mode: Mode,
     pub mtls: bool,
     /// `NS/NAME` of the policy that decides this edge.
@@ -177,8 +179,9 @@ pub struct Edge {
     /// SNI is taken from each endpoint's hostname (`Backend.spec.tls.autoSNIFromEndpointHostname`).
     pub auto_sni: bool,
     pub trust: Trust,
-    pub ca_refs: Vec<String>,
-    pub ca_ref_states: Vec<CaRefState>,
+    /// `KIND/NS/NAME` of each CA reference (shared by the edges of a policy).
+    pub ca_refs: Arc<[String]>,
+    pub ca_ref_states: Arc<[CaRefState]>,
     pub sans: Vec<SanMatcher>,
     pub client_cert: Option<ClientCert>,
     pub insecure_skip_verify: bool,
@@ -191,10 +194,6 @@ pub struct Edge {
     pub reasons: Vec<String>,
     /// Envoy Gateway's name for this destination (`httproute/NS/NAME/rule/R/backend/B`).
     pub key: String,
-    #[serde(skip)]
-    pub parent_ref: ParentRef,
-    #[serde(skip)]
-    pub route_namespace: String,
     /// Port hints that explain the plaintext modes.
     #[serde(skip)]
     pub port_look: PortLook,
@@ -286,7 +285,7 @@ pub struct PolicyReport {
     pub generation: Option<i64>,
     pub problems: Vec<String>,
     pub hostname: String,
-    pub ca_refs: Vec<CaRefState>,
+    pub ca_refs: Arc<[CaRefState]>,
     pub well_known: Option<String>,
 }
 

@@ -6,14 +6,14 @@ use crate::snapshot::Snapshot;
 
 /// What a backendRef resolves to for policy matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TargetKey {
-    pub group: String,
-    pub kind: String,
-    pub name: String,
-    pub namespace: String,
+pub(crate) struct TargetKey<'a> {
+    pub group: &'a str,
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub namespace: &'a str,
     /// Service: the port *name* of the referenced port; Backend: the port number; None when
     /// the ref has no port or the port is unnamed.
-    pub section: Option<String>,
+    pub section: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// A policy chosen for a target, with the index of the targetRef that matched.
@@ -32,7 +32,7 @@ fn group_matches(semantics: Semantics, written: &str, key: &str) -> bool {
 }
 
 fn target_matches(semantics: Semantics, t: &PolicyTarget, key: &TargetKey) -> bool {
-    group_matches(semantics, &t.group, &key.group) && t.kind == key.kind && t.name == key.name
+    group_matches(semantics, &t.group, key.group) && t.kind == key.kind && t.name == key.name
 }
 
 /// Picks the policy for `key` among the policies in the target's namespace (already in
@@ -45,13 +45,13 @@ pub(crate) fn select<'a>(
     include: impl Fn(&BackendTlsPolicy) -> bool,
 ) -> Option<Selected<'a>> {
     let mut whole: Option<Selected<'a>> = None;
-    for (policy, target_index) in snap.policy_targets_named(&key.namespace, &key.name) {
+    for (policy, target_index) in snap.policy_targets_named(key.namespace, key.name) {
         let t = &policy.targets[target_index];
         if !target_matches(semantics, t, key) || !include(policy) {
             continue;
         }
         match (&t.section_name, &key.section) {
-            (Some(s), Some(want)) if s == want => {
+            (Some(s), Some(want)) if s.as_str() == want.as_ref() => {
                 return Some(Selected {
                     policy,
                     target_index,

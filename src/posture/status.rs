@@ -2,10 +2,10 @@
 //! conflict and truncation passes, and the cross-check against the reported `status.ancestors`.
 
 use super::context::Context;
-use super::trust::resolve_cas;
 use super::{AncestorView, ConditionView, Edge, PolicyReport, PolicyRole, Semantics, TargetView};
 use crate::model::*;
 use foldhash::{HashMap, HashMapExt};
+use std::sync::Arc;
 
 /// Maximum number of ancestors a policy status may hold.
 const MAX_ANCESTORS: usize = 16;
@@ -33,7 +33,7 @@ pub(crate) struct ComputedAncestor {
 
 /// Identifies a policy of the snapshot being evaluated (its address: policies do not move while
 /// a snapshot is borrowed), so recording a use builds no key string.
-fn pid(p: &BackendTlsPolicy) -> usize {
+pub(crate) fn pid(p: &BackendTlsPolicy) -> usize {
     std::ptr::from_ref(p) as usize
 }
 
@@ -45,25 +45,36 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
+    /// Records one use of `p` through `target` and what it computes for the ancestor: the first
+    /// conditions for an ancestor stay unless later ones report an error (an error seen through
+    /// any edge wins over success). The ancestor is copied only when it is new.
     pub fn record(
         &mut self,
         p: &BackendTlsPolicy,
         target: usize,
-        ancestor_ref: ParentRef,
+        ancestor_ref: &ParentRef,
         controller: &str,
         semantics: Semantics,
         conditions: Vec<ConditionView>,
     ) {
         self.count_use(p, target);
-        self.merge_ancestor(
-            pid(p),
-            ComputedAncestor {
-                ancestor_ref,
+        let list = self.ancestors.entry(pid(p)).or_default();
+        match list
+            .iter_mut()
+            .find(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller)
+        {
+            Some(a) => {
+                if conditions.iter().any(|c| c.status == "False") {
+                    a.conditions = conditions;
+                }
+            }
+            None => list.push(ComputedAncestor {
+                ancestor_ref: ancestor_ref.clone(),
                 controller: controller.into(),
                 semantics,
                 conditions,
-            },
-        );
+            }),
+        }
     }
 
     fn merge_ancestor(&mut self, policy: usize, computed: ComputedAncestor) {
@@ -225,7 +236,7 @@ pub(crate) fn policy_reports(
             PolicyRole::Unattached
         };
         let ca_refs = if p.ca_refs.is_empty() {
-            vec![]
+            Arc::default()
         } else {
             let semantics = if p
                 .ancestors
@@ -239,14 +250,9 @@ pub(crate) fn policy_reports(
             } else {
                 Semantics::EnvoyGateway
             };
-            resolve_cas(
-                snap,
-                semantics,
-                &p.meta.namespace,
-                &p.ca_refs,
-                ctx.opts.eg_sds_secret_refs,
-            )
-            .states
+            ctx.policy_cas(p, semantics)
+                .map(|c| c.resolution.states.clone())
+                .unwrap_or_default()
         };
         PolicyReport {
             policy: p.key(),

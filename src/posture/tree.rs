@@ -100,7 +100,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
     let by_policy: PolicyIndex = policies.iter().map(|p| (p.policy.as_str(), p)).collect();
     let mut by_gateway: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, e) in edges.iter().enumerate() {
-        by_gateway.entry(e.gateway.as_str()).or_default().push(i);
+        by_gateway.entry(&*e.gateway).or_default().push(i);
     }
     let mut classes: Vec<String> = snap
         .gateway_classes
@@ -254,7 +254,7 @@ fn route_nodes(edges: &[Edge], idx: &[usize], policies: &PolicyIndex) -> Vec<Tre
     let mut routes: Vec<(&str, Vec<usize>)> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for &i in idx {
-        let r = edges[i].route.as_str();
+        let r = &*edges[i].route;
         let slot = *seen.entry(r).or_insert_with(|| {
             routes.push((r, Vec::new()));
             routes.len() - 1
@@ -324,7 +324,7 @@ fn edge_node(e: &Edge, i: usize, policies: &PolicyIndex) -> TreeNode {
         let state = match report.and_then(|r| {
             r.ancestors
                 .iter()
-                .find(|a| a.controller == e.controller && (a.reported || !a.computed.is_empty()))
+                .find(|a| *a.controller == *e.controller && (a.reported || !a.computed.is_empty()))
         }) {
             Some(a) => {
                 let acc = a.conditions.iter().find(|c| c.type_ == "Accepted");
@@ -360,7 +360,7 @@ fn edge_node(e: &Edge, i: usize, policies: &PolicyIndex) -> TreeNode {
             Some(format!("BackendTLSPolicy/{pk}")),
             state,
         );
-        for s in &e.ca_ref_states {
+        for s in e.ca_ref_states.iter() {
             pn.children.push(TreeNode::new(
                 NodeKind::CaRef,
                 format!("{} {}", if s.resolved() { "✔" } else { "✘" }, s.reference),

@@ -4,6 +4,7 @@ use super::context::GatewayCtx;
 use super::{CaRefState, ClientCert, Semantics};
 use crate::model::*;
 use crate::snapshot::{ObjectId, Snapshot};
+use std::sync::Arc;
 
 /// Failure to build a trust source from a policy: the status it earns and why.
 #[derive(Debug, Clone)]
@@ -18,11 +19,21 @@ pub(crate) struct CaError {
 /// Result of resolving a policy's (or Backend's) CA references.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CaResolution {
-    pub states: Vec<CaRefState>,
+    pub states: Arc<[CaRefState]>,
     /// Fatal error: the policy is invalid and traffic relying on it fails.
     pub error: Option<CaError>,
     /// Non-fatal: some refs invalid (Gateway API spec: `ResolvedRefs=False`, still Accepted).
     pub partial: Option<(&'static str, String)>,
+}
+
+/// `KIND/NS/NAME` of a CA reference of an object in namespace `ns`.
+pub(crate) fn ca_ref_key(r: &ObjectRef, ns: &str) -> String {
+    let kind = r.kind.as_deref().unwrap_or("ConfigMap");
+    if kind == "ClusterTrustBundle" {
+        format!("{kind}/{}", r.name)
+    } else {
+        format!("{kind}/{ns}/{}", r.name)
+    }
 }
 
 fn ref_display(kind: &str, ns: &str, name: &str) -> String {
@@ -50,7 +61,7 @@ pub(crate) fn resolve_cas(
     refs: &[ObjectRef],
     sds_enabled: bool,
 ) -> CaResolution {
-    let mut res = CaResolution::default();
+    let mut states = Vec::with_capacity(refs.len());
     let mut first_error: Option<(&'static str, String)> = None;
     let mut supported = 0usize;
     let mut sds_refs = 0usize;
@@ -58,7 +69,7 @@ pub(crate) fn resolve_cas(
     for r in refs {
         let kind_name = r.kind.clone().unwrap_or_default();
         let Some(kind) = bundle_kind(r) else {
-            res.states.push(CaRefState {
+            states.push(CaRefState {
                 reference: ref_display(&kind_name, ns, &r.name),
                 state: "invalid-kind",
                 key: None,
@@ -90,7 +101,7 @@ pub(crate) fn resolve_cas(
                 }
                 _ => format!("{} {} not found in namespace {ns}.", kind.as_str(), r.name),
             };
-            res.states.push(CaRefState {
+            states.push(CaRefState {
                 reference: display,
                 state: "missing",
                 key: None,
@@ -124,7 +135,7 @@ pub(crate) fn resolve_cas(
             if let Some(d) = &detail {
                 first_error.get_or_insert(("InvalidCACertificateRef", d.clone()));
             }
-            res.states.push(CaRefState {
+            states.push(CaRefState {
                 reference: display,
                 state,
                 key: None,
@@ -147,7 +158,7 @@ pub(crate) fn resolve_cas(
         let Some(key) = key else {
             let lower = kind.as_str().to_ascii_lowercase();
             let msg = format!("No ca found in {lower} {}.", r.name);
-            res.states.push(CaRefState {
+            states.push(CaRefState {
                 reference: display,
                 state: "no-ca-key",
                 key: None,
@@ -169,7 +180,7 @@ pub(crate) fn resolve_cas(
                 kind.as_str(),
                 r.name
             );
-            res.states.push(CaRefState {
+            states.push(CaRefState {
                 reference: display,
                 state: "no-certificate",
                 key: Some(key),
@@ -179,7 +190,7 @@ pub(crate) fn resolve_cas(
             first_error.get_or_insert(("InvalidCACertificateRef", msg));
             continue;
         }
-        res.states.push(CaRefState {
+        states.push(CaRefState {
             reference: display,
             state: "resolved",
             key: Some(key),
@@ -187,6 +198,7 @@ pub(crate) fn resolve_cas(
             detail: None,
         });
     }
+    let mut res = CaResolution::default();
     match semantics {
         Semantics::EnvoyGateway => {
             if sds_refs > 1 {
@@ -215,7 +227,7 @@ pub(crate) fn resolve_cas(
             }
         }
         Semantics::GatewayApiSpec => {
-            let valid = res.states.iter().filter(|s| s.resolved()).count();
+            let valid = states.iter().filter(|s| s.resolved()).count();
             if let Some((reason, message)) = first_error {
                 if valid == 0 {
                     res.error = Some(CaError {
@@ -229,6 +241,7 @@ pub(crate) fn resolve_cas(
             }
         }
     }
+    res.states = states.into();
     res
 }
 

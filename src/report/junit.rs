@@ -47,7 +47,7 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
             findings: p
                 .findings
                 .iter()
-                .filter(|f| f.edge.is_none() && f.object == object)
+                .filter(|f| f.edge.is_none() && *f.object == *object)
                 .collect(),
         });
     }

@@ -69,8 +69,8 @@ pub fn write(p: &Posture, fail_on: Severity, o: &mut impl Write) -> std::fmt::Re
         let e = &p.edges[i];
         (
             mode_rank(e.mode),
-            e.gateway.as_str(),
-            e.route.as_str(),
+            &*e.gateway,
+            &*e.route,
             e.rule,
             e.backend_ref,
         )
@@ -90,14 +90,14 @@ pub fn write(p: &Posture, fail_on: Severity, o: &mut impl Write) -> std::fmt::Re
             );
             let gw = match &e.listener {
                 Some(l) => format!("{}/{l}", e.gateway),
-                None => e.gateway.clone(),
+                None => e.gateway.to_string(),
             };
             let route = match &e.via {
                 Some(v) => format!("{} ({v})", e.route),
                 None if e.rule > 0 || e.backend_ref > 0 => {
                     format!("{} r{}b{}", e.route, e.rule, e.backend_ref)
                 }
-                None => e.route.clone(),
+                None => e.route.to_string(),
             };
             [
                 mode,

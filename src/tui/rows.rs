@@ -129,7 +129,7 @@ fn status_cell(reports: &HashMap<&str, &PolicyReport>, e: &Edge) -> (String, Opt
     let anc = report
         .ancestors
         .iter()
-        .find(|a| a.controller == e.controller && a.ancestor_ref.name == gw_name && a.reported);
+        .find(|a| *a.controller == *e.controller && a.ancestor_ref.name == gw_name && a.reported);
     let Some(a) = anc else {
         return (
             if report.ancestors.iter().any(|a| a.reported) {
@@ -189,7 +189,7 @@ impl<'a> RowContext<'a> {
         let (probe, probe_ok) = probe_cell(self.posture.probes.get(&i));
         let gateway = match &e.listener {
             Some(l) => format!("{}/{l}", e.gateway),
-            None => e.gateway.clone(),
+            None => e.gateway.to_string(),
         };
         let short = short_route(&e.route);
         let route = match &e.via {

@@ -19,7 +19,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .posture
             .edges
             .iter()
-            .position(|e| &e.gateway == gateway && &e.key == key)
+            .position(|e| &*e.gateway == gateway.as_str() && &e.key == key)
         {
             Some(i) => {
                 let e = &app.posture.edges[i];
@@ -116,7 +116,7 @@ fn edge_lines(app: &App, i: usize) -> Vec<Line<'static>> {
         if e.controller.is_empty() {
             "—".into()
         } else {
-            e.controller.clone()
+            e.controller.to_string()
         },
     ));
     l.push(kv(
@@ -175,7 +175,7 @@ fn edge_lines(app: &App, i: usize) -> Vec<Line<'static>> {
         }),
     ));
     l.push(kv(t, "Trust", format!("{:?}", e.trust).to_lowercase()));
-    for s in &e.ca_ref_states {
+    for s in e.ca_ref_states.iter() {
         l.push(kv(
             t,
             "CA ref",
@@ -275,7 +275,7 @@ fn related_objects(e: &Edge) -> Vec<String> {
     let mut v = vec![backend];
     v.extend(e.policy.iter().map(|pk| format!("BackendTLSPolicy/{pk}")));
     v.extend(e.ca_ref_states.iter().map(|s| s.reference.clone()));
-    v.push(e.route.clone());
+    v.push(e.route.to_string());
     v.push(format!("Gateway/{}", e.gateway));
     v
 }
@@ -358,7 +358,7 @@ fn object_lines(app: &App, o: &str) -> Vec<Line<'static>> {
     let findings: Vec<_> = p
         .findings
         .iter()
-        .filter(|f| f.object == o && f.edge.is_none())
+        .filter(|f| *f.object == *o && f.edge.is_none())
         .collect();
     if !findings.is_empty() {
         l.push(heading(t, "Findings"));
@@ -372,7 +372,7 @@ fn object_lines(app: &App, o: &str) -> Vec<Line<'static>> {
         .edges
         .iter()
         .filter(|e| {
-            e.route == o
+            *e.route == *o
                 || e.backend.starts_with(o)
                 || e.policy.as_deref() == Some(name_part)
                 || format!("Gateway/{}", e.gateway) == o
