@@ -14,7 +14,8 @@ pub const EG_CONTROLLER: &str = "gateway.envoyproxy.io/gatewayclass-controller";
 /// Where an object came from: a file and the line its document starts on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Origin {
-    pub file: Option<String>,
+    /// The file (or `context NAME` for a cluster), shared by every object read from it.
+    pub file: Option<std::sync::Arc<str>>,
     pub line: Option<usize>,
 }
 

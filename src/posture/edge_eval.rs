@@ -28,7 +28,6 @@ struct Site<'r> {
     rule: usize,
     index: usize,
     via: Option<&'static str>,
-    key: String,
 }
 
 /// Below this many routes the work is not split across threads.
@@ -98,12 +97,12 @@ fn route_run(ctx: &Context, routes: &[std::sync::Arc<Route>], rec: &mut Recorder
                         rule: ri,
                         index: bi,
                         via: None,
-                        key: format!(
-                            "{lower}/{}/{}/rule/{rule_key}/backend/{bi}",
-                            route.meta.namespace, route.meta.name
-                        ),
                     };
-                    edges.push(evaluate(ctx, rec, gw, &site, br));
+                    let key = format!(
+                        "{lower}/{}/{}/rule/{rule_key}/backend/{bi}",
+                        route.meta.namespace, route.meta.name
+                    );
+                    edges.push(evaluate(ctx, rec, gw, &site, br, key));
                 }
             }
         }
@@ -167,9 +166,8 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                         rule: group.index,
                         index: j,
                         via: Some(group.feature),
-                        key,
                     };
-                    edges.push(evaluate(ctx, rec, gw, &site, br));
+                    edges.push(evaluate(ctx, rec, gw, &site, br, key));
                 }
             }
         }
@@ -310,7 +308,8 @@ enum Target<'a> {
     Backend(&'a Backend),
 }
 
-fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef) -> Edge {
+/// A fresh edge for `br`, named `key` (Envoy Gateway's name for the destination).
+fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef, key: String) -> Edge {
     let ns = br.namespace.as_deref().unwrap_or(site.owner_ns);
     let kind = br.kind();
     let backend = match br.port {
@@ -349,7 +348,7 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef) -> Edge {
         attached: site.attached,
         weight: br.weight.unwrap_or(1),
         reasons,
-        key: site.key.clone(),
+        key,
         port_look: PortLook::default(),
         listener_terminates_tls: site.terminates_tls,
         double_tls: false,
@@ -370,8 +369,9 @@ fn evaluate(
     gw: &GatewayCtx,
     site: &Site,
     br: &BackendRef,
+    key: String,
 ) -> Edge {
-    let mut e = new_edge(gw, site, br);
+    let mut e = new_edge(gw, site, br, key);
     let Some(semantics) = gw.semantics else {
         return done(
             e,

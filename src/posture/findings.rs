@@ -609,12 +609,18 @@ fn summary(conds: &[super::ConditionView]) -> String {
     if conds.is_empty() {
         return "nothing".into();
     }
-    conds
+    use std::fmt::Write;
+    let mut out = String::with_capacity(64);
+    for c in conds
         .iter()
         .filter(|c| c.type_ == "Accepted" || c.type_ == "ResolvedRefs")
-        .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
-        .collect::<Vec<_>>()
-        .join(" ")
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let _ = write!(out, "{}={}/{}", c.type_, c.status, c.reason);
+    }
+    out
 }
 
 /// Certificate facts that deserve a finding at `now`.

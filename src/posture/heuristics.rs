@@ -25,7 +25,9 @@ impl PortLook {
 /// Appends one sign to a `, `-separated list.
 fn add(signs: &mut String, sign: std::fmt::Arguments) {
     use std::fmt::Write;
-    if !signs.is_empty() {
+    if signs.is_empty() {
+        signs.reserve(32);
+    } else {
         signs.push_str(", ");
     }
     let _ = signs.write_fmt(sign);

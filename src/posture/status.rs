@@ -445,8 +445,12 @@ fn unattached_reason(
 
 /// Normalised identity of an ancestor for matching computed against reported entries.
 fn same_ancestor(computed: &ParentRef, reported: &ParentRef, semantics: Semantics) -> bool {
-    let g = |r: &ParentRef| r.group.clone().unwrap_or_else(|| GATEWAY_GROUP.into());
-    let k = |r: &ParentRef| r.kind.clone().unwrap_or_else(|| "Gateway".into());
+    fn g(r: &ParentRef) -> &str {
+        r.group.as_deref().unwrap_or(GATEWAY_GROUP)
+    }
+    fn k(r: &ParentRef) -> &str {
+        r.kind.as_deref().unwrap_or("Gateway")
+    }
     g(computed) == g(reported)
         && k(computed) == k(reported)
         && computed.name == reported.name

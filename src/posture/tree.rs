@@ -5,6 +5,7 @@ use super::context::Context;
 use super::{Edge, Mode, PolicyReport, PolicyRole};
 use foldhash::{HashMap, HashMapExt};
 use serde::Serialize;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -31,16 +32,17 @@ pub enum NodeState {
     /// A condition-like state: `ok` false draws attention.
     Status {
         ok: bool,
-        text: String,
+        text: Arc<str>,
     },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TreeNode {
     pub kind: NodeKind,
-    pub label: String,
+    /// The text of the node (shared where many nodes show the same).
+    pub label: Arc<str>,
     /// `KIND/NS/NAME` of the object behind the node, for detail views.
-    pub object: Option<String>,
+    pub object: Option<Arc<str>>,
     pub state: NodeState,
     /// Index into `Posture.edges` for backendRef nodes.
     pub edge: Option<usize>,
@@ -50,8 +52,8 @@ pub struct TreeNode {
 impl TreeNode {
     fn new(
         kind: NodeKind,
-        label: impl Into<String>,
-        object: Option<String>,
+        label: impl Into<Arc<str>>,
+        object: Option<Arc<str>>,
         state: NodeState,
     ) -> Self {
         TreeNode {
@@ -92,12 +94,43 @@ fn worst(modes: impl Iterator<Item = Mode>) -> NodeState {
         .unwrap_or(NodeState::None)
 }
 
-/// Policy reports by `NS/NAME`.
-type PolicyIndex<'a> = HashMap<&'a str, &'a PolicyReport>;
+/// What many edges' nodes have in common, built once per tree.
+struct Shared<'a> {
+    /// Policy reports by `NS/NAME`.
+    policies: HashMap<&'a str, &'a PolicyReport>,
+    /// The policy node (with its CA children) under a backend, by what it shows: the policy,
+    /// the controller whose status it shows, and the edge's CA references (or system trust).
+    policy_nodes: HashMap<PolicyNodeKey<'a>, TreeNode>,
+    /// `rule N`, by N.
+    rule_labels: Vec<Arc<str>>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct PolicyNodeKey<'a> {
+    policy: &'a str,
+    controller: &'a str,
+    /// Address of the edge's CA reference states (edges of a policy share them).
+    ca_refs: usize,
+    system_trust: bool,
+}
+
+impl Shared<'_> {
+    fn rule_label(&mut self, rule: usize) -> Arc<str> {
+        while self.rule_labels.len() <= rule {
+            let n = self.rule_labels.len();
+            self.rule_labels.push(format!("rule {n}").into());
+        }
+        self.rule_labels[rule].clone()
+    }
+}
 
 pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let snap = ctx.snap;
-    let by_policy: PolicyIndex = policies.iter().map(|p| (p.policy.as_str(), p)).collect();
+    let mut shared = Shared {
+        policies: policies.iter().map(|p| (p.policy.as_str(), p)).collect(),
+        policy_nodes: HashMap::new(),
+        rule_labels: Vec::new(),
+    };
     let mut by_gateway: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, e) in edges.iter().enumerate() {
         by_gateway.entry(&*e.gateway).or_default().push(i);
@@ -123,7 +156,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
             Some(c) => match c.conditions.iter().find(|c| c.type_ == "Accepted") {
                 Some(a) => NodeState::Status {
                     ok: a.is_true(),
-                    text: format!("Accepted={}", a.status),
+                    text: format!("Accepted={}", a.status).into(),
                 },
                 None => NodeState::None,
             },
@@ -135,7 +168,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         let mut class_node = TreeNode::new(
             NodeKind::GatewayClass,
             label,
-            Some(format!("GatewayClass/{class_name}")),
+            Some(format!("GatewayClass/{class_name}").into()),
             state,
         );
         for gw in snap.gateways.iter().filter(|g| g.class_name == class_name) {
@@ -144,7 +177,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
             let mut gw_node = TreeNode::new(
                 NodeKind::Gateway,
                 format!("Gateway {gw_key}"),
-                Some(format!("Gateway/{gw_key}")),
+                Some(format!("Gateway/{gw_key}").into()),
                 worst(gw_edges.iter().map(|&i| edges[i].mode)),
             );
             if let Some(Some(r)) = &gw.backend_client_cert {
@@ -188,7 +221,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
                     None,
                     worst(in_listener.iter().map(|&i| edges[i].mode)),
                 );
-                l_node.children = route_nodes(edges, &in_listener, &by_policy);
+                l_node.children = route_nodes(edges, &in_listener, &mut shared);
                 gw_node.children.push(l_node);
             }
             let aux: Vec<usize> = gw_edges
@@ -203,7 +236,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
                     None,
                     worst(aux.iter().map(|&i| edges[i].mode)),
                 );
-                a_node.children = route_nodes(edges, &aux, &by_policy);
+                a_node.children = route_nodes(edges, &aux, &mut shared);
                 gw_node.children.push(a_node);
             }
             class_node.children.push(gw_node);
@@ -221,14 +254,14 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
             None,
             NodeState::Status {
                 ok: false,
-                text: format!("{}", loose.len()),
+                text: loose.len().to_string().into(),
             },
         );
         for p in loose {
             let mut pn = TreeNode::new(
                 NodeKind::Policy,
                 format!("BackendTLSPolicy {}", p.policy),
-                Some(format!("BackendTLSPolicy/{}", p.policy)),
+                Some(format!("BackendTLSPolicy/{}", p.policy).into()),
                 NodeState::Status {
                     ok: false,
                     text: p.role.as_str().into(),
@@ -249,7 +282,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
     roots
 }
 
-fn route_nodes(edges: &[Edge], idx: &[usize], policies: &PolicyIndex) -> Vec<TreeNode> {
+fn route_nodes<'a>(edges: &'a [Edge], idx: &[usize], shared: &mut Shared<'a>) -> Vec<TreeNode> {
     // Routes in first-seen order, each with its edges (one pass, no per-route scans).
     let mut routes: Vec<(&str, Vec<usize>)> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -264,10 +297,12 @@ fn route_nodes(edges: &[Edge], idx: &[usize], policies: &PolicyIndex) -> Vec<Tre
     routes
         .into_iter()
         .map(|(r, r_edges)| {
+            let key = edges[r_edges[0]].route.clone();
+            debug_assert_eq!(*key, *r);
             let mut rn = TreeNode::new(
                 NodeKind::Route,
-                r.to_string(),
-                Some(r.to_string()),
+                key.clone(),
+                Some(key),
                 worst(r_edges.iter().map(|&i| edges[i].mode)),
             );
             let mut rules: Vec<usize> = r_edges.iter().map(|&i| edges[i].rule).collect();
@@ -278,10 +313,9 @@ fn route_nodes(edges: &[Edge], idx: &[usize], policies: &PolicyIndex) -> Vec<Tre
                     .copied()
                     .filter(|&i| edges[i].rule == rule)
                     .collect();
-                let via = edges[rule_edges[0]].via.clone();
-                let label = match via {
-                    Some(v) => format!("{v} #{rule}"),
-                    None => format!("rule {rule}"),
+                let label = match edges[rule_edges[0]].via {
+                    Some(v) => format!("{v} #{rule}").into(),
+                    None => shared.rule_label(rule),
                 };
                 let mut rule_node = TreeNode::new(
                     NodeKind::Rule,
@@ -290,7 +324,7 @@ fn route_nodes(edges: &[Edge], idx: &[usize], policies: &PolicyIndex) -> Vec<Tre
                     worst(rule_edges.iter().map(|&i| edges[i].mode)),
                 );
                 for i in rule_edges {
-                    rule_node.children.push(edge_node(&edges[i], i, policies));
+                    rule_node.children.push(edge_node(&edges[i], i, shared));
                 }
                 rn.children.push(rule_node);
             }
@@ -299,7 +333,7 @@ fn route_nodes(edges: &[Edge], idx: &[usize], policies: &PolicyIndex) -> Vec<Tre
         .collect()
 }
 
-fn edge_node(e: &Edge, i: usize, policies: &PolicyIndex) -> TreeNode {
+fn edge_node<'a>(e: &'a Edge, i: usize, shared: &mut Shared<'a>) -> TreeNode {
     let mut n = TreeNode::new(
         NodeKind::BackendRef,
         format!("backendRef {} -> {}", e.backend_ref, e.backend),
@@ -307,12 +341,7 @@ fn edge_node(e: &Edge, i: usize, policies: &PolicyIndex) -> TreeNode {
         NodeState::Mode(e.mode),
     );
     n.edge = Some(i);
-    let object = e
-        .backend
-        .split(':')
-        .next()
-        .unwrap_or(&e.backend)
-        .to_string();
+    let object: Arc<str> = e.backend.split(':').next().unwrap_or(&e.backend).into();
     let mut target = TreeNode::new(
         NodeKind::Backend,
         object.clone(),
@@ -320,69 +349,18 @@ fn edge_node(e: &Edge, i: usize, policies: &PolicyIndex) -> TreeNode {
         NodeState::None,
     );
     if let Some(pk) = &e.policy {
-        let report = policies.get(pk.as_str()).copied();
-        let state = match report.and_then(|r| {
-            r.ancestors
-                .iter()
-                .find(|a| *a.controller == *e.controller && (a.reported || !a.computed.is_empty()))
-        }) {
-            Some(a) => {
-                let acc = a.conditions.iter().find(|c| c.type_ == "Accepted");
-                let text = match acc {
-                    Some(c) => format!(
-                        "Accepted={}{}",
-                        c.status,
-                        if c.status == "False" {
-                            format!("/{}", c.reason)
-                        } else {
-                            String::new()
-                        }
-                    ),
-                    None => "no status".into(),
-                };
-                NodeState::Status {
-                    ok: a.matches && acc.is_some_and(|c| c.status == "True"),
-                    text: if a.matches {
-                        text
-                    } else {
-                        format!("{text} (computed differs)")
-                    },
-                }
-            }
-            None => NodeState::Status {
-                ok: false,
-                text: "no status".into(),
-            },
+        let key = PolicyNodeKey {
+            policy: pk,
+            controller: &e.controller,
+            ca_refs: e.ca_ref_states.as_ptr() as usize,
+            system_trust: e.trust == super::Trust::System,
         };
-        let mut pn = TreeNode::new(
-            NodeKind::Policy,
-            format!("BackendTLSPolicy {pk}"),
-            Some(format!("BackendTLSPolicy/{pk}")),
-            state,
-        );
-        for s in e.ca_ref_states.iter() {
-            pn.children.push(TreeNode::new(
-                NodeKind::CaRef,
-                format!("{} {}", if s.resolved() { "✔" } else { "✘" }, s.reference),
-                Some(s.reference.clone()),
-                NodeState::Status {
-                    ok: s.resolved(),
-                    text: s.state.into(),
-                },
-            ));
-        }
-        if e.ca_ref_states.is_empty() && e.trust == super::Trust::System {
-            pn.children.push(TreeNode::new(
-                NodeKind::CaRef,
-                "system trust store",
-                None,
-                NodeState::Status {
-                    ok: true,
-                    text: "System".into(),
-                },
-            ));
-        }
-        target.children.push(pn);
+        let report = shared.policies.get(pk.as_str()).copied();
+        let pn = shared
+            .policy_nodes
+            .entry(key)
+            .or_insert_with(|| policy_node(e, pk, report));
+        target.children.push(pn.clone());
     }
     if let Some(cc) = &e.client_cert {
         target.children.push(TreeNode::new(
@@ -401,4 +379,71 @@ fn edge_node(e: &Edge, i: usize, policies: &PolicyIndex) -> TreeNode {
     }
     n.children.push(target);
     n
+}
+
+/// The node of the policy `pk` deciding `e`, with its status for `e`'s controller and the CA
+/// references `e` trusts.
+fn policy_node(e: &Edge, pk: &str, report: Option<&PolicyReport>) -> TreeNode {
+    let state = match report.and_then(|r| {
+        r.ancestors
+            .iter()
+            .find(|a| *a.controller == *e.controller && (a.reported || !a.computed.is_empty()))
+    }) {
+        Some(a) => {
+            let acc = a.conditions.iter().find(|c| c.type_ == "Accepted");
+            let text = match acc {
+                Some(c) => format!(
+                    "Accepted={}{}",
+                    c.status,
+                    if c.status == "False" {
+                        format!("/{}", c.reason)
+                    } else {
+                        String::new()
+                    }
+                ),
+                None => "no status".into(),
+            };
+            NodeState::Status {
+                ok: a.matches && acc.is_some_and(|c| c.status == "True"),
+                text: if a.matches {
+                    text.into()
+                } else {
+                    format!("{text} (computed differs)").into()
+                },
+            }
+        }
+        None => NodeState::Status {
+            ok: false,
+            text: "no status".into(),
+        },
+    };
+    let mut pn = TreeNode::new(
+        NodeKind::Policy,
+        format!("BackendTLSPolicy {pk}"),
+        Some(format!("BackendTLSPolicy/{pk}").into()),
+        state,
+    );
+    for s in e.ca_ref_states.iter() {
+        pn.children.push(TreeNode::new(
+            NodeKind::CaRef,
+            format!("{} {}", if s.resolved() { "✔" } else { "✘" }, s.reference),
+            Some(s.reference.as_str().into()),
+            NodeState::Status {
+                ok: s.resolved(),
+                text: s.state.into(),
+            },
+        ));
+    }
+    if e.ca_ref_states.is_empty() && e.trust == super::Trust::System {
+        pn.children.push(TreeNode::new(
+            NodeKind::CaRef,
+            "system trust store",
+            None,
+            NodeState::Status {
+                ok: true,
+                text: "System".into(),
+            },
+        ));
+    }
+    pn
 }

@@ -70,7 +70,7 @@ fn load_file(builder: &mut SnapshotBuilder, path: &Path) -> Result<(), SourceErr
         Err(_) => builder.error(ObjectError {
             object: "file".into(),
             origin: Origin {
-                file: Some(label),
+                file: Some(label.into()),
                 line: None,
             },
             message: "not UTF-8 text".into(),
@@ -99,6 +99,7 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Parses `text` (YAML stream or JSON) and adds every object in it. `label` names the file.
 pub fn add_text(builder: &mut SnapshotBuilder, text: &str, label: &str) {
+    let label: std::sync::Arc<str> = label.into();
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let line = text.len() - trimmed.len();
@@ -110,7 +111,7 @@ pub fn add_text(builder: &mut SnapshotBuilder, text: &str, label: &str) {
                         builder,
                         item,
                         Origin {
-                            file: Some(label.into()),
+                            file: Some(label.clone()),
                             line: Some(line),
                         },
                     );
@@ -120,14 +121,14 @@ pub fn add_text(builder: &mut SnapshotBuilder, text: &str, label: &str) {
                 builder,
                 v,
                 Origin {
-                    file: Some(label.into()),
+                    file: Some(label.clone()),
                     line: Some(line),
                 },
             ),
             Err(e) => builder.error(ObjectError {
                 object: "JSON document".into(),
                 origin: Origin {
-                    file: Some(label.into()),
+                    file: Some(label.clone()),
                     line: Some(e.line()),
                 },
                 message: format!("invalid JSON: {e}"),
@@ -145,7 +146,7 @@ pub fn add_text(builder: &mut SnapshotBuilder, text: &str, label: &str) {
             continue;
         }
         let origin = Origin {
-            file: Some(label.into()),
+            file: Some(label.clone()),
             line: Some(doc.start_line),
         };
         match serde_saphyr::from_str_with_options::<Value>(doc.text, yaml_options()) {
@@ -161,7 +162,7 @@ pub fn add_text(builder: &mut SnapshotBuilder, text: &str, label: &str) {
                 builder.error(ObjectError {
                     object: guess_identity(doc.text),
                     origin: Origin {
-                        file: Some(label.into()),
+                        file: Some(label.clone()),
                         line: Some(line),
                     },
                     message: format!("invalid YAML: {first}"),

@@ -302,7 +302,7 @@ impl TreeView {
 
     pub fn selected_object(&self, posture: &Posture) -> Option<String> {
         let n = self.selected_node(posture)?;
-        n.object.clone().or_else(|| {
+        n.object.as_deref().map(str::to_string).or_else(|| {
             n.edge
                 .and_then(|e| posture.edges.get(e))
                 .map(|e| e.backend.clone())

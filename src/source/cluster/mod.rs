@@ -459,7 +459,7 @@ impl Session {
     /// Where the objects of this session were read from.
     fn origin(&self) -> crate::model::Origin {
         crate::model::Origin {
-            file: Some(format!("context {}", self.conn.context)),
+            file: Some(format!("context {}", self.conn.context).into()),
             line: None,
         }
     }
