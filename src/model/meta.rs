@@ -30,17 +30,62 @@ impl fmt::Display for Origin {
     }
 }
 
-/// The part of `metadata` lastmile uses.
+/// The part of `metadata` lastmile uses. Labels, uid and every annotation lastmile does not
+/// read are dropped while decoding: a cluster's objects carry many, some as large as the object
+/// itself (`kubectl.kubernetes.io/last-applied-configuration`), and tens of thousands of objects
+/// are held at once.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ObjectMeta {
     pub name: String,
     pub namespace: String,
-    pub uid: Option<String>,
     pub generation: Option<i64>,
     pub creation_timestamp: Option<jiff::Timestamp>,
-    pub labels: BTreeMap<String, String>,
+    /// Only the annotations lastmile reads (see [`annotation_is_read`]).
+    #[serde(deserialize_with = "read_annotations")]
     pub annotations: BTreeMap<String, String>,
+}
+
+/// Whether lastmile reads the annotation `key`: the Service annotations other ingress
+/// controllers use to say a backend speaks TLS.
+pub fn annotation_is_read(key: &str) -> bool {
+    key == "konghq.com/protocol"
+        || key == "traefik.ingress.kubernetes.io/service.serversscheme"
+        || key == "nginx.ingress.kubernetes.io/backend-protocol"
+        || (key.starts_with("service.beta.kubernetes.io/") && key.ends_with("backend-protocol"))
+}
+
+/// `metadata.annotations`, keeping only those lastmile reads. The value of a kept annotation
+/// must be a string; the others are not looked at.
+fn read_annotations<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Annotations;
+    impl<'de> serde::de::Visitor<'de> for Annotations {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of annotations")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                if annotation_is_read(&key) {
+                    out.insert(key.into_owned(), m.next_value::<String>()?);
+                } else {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(Annotations)
 }
 
 /// One `status.conditions[]` entry.

@@ -100,11 +100,7 @@ pub fn port_look(
         add(&mut look.tls, format_args!("targetPort {tp}"));
     }
     for (k, v) in annotations {
-        let relevant = k == "konghq.com/protocol"
-            || k == "traefik.ingress.kubernetes.io/service.serversscheme"
-            || k == "nginx.ingress.kubernetes.io/backend-protocol"
-            || (k.starts_with("service.beta.kubernetes.io/") && k.ends_with("backend-protocol"));
-        if relevant
+        if crate::model::annotation_is_read(k)
             && ["https", "grpcs", "tls"]
                 .iter()
                 .any(|t| v.eq_ignore_ascii_case(t))
