@@ -25,6 +25,16 @@ impl RouteKind {
         }
     }
 
+    /// The kind in lower case, as Envoy Gateway names route resources (`httproute/NS/NAME/…`).
+    pub fn lower(self) -> &'static str {
+        match self {
+            RouteKind::Http => "httproute",
+            RouteKind::Grpc => "grpcroute",
+            RouteKind::Tls => "tlsroute",
+            RouteKind::Tcp => "tcproute",
+        }
+    }
+
     pub fn from_kind(kind: &str) -> Option<Self> {
         Some(match kind {
             "HTTPRoute" => RouteKind::Http,

@@ -66,7 +66,7 @@ fn route_run(ctx: &Context, routes: &[std::sync::Arc<Route>], rec: &mut Recorder
                 continue;
             };
             let att = attachment(gw, route, pr);
-            let lower = route.kind.as_str().to_ascii_lowercase();
+            let lower = route.kind.lower();
             let owner_key: Arc<str> = format!(
                 "{}/{}/{}",
                 route.kind.as_str(),
