@@ -3,7 +3,9 @@
 //! policy in L, and loading L from YAML (parse + index + posture). Frames and UI updates are in
 //! `benches/ui.rs`.
 //!
-//! `cargo bench --bench posture`; targets are in docs/PERFORMANCE.md.
+//! `cargo bench --bench posture`; targets are in docs/PERFORMANCE.md. It first prints how many
+//! allocations building L's snapshot and its posture make and how much heap each holds: exact
+//! figures, where the times on a shared machine are not.
 
 use lastmile::model::Origin;
 use lastmile::posture::{self, Options};
@@ -11,12 +13,76 @@ use lastmile::snapshot::{Snapshot, SnapshotBuilder, SourceInfo};
 use lastmile::source::Decoded;
 use lastmile::synth::{self, Size};
 use serde_json::Value;
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// mimalloc, as in the binary, with counters that are on only while [`allocations`] measures
+/// (a shared counter would slow the timed runs).
+struct Counted;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: every call is passed on to mimalloc unchanged; the counters only observe it.
+unsafe impl GlobalAlloc for Counted {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            ALLOCATIONS.fetch_add(1, Relaxed);
+            LIVE_BYTES.fetch_add(layout.size() as i64, Relaxed);
+        }
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Relaxed) {
+            LIVE_BYTES.fetch_sub(layout.size() as i64, Relaxed);
+        }
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Relaxed) {
+            ALLOCATIONS.fetch_add(1, Relaxed);
+            LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Relaxed);
+        }
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
 
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: Counted = Counted;
+
+/// Allocations made by `f` and the heap its result holds. Exact where times on a shared VM are
+/// not: a change that allocates more shows here whatever the load.
+fn allocations<T>(f: impl FnOnce() -> T) -> (u64, f64, T) {
+    ALLOCATIONS.store(0, Relaxed);
+    LIVE_BYTES.store(0, Relaxed);
+    COUNTING.store(true, Relaxed);
+    let out = f();
+    COUNTING.store(false, Relaxed);
+    let mib = LIVE_BYTES.load(Relaxed) as f64 / (1024.0 * 1024.0);
+    (ALLOCATIONS.load(Relaxed), mib, out)
+}
 
 fn main() {
+    // The decoder consumes its input: what the snapshot holds is what is left of the input's
+    // heap plus what decoding added.
+    LazyLock::force(&L_OBJECTS);
+    let (_, input, objects) = allocations(|| L_OBJECTS.clone());
+    let (n, freed_input_plus_held, snap) = allocations(|| {
+        let mut b = SnapshotBuilder::new();
+        for o in objects {
+            lastmile::source::decode::add_value(&mut b, o, Default::default());
+        }
+        b.build(SourceInfo::default())
+    });
+    let held = input + freed_input_plus_held;
+    println!(
+        "snapshot of L (decode + index, with each object's text): {n} allocations, holds {held:.1} MiB"
+    );
+    let (n, held, posture) = allocations(|| posture::evaluate(&snap, now(), &Options::default()));
+    println!("posture recompute L: {n} allocations, the posture holds {held:.1} MiB");
+    drop((posture, snap));
     divan::main();
 }
 

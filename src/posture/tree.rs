@@ -103,6 +103,8 @@ struct Shared<'a> {
     policy_nodes: HashMap<PolicyNodeKey<'a>, TreeNode>,
     /// `rule N`, by N.
     rule_labels: Vec<Arc<str>>,
+    /// Where a label is written before it is copied into its shared string.
+    scratch: String,
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -130,6 +132,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         policies: policies.iter().map(|p| (p.policy.as_str(), p)).collect(),
         policy_nodes: HashMap::new(),
         rule_labels: Vec::new(),
+        scratch: String::new(),
     };
     let mut by_gateway: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, e) in edges.iter().enumerate() {
@@ -334,9 +337,16 @@ fn route_nodes<'a>(edges: &'a [Edge], idx: &[usize], shared: &mut Shared<'a>) ->
 }
 
 fn edge_node<'a>(e: &'a Edge, i: usize, shared: &mut Shared<'a>) -> TreeNode {
+    use std::fmt::Write;
+    shared.scratch.clear();
+    let _ = write!(
+        shared.scratch,
+        "backendRef {} -> {}",
+        e.backend_ref, e.backend
+    );
     let mut n = TreeNode::new(
         NodeKind::BackendRef,
-        format!("backendRef {} -> {}", e.backend_ref, e.backend),
+        shared.scratch.as_str(),
         None,
         NodeState::Mode(e.mode),
     );
