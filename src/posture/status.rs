@@ -143,14 +143,16 @@ impl<'a> EdgesByBackend<'a> {
 }
 
 /// Target key for conflict detection: `ns/group/kind/name/section`.
-fn conflict_key(p: &BackendTlsPolicy, t: &PolicyTarget) -> String {
-    format!(
-        "{}/{}/{}/{}/{}",
-        p.meta.namespace,
-        t.group,
-        t.kind,
-        t.name,
-        t.section_name.as_deref().unwrap_or("")
+/// What two policies must share to conflict: namespace, target group, kind, name and section.
+type ConflictKey<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+
+fn conflict_key<'a>(p: &'a BackendTlsPolicy, t: &'a PolicyTarget) -> ConflictKey<'a> {
+    (
+        &p.meta.namespace,
+        &t.group,
+        &t.kind,
+        &t.name,
+        t.section_name.as_deref().unwrap_or(""),
     )
 }
 
@@ -171,7 +173,7 @@ pub(crate) fn policy_reports(
         uses,
     } = rec;
     // Conflicts: in sorted order, a policy that names a target key already claimed loses.
-    let mut claimed: HashMap<String, (String, usize)> = HashMap::new();
+    let mut claimed: HashMap<ConflictKey, &BackendTlsPolicy> = HashMap::new();
     // loser -> (winner's key, the loser's lost targets); loser -> winner.
     let mut conflicted_with: HashMap<usize, (String, Vec<String>)> = HashMap::new();
     let mut winners: HashMap<usize, usize> = HashMap::new();
@@ -181,21 +183,19 @@ pub(crate) fn policy_reports(
         for t in &p.targets {
             let k = conflict_key(p, t);
             match claimed.get(&k) {
-                Some(owner) if owner.1 != pid(p) => {
-                    lost_to.get_or_insert_with(|| owner.clone());
+                Some(&owner) if pid(owner) != pid(p) => {
+                    lost_to.get_or_insert(owner);
                     lost_keys.push(t.display());
                 }
                 _ => {}
             }
         }
         if let Some(winner) = lost_to {
-            winners.insert(pid(p), winner.1);
-            conflicted_with.insert(pid(p), (winner.0, lost_keys));
+            winners.insert(pid(p), pid(winner));
+            conflicted_with.insert(pid(p), (winner.key(), lost_keys));
         } else {
             for t in &p.targets {
-                claimed
-                    .entry(conflict_key(p, t))
-                    .or_insert_with(|| (p.key(), pid(p)));
+                claimed.entry(conflict_key(p, t)).or_insert(p);
             }
         }
     }
