@@ -240,3 +240,40 @@ fn lenient_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<jiff::Tim
     let v = Option::<String>::deserialize(d)?;
     Ok(v.and_then(|s| s.parse().ok()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the annotations lastmile reads are kept; the others (however large, whatever their
+    /// type) are skipped, and labels are not kept at all.
+    #[test]
+    fn metadata_keeps_only_the_annotations_read() {
+        let meta: ObjectMeta = serde_json::from_value(serde_json::json!({
+            "name": "web",
+            "namespace": "app",
+            "labels": {"app": "web"},
+            "annotations": {
+                "konghq.com/protocol": "https",
+                "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "ssl",
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"a\": 1}",
+                "example.com/count": 3
+            }
+        }))
+        .unwrap();
+        assert_eq!(
+            meta.annotations.keys().collect::<Vec<_>>(),
+            [
+                "konghq.com/protocol",
+                "service.beta.kubernetes.io/aws-load-balancer-backend-protocol"
+            ]
+        );
+        let none: ObjectMeta =
+            serde_json::from_value(serde_json::json!({"name": "a", "annotations": null})).unwrap();
+        assert!(none.annotations.is_empty());
+        let bad = serde_json::from_value::<ObjectMeta>(
+            serde_json::json!({"name": "a", "annotations": {"konghq.com/protocol": 1}}),
+        );
+        assert!(bad.is_err(), "a read annotation must be a string");
+    }
+}

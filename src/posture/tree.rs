@@ -457,3 +457,63 @@ fn policy_node(e: &Edge, pk: &str, report: Option<&PolicyReport>) -> TreeNode {
     }
     pn
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{SnapshotBuilder, SourceInfo};
+
+    fn visit<'a>(nodes: &'a [TreeNode], f: &mut impl FnMut(&'a TreeNode)) {
+        for n in nodes {
+            f(n);
+            visit(&n.children, f);
+        }
+    }
+
+    /// Policy nodes are built once and copied under every backend they decide: each copy must
+    /// equal the node built for that edge alone, whichever Gateway, controller and CA
+    /// references the edge has.
+    #[test]
+    fn shared_policy_nodes_equal_those_built_per_edge() {
+        let mut b = SnapshotBuilder::new();
+        for o in crate::synth::generate(crate::synth::Size::M, 5) {
+            crate::source::decode::add_value(&mut b, o, Default::default());
+        }
+        check_policy_nodes(&b.build(SourceInfo::default()), 100);
+        // The demo: few edges, but among them invalid policies and policies that trust CA
+        // references or the system store.
+        check_policy_nodes(&crate::source::demo::snapshot(), 5);
+    }
+
+    fn check_policy_nodes(snap: &crate::snapshot::Snapshot, at_least: usize) {
+        let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
+        let posture = super::super::evaluate(snap, now, &Default::default());
+        let reports: HashMap<&str, &PolicyReport> = posture
+            .policies
+            .iter()
+            .map(|p| (p.policy.as_str(), p))
+            .collect();
+        let mut checked = 0;
+        let mut controllers = std::collections::BTreeSet::new();
+        visit(&posture.tree, &mut |n| {
+            let (Some(i), NodeKind::BackendRef) = (n.edge, n.kind) else {
+                return;
+            };
+            let e = &posture.edges[i];
+            let Some(pk) = &e.policy else {
+                return;
+            };
+            let expected = policy_node(e, pk, reports.get(pk.as_str()).copied());
+            let shown = n.children[0]
+                .children
+                .iter()
+                .find(|c| c.kind == NodeKind::Policy)
+                .expect("a policy node under the backend");
+            assert_eq!(*shown, expected, "edge {i}");
+            controllers.insert(e.controller.clone());
+            checked += 1;
+        });
+        assert!(checked > at_least, "{checked} policy nodes checked");
+        assert!(controllers.len() > 1, "edges of more than one controller");
+    }
+}
