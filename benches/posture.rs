@@ -85,13 +85,7 @@ fn main() {
     // heap plus what decoding added.
     LazyLock::force(&L_OBJECTS);
     let (_, input, objects) = allocations(|| L_OBJECTS.clone());
-    let (n, freed_input_plus_held, snap) = allocations(|| {
-        let mut b = SnapshotBuilder::new();
-        for o in objects {
-            lastmile::source::decode::add_value(&mut b, o, Default::default());
-        }
-        b.build(SourceInfo::default())
-    });
+    let (n, freed_input_plus_held, snap) = allocations(|| snapshot_of(objects));
     let held = input + freed_input_plus_held;
     println!(
         "snapshot of L (decode + index, with each object's text): {n} allocations, holds {held:.1} MiB"
@@ -125,23 +119,24 @@ fn size(name: &str) -> Size {
     }
 }
 
-fn snapshot_of(objects: &[Value]) -> Snapshot {
+/// Decodes and indexes `objects` (consumed, as the sources do).
+fn snapshot_of(objects: impl IntoIterator<Item = Value>) -> Snapshot {
     let mut b = SnapshotBuilder::new();
     for o in objects {
-        lastmile::source::decode::add_value(&mut b, o.clone(), Default::default());
+        lastmile::source::decode::add_value(&mut b, o, Default::default());
     }
     b.build(SourceInfo::default())
 }
 
 static L_OBJECTS: LazyLock<Vec<Value>> = LazyLock::new(|| synth::generate(Size::L, 1));
-static L_SNAPSHOT: LazyLock<Snapshot> = LazyLock::new(|| snapshot_of(&L_OBJECTS));
+static L_SNAPSHOT: LazyLock<Snapshot> = LazyLock::new(|| snapshot_of(L_OBJECTS.iter().cloned()));
 
 #[divan::bench(args = ["S", "M", "L", "2L"], sample_count = 10)]
 fn posture_recompute(bencher: divan::Bencher, name: &str) {
     let snap = if name == "L" {
         L_SNAPSHOT.clone()
     } else {
-        snapshot_of(&synth::generate(size(name), 1))
+        snapshot_of(synth::generate(size(name), 1))
     };
     bencher.bench(|| posture::evaluate(&snap, now(), &Options::default()));
 }

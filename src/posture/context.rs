@@ -26,12 +26,6 @@ pub(crate) struct GatewayCtx<'a> {
     pub proxy_missing: Option<String>,
 }
 
-impl GatewayCtx<'_> {
-    pub fn controller(&self) -> &str {
-        &self.controller
-    }
-}
-
 pub(crate) struct Context<'a> {
     pub snap: &'a Snapshot,
     pub opts: &'a Options,

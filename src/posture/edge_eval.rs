@@ -399,7 +399,7 @@ fn evaluate(
                 Mode::Unresolved,
                 format!(
                     "{kind} is an Envoy Gateway kind; controller {} does not support it (InvalidKind)",
-                    gw.controller()
+                    gw.controller
                 ),
             );
         }
@@ -748,7 +748,7 @@ fn tls_outcome(
         Semantics::EnvoyGateway => site.parent_ref,
         Semantics::GatewayApiSpec => &gw.ancestor_ref,
     };
-    let controller = gw.controller();
+    let controller: &str = &gw.controller;
     let mut trust = Trust::None;
     let mut sni = None;
     let mut sans = Vec::new();

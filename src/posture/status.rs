@@ -37,6 +37,29 @@ pub(crate) fn pid(p: &BackendTlsPolicy) -> usize {
     std::ptr::from_ref(p) as usize
 }
 
+/// Merges `conditions` into `list`'s entry for (`ancestor_ref`, `controller`): the first
+/// conditions stay unless later ones report an error (an error seen through any edge wins over
+/// success). Gives the conditions back when the list has no such entry.
+fn merge_into(
+    list: &mut [ComputedAncestor],
+    ancestor_ref: &ParentRef,
+    controller: &str,
+    conditions: Vec<ConditionView>,
+) -> Option<Vec<ConditionView>> {
+    match list
+        .iter_mut()
+        .find(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller)
+    {
+        Some(a) => {
+            if conditions.iter().any(|c| c.status == "False") {
+                a.conditions = conditions;
+            }
+            None
+        }
+        None => Some(conditions),
+    }
+}
+
 /// Collects what edge evaluation learns about policies.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
@@ -45,9 +68,8 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// Records one use of `p` through `target` and what it computes for the ancestor: the first
-    /// conditions for an ancestor stay unless later ones report an error (an error seen through
-    /// any edge wins over success). The ancestor is copied only when it is new.
+    /// Records one use of `p` through `target` and what it computes for the ancestor (merged as
+    /// [`merge_into`] does). The ancestor is copied only when it is new.
     pub fn record(
         &mut self,
         p: &BackendTlsPolicy,
@@ -59,36 +81,29 @@ impl Recorder {
     ) {
         self.count_use(p, target);
         let list = self.ancestors.entry(pid(p)).or_default();
-        match list
-            .iter_mut()
-            .find(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller)
-        {
-            Some(a) => {
-                if conditions.iter().any(|c| c.status == "False") {
-                    a.conditions = conditions;
-                }
-            }
-            None => list.push(ComputedAncestor {
+        if let Some(conditions) = merge_into(list, ancestor_ref, controller, conditions) {
+            list.push(ComputedAncestor {
                 ancestor_ref: ancestor_ref.clone(),
                 controller: controller.into(),
                 semantics,
                 conditions,
-            }),
+            });
         }
     }
 
-    fn merge_ancestor(&mut self, policy: usize, computed: ComputedAncestor) {
+    fn merge_ancestor(&mut self, policy: usize, mut computed: ComputedAncestor) {
         let list = self.ancestors.entry(policy).or_default();
-        match list.iter_mut().find(|a| {
-            a.ancestor_ref == computed.ancestor_ref && a.controller == computed.controller
-        }) {
-            Some(a) => {
-                // An error seen through any edge wins over success.
-                if computed.conditions.iter().any(|c| c.status == "False") {
-                    a.conditions = computed.conditions;
-                }
-            }
-            None => list.push(computed),
+        let conditions = std::mem::take(&mut computed.conditions);
+        if let Some(conditions) = merge_into(
+            list,
+            &computed.ancestor_ref,
+            &computed.controller,
+            conditions,
+        ) {
+            list.push(ComputedAncestor {
+                conditions,
+                ..computed
+            });
         }
     }
 

@@ -287,10 +287,10 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
 
 fn route_nodes<'a>(edges: &'a [Edge], idx: &[usize], shared: &mut Shared<'a>) -> Vec<TreeNode> {
     // Routes in first-seen order, each with its edges (one pass, no per-route scans).
-    let mut routes: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut routes: Vec<(&Arc<str>, Vec<usize>)> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for &i in idx {
-        let r = &*edges[i].route;
+        let r = &edges[i].route;
         let slot = *seen.entry(r).or_insert_with(|| {
             routes.push((r, Vec::new()));
             routes.len() - 1
@@ -299,13 +299,11 @@ fn route_nodes<'a>(edges: &'a [Edge], idx: &[usize], shared: &mut Shared<'a>) ->
     }
     routes
         .into_iter()
-        .map(|(r, r_edges)| {
-            let key = edges[r_edges[0]].route.clone();
-            debug_assert_eq!(*key, *r);
+        .map(|(key, r_edges)| {
             let mut rn = TreeNode::new(
                 NodeKind::Route,
                 key.clone(),
-                Some(key),
+                Some(key.clone()),
                 worst(r_edges.iter().map(|&i| edges[i].mode)),
             );
             let mut rules: Vec<usize> = r_edges.iter().map(|&i| edges[i].rule).collect();
