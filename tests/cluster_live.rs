@@ -189,6 +189,38 @@ fn check_against_the_cluster_equals_check_on_the_same_files() {
     );
 }
 
+/// `lastmile check` reads the cluster without keeping each object's text (a report never shows
+/// it; at L it was a third of the heap), and computes the same posture as a read that keeps it.
+#[test]
+fn a_read_for_a_report_keeps_no_object_text() {
+    let env = env_with(ServerConfig::default(), &demo_yaml());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (report, with_text) = rt.block_on(async {
+        let conn = cluster::connect(&env.target()).await.unwrap();
+        let limit = Duration::from_secs(20);
+        (
+            cluster::snapshot_once(conn.clone(), None, limit)
+                .await
+                .unwrap(),
+            cluster::snapshot_once_with_text(conn, None, limit)
+                .await
+                .unwrap(),
+        )
+    });
+    assert!(report.raw.is_empty(), "text kept: {:?}", report.raw.keys());
+    assert!(
+        with_text.raw.len() >= report.object_count(),
+        "{} texts for {} objects",
+        with_text.raw.len(),
+        report.object_count()
+    );
+    let now: jiff::Timestamp = AT.parse().unwrap();
+    let json = |s: &Snapshot| {
+        serde_json::to_string(&posture::evaluate(s, now, &Options::default())).unwrap()
+    };
+    assert_eq!(json(&report), json(&with_text));
+}
+
 #[test]
 fn backend_tls_policy_is_read_through_one_served_version() {
     let yaml = clean_yaml();

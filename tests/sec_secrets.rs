@@ -194,7 +194,7 @@ fn a_live_cluster_never_shows_secret_data() {
         })
         .await
         .unwrap();
-        cluster::snapshot_once(conn, None, Duration::from_secs(20))
+        cluster::snapshot_once_with_text(conn, None, Duration::from_secs(20))
             .await
             .unwrap()
     });

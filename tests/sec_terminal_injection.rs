@@ -132,7 +132,7 @@ fn a_hostile_cluster_renders_clean_in_every_view() {
         })
         .await
         .unwrap();
-        cluster::snapshot_once(conn, None, Duration::from_secs(20))
+        cluster::snapshot_once_with_text(conn, None, Duration::from_secs(20))
             .await
             .unwrap()
     });

@@ -84,15 +84,26 @@ pub async fn run(target: ClusterTarget, out: UnboundedSender<Update>) {
 
 /// Like [`run`] with a client already built.
 pub async fn run_with(conn: Connection, namespace: Option<String>, out: UnboundedSender<Update>) {
-    run_session(conn, namespace, out, false).await
+    run_session(conn, namespace, out, Reading::Live).await
 }
 
-/// `once`: stop after the first snapshot, moving the decoded objects into it instead of copying.
+/// How long a session reads and what it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// List, then watch for ever; objects keep their text (the YAML view shows it).
+    Live,
+    /// Stop after the first snapshot, moving the decoded objects into it instead of copying.
+    Once {
+        /// Keep each object's text ([`Snapshot::raw`]); a report never shows it.
+        text: bool,
+    },
+}
+
 async fn run_session(
     conn: Connection,
     namespace: Option<String>,
     out: UnboundedSender<Update>,
-    once: bool,
+    reading: Reading,
 ) {
     let state = |phase| {
         Update::State(LinkState {
@@ -121,19 +132,38 @@ async fn run_session(
             }
         }
     };
-    let mut session = Session::new(conn, namespace, discovered, out);
-    session.once = once;
-    session.run().await;
+    Session::new(conn, namespace, discovered, out, reading)
+        .run()
+        .await;
 }
 
-/// Reads the cluster once (for `lastmile check`): the first complete snapshot.
+/// Reads the cluster once (for `lastmile check`): the first complete snapshot, without the
+/// objects' text ([`Snapshot::raw`] is empty), which a report never shows.
 pub async fn snapshot_once(
     conn: Connection,
     namespace: Option<String>,
     limit: Duration,
 ) -> Result<Snapshot, String> {
+    read_once(conn, namespace, limit, false).await
+}
+
+/// [`snapshot_once`] keeping each object's text, as the live source does (for the YAML view).
+pub async fn snapshot_once_with_text(
+    conn: Connection,
+    namespace: Option<String>,
+    limit: Duration,
+) -> Result<Snapshot, String> {
+    read_once(conn, namespace, limit, true).await
+}
+
+async fn read_once(
+    conn: Connection,
+    namespace: Option<String>,
+    limit: Duration,
+    text: bool,
+) -> Result<Snapshot, String> {
     let (tx, mut rx) = unbounded_channel();
-    let task = tokio::spawn(run_session(conn, namespace, tx, true));
+    let task = tokio::spawn(run_session(conn, namespace, tx, Reading::Once { text }));
     let mut last_error = None;
     let result = tokio::time::timeout(limit, async {
         while let Some(u) = rx.recv().await {
@@ -197,8 +227,8 @@ struct Session {
     phase: Phase,
     dirty: Option<Instant>,
     first_sent: bool,
-    /// Only the first snapshot is wanted (`lastmile check`).
-    once: bool,
+    /// Only the first snapshot is wanted (`lastmile check`), or every one.
+    reading: Reading,
     started: Instant,
 }
 
@@ -208,6 +238,7 @@ impl Session {
         namespace: Option<String>,
         discovered: Discovered,
         out: UnboundedSender<Update>,
+        reading: Reading,
     ) -> Self {
         let (notes_tx, notes_rx) = unbounded_channel();
         let mut s = Session {
@@ -223,7 +254,8 @@ impl Session {
             phase: Phase::Syncing,
             dirty: None,
             first_sent: false,
-            once: false,
+            // Set before the first watcher starts: it decides whether they keep objects' text.
+            reading,
             started: Instant::now(),
         };
         let main: Vec<Served> = s
@@ -257,7 +289,7 @@ impl Session {
             id,
             self.notes_tx.clone(),
             // Read once for a report: the objects' text is never shown.
-            self.once,
+            self.reading == Reading::Once { text: false },
         );
         self.watched.push(Watched {
             served,
@@ -422,7 +454,8 @@ impl Session {
         if started_new && !overdue {
             return true;
         }
-        let snapshot = self.build(self.once);
+        let once = matches!(self.reading, Reading::Once { .. });
+        let snapshot = self.build(once);
         tracing::debug!(objects = snapshot.object_count(), "snapshot built");
         self.dirty = None;
         if !self.first_sent || matches!(self.phase, Phase::Syncing) {
@@ -435,7 +468,7 @@ impl Session {
             }
         }
         // A one-shot session has handed its objects over: it ends here.
-        self.out.send(Update::Snapshot(Box::new(snapshot))).is_ok() && !self.once
+        self.out.send(Update::Snapshot(Box::new(snapshot))).is_ok() && !once
     }
 
     /// The namespaces whose ConfigMaps and Secrets the referring kinds name, from those kinds
