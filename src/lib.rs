@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod demo_servers;
 pub mod logging;
+pub mod memory;
 pub mod model;
 pub mod posture;
 pub mod probe;

@@ -66,13 +66,19 @@ fn exit_on_ctrl_c(rt: &tokio::runtime::Runtime) {
     });
 }
 
-fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
-    // One runtime for reading the cluster and probing: the kube client lives on it.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
+    // One pass and exit: nothing freed will be needed again soon.
+    lastmile::memory::return_freed_memory_at_once();
+    // One runtime for reading the cluster and probing: the kube client lives on it.
+    let mut rt = runtime(2)?;
     let (snapshot, forwarder): (Snapshot, Forwarder) = match cli.source.cluster_target() {
         Some(target) => {
             let read = async {
@@ -101,6 +107,11 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
                 return Ok(ExitCode::from(130));
             };
             if !args.probe {
+                // Without probes only Ctrl-C needs a runtime from here on. Ending the reading
+                // runtime's threads returns the pages they decoded into but no longer use
+                // before the evaluation allocates (about 20 MiB of peak RSS at L).
+                let reader = std::mem::replace(&mut rt, runtime(1)?);
+                reader.shutdown_timeout(Duration::from_secs(1));
                 exit_on_ctrl_c(&rt);
             }
             read

@@ -1,0 +1,40 @@
+//! How the binary's allocator (mimalloc) hands freed memory back to the operating system.
+//!
+//! mimalloc keeps freed pages resident for a while (`mi_option_purge_delay`, one second in the
+//! v3 sources `libmimalloc-sys` builds) in case they are needed again. That suits the terminal
+//! UI, which recomputes the posture over and over. A one-shot `lastmile check` reads the
+//! cluster, evaluates once and exits: every page the read or the evaluation freed stayed
+//! counted in its peak RSS, which at L was about 50 MiB more than with the pages returned at
+//! once (docs/PERFORMANCE.md).
+
+use std::ffi::c_int;
+
+/// `mi_option_purge_delay` in `mimalloc.h` (the same number in the v2 and v3 sources of
+/// `libmimalloc-sys` 0.1.49, which does not export the constant).
+const MI_OPTION_PURGE_DELAY: c_int = 15;
+
+/// From now on, pages mimalloc frees go back to the operating system at once.
+pub fn return_freed_memory_at_once() {
+    // SAFETY: sets one integer option; mimalloc reads it when it next purges.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The option number is mimalloc's purge delay: its default is the documented one second
+    /// (a different option behind the number would have another default), and setting it
+    /// takes effect.
+    #[test]
+    fn the_option_set_is_the_purge_delay() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        // SAFETY: reads one integer option.
+        let get = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(get(), 1000, "mimalloc's default purge delay (ms)");
+        return_freed_memory_at_once();
+        assert_eq!(get(), 0);
+    }
+}
