@@ -302,7 +302,7 @@ fn invalid_gateway_client_certificates_are_reported_per_gateway() {
                     .iter()
                     .find(|f| {
                         f.id == "gateway-client-certificate-invalid"
-                            && f.subject == format!("Gateway/{NS}/{gw}")
+                            && *f.subject == format!("Gateway/{NS}/{gw}")
                     })
                     .unwrap_or_else(|| panic!("{ctl}: no finding for {gw}"))
                     .message

@@ -976,7 +976,7 @@ fn c4_broken_gateway_client_certificate_drops_mtls_without_fallback() {
         p.findings
             .iter()
             .any(|f| f.id == "gateway-client-certificate-invalid"
-                && f.subject == "Gateway/infra/gw"
+                && &*f.subject == "Gateway/infra/gw"
                 && f.message.contains("InvalidClientCertificateRef")),
         "{:?}",
         p.findings

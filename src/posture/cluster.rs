@@ -70,7 +70,7 @@ pub(crate) fn mark_unreadable(snap: &Snapshot, edges: &mut [Edge]) {
         };
         if let Some(why) = why {
             e.mode = Mode::Unknown;
-            e.reasons.push(why);
+            e.reasons.push(why.into());
         }
     }
 }
@@ -96,13 +96,14 @@ pub(crate) fn findings(
     let mut out = Vec::new();
     let mut push = |id: &str, subject: String, message: String| {
         let r = rule(id);
+        let subject: std::sync::Arc<str> = subject.into();
         out.push(Finding {
             id: r.id,
             severity: r.severity,
             subject: subject.clone(),
-            message,
+            message: message.into(),
             remediation: r.remediation,
-            object: subject.into(),
+            object: subject,
             origin: None,
             edge: None,
         });

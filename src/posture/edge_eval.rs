@@ -318,7 +318,7 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef, key: String) -> Edge 
     };
     let mut reasons = Vec::new();
     if let Some(n) = site.attach_note {
-        reasons.push(n.to_string());
+        reasons.push(n.to_string().into());
     }
     Edge {
         gateway: gw.key.clone(),
@@ -357,7 +357,7 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef, key: String) -> Edge 
     }
 }
 
-fn done(mut e: Edge, mode: Mode, reason: impl Into<String>) -> Edge {
+fn done(mut e: Edge, mode: Mode, reason: impl Into<Arc<str>>) -> Edge {
     e.mode = mode;
     e.reasons.push(reason.into());
     e
@@ -767,7 +767,7 @@ fn tls_outcome(
                 policy_key, target.kind, target.name
             ),
         };
-        e.reasons.push(how);
+        e.reasons.push(how.into());
         // Validate the policy as the implementation does.
         let mut error: Option<(String, Option<&'static str>, String)> = None;
         if !p.problems.is_empty() {
@@ -814,10 +814,9 @@ fn tls_outcome(
                         cond("ResolvedRefs", false, reason, msg),
                     ],
                 );
-                e.reasons.push(format!(
-                    "some CA references of {} are invalid: {msg}",
-                    policy_key
-                ));
+                e.reasons.push(
+                    format!("some CA references of {} are invalid: {msg}", policy_key).into(),
+                );
             }
         }
         if let Some((accepted_reason, resolved_reason, msg)) = error {
@@ -878,7 +877,7 @@ fn tls_outcome(
                 policy_key, target.name
             ));
             e.reasons
-                .push(e.broad_policy_note.clone().unwrap_or_default());
+                .push(e.broad_policy_note.clone().unwrap_or_default().into());
         }
         sni = Some(p.hostname.clone()).filter(|h| !h.is_empty());
         sans = p.sans.clone();
@@ -938,10 +937,8 @@ fn tls_outcome(
             }
         }
         if chosen.is_none() {
-            e.reasons.push(format!(
-                "Backend {}/{} sets spec.tls",
-                b.meta.namespace, b.meta.name
-            ));
+            e.reasons
+                .push(format!("Backend {}/{} sets spec.tls", b.meta.namespace, b.meta.name).into());
         }
     }
     // Telemetry sinks take their SNI from a Backend's single FQDN endpoint.
@@ -965,9 +962,10 @@ fn tls_outcome(
     }
     e.trust = if insecure { Trust::None } else { trust };
     if let Some(missing) = &gw.proxy_missing {
-        e.reasons.push(format!(
-            "{missing} is referenced but not found: its backendTLS settings do not apply"
-        ));
+        e.reasons.push(
+            format!("{missing} is referenced but not found: its backendTLS settings do not apply")
+                .into(),
+        );
     }
     let (min, max, alpn) = tls_params(gw, backend, semantics);
     (e.min_version, e.max_version, e.alpn) = (min, max, alpn);
@@ -990,7 +988,7 @@ fn tls_outcome(
                 cc.source
             ));
             e.reasons
-                .push(e.client_cert_warning.clone().unwrap_or_default());
+                .push(e.client_cert_warning.clone().unwrap_or_default().into());
             e.client_cert = Some(cc);
         }
     }
@@ -1000,7 +998,7 @@ fn tls_outcome(
         e.reasons.push("TLSRoute on a Passthrough listener: the gateway wraps the client's TLS in a second TLS session; the backend will most likely reject it".into());
     }
     if !e.port_look.plain.is_empty() && e.port_look.tls.is_empty() {
-        e.reasons.push(format!("TLS is sent to a port that looks plaintext ({}): expect a handshake failure (503) unless it serves TLS", e.port_look.plain));
+        e.reasons.push(format!("TLS is sent to a port that looks plaintext ({}): expect a handshake failure (503) unless it serves TLS", e.port_look.plain).into());
     }
     if e.sni.is_none() && !e.auto_sni && site.route_kind.is_none_or(RouteKind::is_http_family) {
         e.reasons.push("no SNI configured: Envoy sends the client's Host header as SNI and checks the certificate against it".into());
@@ -1083,6 +1081,6 @@ pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
         })
         .collect();
     for (i, note) in notes {
-        edges[i].reasons.push(note);
+        edges[i].reasons.push(note.into());
     }
 }

@@ -6,6 +6,7 @@ use crate::model::CertFacts;
 use crate::model::Origin;
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 
 /// Severity names follow kubescape; thresholds for certificate facts follow testssl.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -53,8 +54,9 @@ pub struct Finding {
     pub id: &'static str,
     pub severity: Severity,
     /// What the finding is about: an edge (`ROUTE -> BACKEND via GATEWAY`) or an object (`KIND/NS/NAME`).
-    pub subject: String,
-    pub message: String,
+    pub subject: Arc<str>,
+    /// Shared with the edge's reason when it is the same text.
+    pub message: Arc<str>,
     pub remediation: &'static str,
     /// The object to open for this finding (`KIND/NS/NAME`), shared with the edges of a route.
     pub object: std::sync::Arc<str>,
@@ -307,9 +309,9 @@ pub(crate) fn collect(
     let origin = |key: &str| snap.origins.get(key).cloned();
     let mut push = |id: &'static str,
                     severity: Option<crate::posture::Severity>,
-                    subject: String,
-                    message: String,
-                    object: std::sync::Arc<str>,
+                    subject: Arc<str>,
+                    message: Arc<str>,
+                    object: Arc<str>,
                     edge: Option<usize>| {
         let r = rule(id);
         let origin = origin(&object);
@@ -326,6 +328,13 @@ pub(crate) fn collect(
     };
     for (i, e) in edges.iter().enumerate() {
         let last = || e.reasons.last().cloned().unwrap_or_default();
+        // Made once, shared by the edge's findings.
+        let mut subject = None::<Arc<str>>;
+        let mut edge_subject = |e: &Edge| -> Arc<str> {
+            subject
+                .get_or_insert_with(|| edge_subject(e).into())
+                .clone()
+        };
         let id = match e.mode {
             Mode::FailOpenPlaintext => Some("fail-open-plaintext"),
             Mode::PlaintextToTlsPort => Some("plaintext-to-tls-port"),
@@ -357,7 +366,7 @@ pub(crate) fn collect(
                 "policy-covers-all-ports",
                 None,
                 edge_subject(e),
-                note.clone(),
+                note.clone().into(),
                 e.route.clone(),
                 Some(i),
             );
@@ -367,7 +376,7 @@ pub(crate) fn collect(
                 "mtls-client-certificate-missing",
                 None,
                 edge_subject(e),
-                w.clone(),
+                w.clone().into(),
                 format!("Gateway/{}", e.gateway).into(),
                 Some(i),
             );
@@ -377,7 +386,7 @@ pub(crate) fn collect(
                 "tls-to-plain-port",
                 None,
                 edge_subject(e),
-                format!("TLS to a port that looks plaintext ({})", e.port_look.plain),
+                format!("TLS to a port that looks plaintext ({})", e.port_look.plain).into(),
                 e.route.clone(),
                 Some(i),
             );
@@ -401,13 +410,13 @@ pub(crate) fn collect(
             super::Semantics::GatewayApiSpec,
             ctx.opts.eg_sds_secret_refs,
         ) {
-            let key = format!("Gateway/{}", gw.key);
+            let key: Arc<str> = format!("Gateway/{}", gw.key).into();
             push(
                 "gateway-client-certificate-invalid",
                 None,
                 key.clone(),
-                format!("{} ({}): {why}", cc.secret, cc.source),
-                key.into(),
+                format!("{} ({}): {why}", cc.secret, cc.source).into(),
+                key,
                 None,
             );
         }
@@ -419,8 +428,8 @@ pub(crate) fn collect(
                 push(
                     "route-parent-missing",
                     None,
-                    route.key(),
-                    format!("parentRef Gateway {ns}/{} does not exist", pr.name),
+                    route.key().into(),
+                    format!("parentRef Gateway {ns}/{} does not exist", pr.name).into(),
                     route.key().into(),
                     None,
                 );
@@ -428,7 +437,7 @@ pub(crate) fn collect(
         }
     }
     for (p, report) in snap.policies.iter().zip(policies) {
-        let key = format!("BackendTLSPolicy/{}", report.policy);
+        let key: Arc<str> = format!("BackendTLSPolicy/{}", report.policy).into();
         match report.role {
             PolicyRole::Conflicted => {
                 let detail = report
@@ -441,8 +450,8 @@ pub(crate) fn collect(
                     "policy-conflicted",
                     None,
                     key.clone(),
-                    format!("{} loses: {detail}", report.policy),
-                    key.clone().into(),
+                    format!("{} loses: {detail}", report.policy).into(),
+                    key.clone(),
                     None,
                 );
             }
@@ -468,8 +477,9 @@ pub(crate) fn collect(
                         "{} applies to no edge ({})",
                         report.policy,
                         detail.join("; ")
-                    ),
-                    key.clone().into(),
+                    )
+                    .into(),
+                    key.clone(),
                     None,
                 );
             }
@@ -482,8 +492,9 @@ pub(crate) fn collect(
                         format!(
                             "target {} of {} applies to nothing: {}",
                             t.target, report.policy, t.detail
-                        ),
-                        key.clone().into(),
+                        )
+                        .into(),
+                        key.clone(),
                         None,
                     );
                 }
@@ -495,8 +506,8 @@ pub(crate) fn collect(
                 "policy-multiple-targets",
                 None,
                 key.clone(),
-                format!("{} has {} targetRefs", report.policy, p.targets.len()),
-                key.clone().into(),
+                format!("{} has {} targetRefs", report.policy, p.targets.len()).into(),
+                key.clone(),
                 None,
             );
         }
@@ -518,8 +529,8 @@ pub(crate) fn collect(
                 "policy-status-mismatch",
                 None,
                 key.clone(),
-                diffs.join("; "),
-                key.clone().into(),
+                diffs.join("; ").into(),
+                key.clone(),
                 None,
             );
         }
@@ -545,8 +556,9 @@ pub(crate) fn collect(
                     "status for {} reflects generation {observed}, the policy is at generation {}",
                     stale.join(", "),
                     report.generation.unwrap_or_default()
-                ),
-                key.clone().into(),
+                )
+                .into(),
+                key.clone(),
                 None,
             );
         }
@@ -566,8 +578,8 @@ pub(crate) fn collect(
                 push(
                     id,
                     Some(sev),
-                    state.reference.clone(),
-                    format!("{}: {msg}", crate::sanitize::clean(&c.subject)),
+                    state.reference.clone().into(),
+                    format!("{}: {msg}", crate::sanitize::clean(&c.subject)).into(),
                     state.reference.clone().into(),
                     None,
                 );
@@ -579,8 +591,8 @@ pub(crate) fn collect(
         out.push(Finding {
             id: r.id,
             severity: r.severity,
-            subject: err.object.clone(),
-            message: format!("{} ({})", err.message, err.origin),
+            subject: err.object.clone().into(),
+            message: format!("{} ({})", err.message, err.origin).into(),
             remediation: r.remediation,
             object: err.object.as_str().into(),
             // The object is not in the snapshot; its document's position is in the error.
@@ -593,13 +605,26 @@ pub(crate) fn collect(
 
 /// The order findings are shown and reported in: most severe first, then rule id, then subject.
 /// Stable, so findings that compare equal keep the order they were raised in.
-pub(crate) fn sort(findings: &mut Vec<Finding>) {
+pub(crate) fn sort(findings: &mut [Finding]) {
     // A finding is large: sort their positions (stably, so ties keep their order) and move each
-    // finding once, rather than moving findings at every step of the sort.
+    // finding once, rather than moving findings at every step of the sort. The moves follow
+    // the permutation's cycles in place: no second array of findings (5 MiB at L, at the
+    // moment the posture's heap peaks).
     let mut at: Vec<u32> = (0..findings.len() as u32).collect();
     at.sort_by(|&a, &b| order(&findings[a as usize], &findings[b as usize]));
-    let mut slots: Vec<Option<Finding>> = findings.drain(..).map(Some).collect();
-    findings.extend(at.iter().filter_map(|&i| slots[i as usize].take()));
+    // Position k receives the finding at `at[k]`; a placed position is marked `at[k] == k`.
+    for start in 0..at.len() {
+        let mut k = start;
+        loop {
+            let from = at[k] as usize;
+            at[k] = k as u32;
+            if from == start {
+                break;
+            }
+            findings.swap(k, from);
+            k = from;
+        }
+    }
 }
 
 /// The findings order: most severe first, then rule id, then subject (ties keep their order).
@@ -699,8 +724,8 @@ pub fn probe_findings(
             out.push(Finding {
                 id,
                 severity: severity.unwrap_or(rule.severity),
-                subject: edge_subject(e),
-                message,
+                subject: edge_subject(e).into(),
+                message: message.into(),
                 remediation: rule.remediation,
                 object: e.route.clone(),
                 origin: None,
@@ -828,9 +853,9 @@ mod tests {
                 Finding {
                     id,
                     severity: rule(id).severity,
-                    subject: format!("subject {}", i * 13 % 17),
+                    subject: format!("subject {}", i * 13 % 17).into(),
                     // Tells apart findings that compare equal.
-                    message: i.to_string(),
+                    message: i.to_string().into(),
                     remediation: "",
                     object: "o".into(),
                     origin: None,

@@ -191,7 +191,9 @@ pub struct Edge {
     /// The route is attached to the Gateway through this parentRef (listener and namespace match).
     pub attached: bool,
     pub weight: i64,
-    pub reasons: Vec<String>,
+    /// Why the edge has its mode, in the order found (the last one decides; a finding about
+    /// the edge shares its text).
+    pub reasons: Vec<Arc<str>>,
     /// Envoy Gateway's name for this destination (`httproute/NS/NAME/rule/R/backend/B`).
     pub key: String,
     /// Port hints that explain the plaintext modes.

@@ -59,7 +59,7 @@ pub fn render(p: &Posture, fail_on: Severity) -> String {
     for f in others {
         cases.push(Case {
             class: format!("findings.{}", f.id),
-            name: f.subject.clone(),
+            name: f.subject.to_string(),
             findings: vec![f],
         });
     }
