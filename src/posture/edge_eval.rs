@@ -42,14 +42,22 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
     let routes = &ctx.snap.routes;
     let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
     if threads == 1 {
-        return route_run(ctx, routes, rec);
+        return route_run(ctx, routes, rec, edge_bound(routes));
     }
+    // The first run's vector becomes the result: it is made large enough for every route's
+    // edges, and the later runs are appended to it. Only they are copied (a vector of all the
+    // edges beside every run's own was 17 MiB more at the peak at L); capacity never written
+    // costs no memory.
     let runs = super::in_runs(routes, threads, |run| {
+        let first = std::ptr::eq(run.as_ptr(), routes.as_ptr());
         let mut local = Recorder::default();
-        let edges = route_run(ctx, run, &mut local);
+        let bound = edge_bound(if first { routes } else { run });
+        let edges = route_run(ctx, run, &mut local, bound);
         (edges, local)
     });
-    let mut edges = Vec::with_capacity(runs.iter().map(|(e, _)| e.len()).sum());
+    let mut runs = runs.into_iter();
+    let (mut edges, first) = runs.next().unwrap_or_default();
+    rec.merge(first);
     for (run_edges, local) in runs {
         edges.extend(run_edges);
         rec.merge(local);
@@ -57,8 +65,25 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
     edges
 }
 
-fn route_run(ctx: &Context, routes: &[std::sync::Arc<Route>], rec: &mut Recorder) -> Vec<Edge> {
-    let mut edges = Vec::with_capacity(routes.len() * 3);
+/// At least as many edges as `routes` have: every Gateway parentRef times every backendRef
+/// (a parentRef whose Gateway is missing has none).
+fn edge_bound(routes: &[std::sync::Arc<Route>]) -> usize {
+    routes
+        .iter()
+        .map(|r| {
+            let parents = r.parent_refs.iter().filter(|p| p.is_gateway()).count();
+            parents * r.rules.iter().map(|x| x.backend_refs.len()).sum::<usize>()
+        })
+        .sum()
+}
+
+fn route_run(
+    ctx: &Context,
+    routes: &[std::sync::Arc<Route>],
+    rec: &mut Recorder,
+    bound: usize,
+) -> Vec<Edge> {
+    let mut edges = Vec::with_capacity(bound);
     for route in routes {
         for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
             let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);

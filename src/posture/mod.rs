@@ -378,13 +378,29 @@ fn in_runs<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R 
     if threads <= 1 || items.len() < 2 {
         return vec![f(items)];
     }
+    on_threads(items.chunks(items.len().div_ceil(threads)), &f)
+}
+
+/// [`in_runs`] over runs that `f` may change (to move parts out of them).
+fn in_runs_mut<T: Send, R: Send>(
+    items: &mut [T],
+    threads: usize,
+    f: impl Fn(&mut [T]) -> R + Sync,
+) -> Vec<R> {
+    if threads <= 1 || items.len() < 2 {
+        return vec![f(items)];
+    }
     let chunk = items.len().div_ceil(threads);
-    let f = &f;
+    on_threads(items.chunks_mut(chunk), &f)
+}
+
+/// `f` of each run on its own scoped thread, the results in the runs' order.
+fn on_threads<C: Send, R: Send>(
+    runs: impl Iterator<Item = C>,
+    f: &(impl Fn(C) -> R + Sync),
+) -> Vec<R> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|run| scope.spawn(move || f(run)))
-            .collect();
+        let handles: Vec<_> = runs.map(|run| scope.spawn(move || f(run))).collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))

@@ -228,17 +228,21 @@ pub(crate) fn policy_reports(
     }
     let controllers = ctx.modelled_controllers();
     let by_backend = EdgesByBackend::new(edges);
-    let report = |p: &BackendTlsPolicy, computed: &[ComputedAncestor]| {
+    // The computed ancestors are moved into the report, not copied.
+    let report = |p: &BackendTlsPolicy, computed: Vec<ComputedAncestor>| {
         let conflicted = conflicted_with.get(&pid(p));
         let targets = target_views(ctx, p, &uses, conflicted, &by_backend);
-        let ancestors = reconcile(p, computed, &controllers);
-        let reported_matches_computed = ancestors.iter().all(|a| a.matches);
         let used = targets.iter().any(|t| t.role == "winner");
         let invalid = computed.iter().any(|a| {
             a.conditions
                 .iter()
                 .any(|c| c.type_ == "Accepted" && c.status == "False" && c.reason != "Conflicted")
         });
+        let eg_computed = computed
+            .iter()
+            .any(|a| a.semantics == Semantics::EnvoyGateway);
+        let ancestors = reconcile(p, computed, &controllers);
+        let reported_matches_computed = ancestors.iter().all(|a| a.matches);
         let role = if invalid {
             PolicyRole::Invalid
         } else if conflicted.is_some() && !used {
@@ -257,9 +261,7 @@ pub(crate) fn policy_reports(
                 .ancestors
                 .iter()
                 .any(|a| a.controller_name != EG_CONTROLLER)
-                && !computed
-                    .iter()
-                    .any(|a| a.semantics == Semantics::EnvoyGateway)
+                && !eg_computed
             {
                 Semantics::GatewayApiSpec
             } else {
@@ -283,7 +285,7 @@ pub(crate) fn policy_reports(
             well_known: p.well_known.clone(),
         }
     };
-    let work: Vec<(&BackendTlsPolicy, Vec<ComputedAncestor>)> = snap
+    let mut work: Vec<(&BackendTlsPolicy, Vec<ComputedAncestor>)> = snap
         .policies
         .iter()
         .map(|p| {
@@ -293,8 +295,10 @@ pub(crate) fn policy_reports(
         })
         .collect();
     let threads = threads.min(work.len() / POLICIES_PER_THREAD).max(1);
-    super::in_runs(&work, threads, |run| {
-        run.iter().map(|(p, c)| report(p, c)).collect::<Vec<_>>()
+    super::in_runs_mut(&mut work, threads, |run| {
+        run.iter_mut()
+            .map(|(p, c)| report(p, std::mem::take(c)))
+            .collect::<Vec<_>>()
     })
     .into_iter()
     .flatten()
@@ -490,7 +494,7 @@ fn view_of(c: &Condition, generation: Option<i64>) -> ConditionView {
 /// Pairs reported ancestors with computed ones.
 fn reconcile(
     p: &BackendTlsPolicy,
-    computed: &[ComputedAncestor],
+    mut computed: Vec<ComputedAncestor>,
     controllers: &[&str],
 ) -> Vec<AncestorView> {
     let default_ns = p.meta.namespace.as_str();
@@ -511,7 +515,7 @@ fn reconcile(
             Some(i) => {
                 used[i] = true;
                 let m = conditions_agree(&computed[i].conditions, &conditions);
-                (computed[i].conditions.clone(), m)
+                (std::mem::take(&mut computed[i].conditions), m)
             }
             // A controller lastmile does not model may report what it likes; an entry of a
             // modelled controller that lastmile does not compute is a disagreement.
@@ -527,16 +531,16 @@ fn reconcile(
             ancestor_ref: rep.ancestor_ref.clone(),
         });
     }
-    for (i, c) in computed.iter().enumerate() {
-        if !used[i] {
+    for (c, used) in computed.into_iter().zip(used) {
+        if !used {
             out.push(AncestorView {
                 ancestor: c.ancestor_ref.display(default_ns),
-                controller: c.controller.clone(),
+                controller: c.controller,
                 conditions: vec![],
-                computed: c.conditions.clone(),
+                computed: c.conditions,
                 reported: false,
                 matches: false,
-                ancestor_ref: c.ancestor_ref.clone(),
+                ancestor_ref: c.ancestor_ref,
             });
         }
     }
