@@ -75,8 +75,9 @@ fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn check(cli: &Cli, args: &CheckArgs) -> Result<ExitCode, String> {
-    // One pass and exit: nothing freed will be needed again soon.
+    // One pass and exit: nothing freed will be needed again soon, and no huge pages.
     lastmile::memory::return_freed_memory_at_once();
+    lastmile::memory::no_transparent_huge_pages();
     // One runtime for reading the cluster and probing: the kube client lives on it.
     let mut rt = runtime(2)?;
     let (snapshot, forwarder): (Snapshot, Forwarder) = match cli.source.cluster_target() {
