@@ -520,6 +520,27 @@ mod tests {
         );
     }
 
+    /// Edges with the same reason hold one copy of its text (evaluated on one thread: each
+    /// thread keeps its own copies).
+    #[test]
+    fn identical_reasons_share_one_text() {
+        let mut b = SnapshotBuilder::new();
+        for o in crate::synth::generate(crate::synth::Size::M, 7) {
+            crate::source::decode::add_value(&mut b, o, Default::default());
+        }
+        let snap = b.build(SourceInfo::default());
+        let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
+        let p = evaluate_on(&snap, now, &Options::default(), 1, Parts::WithoutTree);
+        let mut first: std::collections::HashMap<&str, &Arc<str>> = Default::default();
+        let mut shared = 0;
+        for r in p.edges.iter().flat_map(|e| &e.reasons) {
+            let kept = *first.entry(&**r).or_insert(r);
+            assert!(Arc::ptr_eq(kept, r), "{r} is held twice");
+            shared += usize::from(!std::ptr::eq(kept, r));
+        }
+        assert!(shared > p.edges.len() / 2, "only {shared} reasons repeat");
+    }
+
     /// Splitting routes across threads (with per-thread policy recorders merged afterwards)
     /// and building findings beside the tree give exactly the sequential result.
     #[test]
