@@ -6,7 +6,7 @@ use serde::Serialize;
 /// What a port's number, name and appProtocol suggest about the protocol it speaks. Each
 /// field lists its signs joined by `, ` (empty when there is none): one string, not a vector of
 /// them, because every edge carries one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct PortLook {
     /// Strong signs of TLS (443, `https*` name, appProtocol https/wss...).
     pub tls: String,

@@ -198,7 +198,7 @@ pub struct Edge {
     pub key: String,
     /// Port hints that explain the plaintext modes.
     #[serde(skip)]
-    pub port_look: PortLook,
+    pub port_look: Arc<PortLook>,
     #[serde(skip)]
     pub listener_terminates_tls: bool,
     #[serde(skip)]
@@ -520,10 +520,10 @@ mod tests {
         );
     }
 
-    /// Edges with the same reason hold one copy of its text (evaluated on one thread: each
-    /// thread keeps its own copies).
+    /// Edges with the same reason hold one copy of its text, and those with the same port signs
+    /// one copy of them (evaluated on one thread: each thread keeps its own copies).
     #[test]
-    fn identical_reasons_share_one_text() {
+    fn identical_reasons_and_port_looks_are_shared() {
         let mut b = SnapshotBuilder::new();
         for o in crate::synth::generate(crate::synth::Size::M, 7) {
             crate::source::decode::add_value(&mut b, o, Default::default());
@@ -539,6 +539,14 @@ mod tests {
             shared += usize::from(!std::ptr::eq(kept, r));
         }
         assert!(shared > p.edges.len() / 2, "only {shared} reasons repeat");
+        let mut first: Vec<&Arc<PortLook>> = Vec::new();
+        for look in p.edges.iter().map(|e| &e.port_look) {
+            match first.iter().find(|kept| ***kept == *look) {
+                Some(kept) => assert!(Arc::ptr_eq(kept, look), "{look:?} is held twice"),
+                None => first.push(look),
+            }
+        }
+        assert!(first.len() < 100, "{} port looks", first.len());
     }
 
     /// Splitting routes across threads (with per-thread policy recorders merged afterwards)
