@@ -59,7 +59,7 @@ pub struct Finding {
     pub message: Arc<str>,
     pub remediation: &'static str,
     /// The object to open for this finding (`KIND/NS/NAME`), shared with the edges of a route.
-    pub object: std::sync::Arc<str>,
+    pub object: Arc<str>,
     /// Where that object was read from, when known.
     pub origin: Option<Origin>,
     /// Index into `Posture.edges` when the finding is about an edge.
@@ -330,7 +330,7 @@ pub(crate) fn collect(
         let last = || e.reasons.last().cloned().unwrap_or_default();
         // Made once, shared by the edge's findings.
         let mut subject = None::<Arc<str>>;
-        let mut edge_subject = |e: &Edge| -> Arc<str> {
+        let mut subject_of = |e: &Edge| -> Arc<str> {
             subject
                 .get_or_insert_with(|| edge_subject(e).into())
                 .clone()
@@ -347,13 +347,13 @@ pub(crate) fn collect(
             Mode::TlsVerified | Mode::Passthrough => None,
         };
         if let Some(id) = id {
-            push(id, None, edge_subject(e), last(), e.route.clone(), Some(i));
+            push(id, None, subject_of(e), last(), e.route.clone(), Some(i));
         }
         if e.double_tls {
             push(
                 "double-tls",
                 None,
-                edge_subject(e),
+                subject_of(e),
                 "the gateway originates TLS towards the backend of a passthrough TLSRoute".into(),
                 e.route.clone(),
                 Some(i),
@@ -365,7 +365,7 @@ pub(crate) fn collect(
             push(
                 "policy-covers-all-ports",
                 None,
-                edge_subject(e),
+                subject_of(e),
                 note.clone().into(),
                 e.route.clone(),
                 Some(i),
@@ -375,7 +375,7 @@ pub(crate) fn collect(
             push(
                 "mtls-client-certificate-missing",
                 None,
-                edge_subject(e),
+                subject_of(e),
                 w.clone().into(),
                 format!("Gateway/{}", e.gateway).into(),
                 Some(i),
@@ -385,7 +385,7 @@ pub(crate) fn collect(
             push(
                 "tls-to-plain-port",
                 None,
-                edge_subject(e),
+                subject_of(e),
                 format!("TLS to a port that looks plaintext ({})", e.port_look.plain).into(),
                 e.route.clone(),
                 Some(i),
@@ -395,7 +395,7 @@ pub(crate) fn collect(
             push(
                 "route-not-attached",
                 None,
-                edge_subject(e),
+                subject_of(e),
                 e.reasons.first().cloned().unwrap_or_default(),
                 e.route.clone(),
                 Some(i),
@@ -425,12 +425,13 @@ pub(crate) fn collect(
         for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
             let ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
             if ctx.gateway(ns, &pr.name).is_none() {
+                let key: Arc<str> = route.key().into();
                 push(
                     "route-parent-missing",
                     None,
-                    route.key().into(),
+                    key.clone(),
                     format!("parentRef Gateway {ns}/{} does not exist", pr.name).into(),
-                    route.key().into(),
+                    key,
                     None,
                 );
             }
