@@ -520,16 +520,21 @@ mod tests {
         );
     }
 
-    /// Edges with the same reason hold one copy of its text, and those with the same port signs
-    /// one copy of them (evaluated on one thread: each thread keeps its own copies).
-    #[test]
-    fn identical_reasons_and_port_looks_are_shared() {
+    /// The synthetic M cluster and the time it is evaluated at.
+    fn synthetic_m() -> (Snapshot, jiff::Timestamp) {
         let mut b = SnapshotBuilder::new();
         for o in crate::synth::generate(crate::synth::Size::M, 7) {
             crate::source::decode::add_value(&mut b, o, Default::default());
         }
-        let snap = b.build(SourceInfo::default());
-        let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
+        let now = "2026-11-22T00:00:00Z".parse().unwrap();
+        (b.build(SourceInfo::default()), now)
+    }
+
+    /// Edges with the same reason hold one copy of its text, and those with the same port signs
+    /// one copy of them (evaluated on one thread: each thread keeps its own copies).
+    #[test]
+    fn identical_reasons_and_port_looks_are_shared() {
+        let (snap, now) = synthetic_m();
         let p = evaluate_on(&snap, now, &Options::default(), 1, Parts::WithoutTree);
         let mut first: std::collections::HashMap<&str, &Arc<str>> = Default::default();
         let mut shared = 0;
@@ -553,12 +558,7 @@ mod tests {
     /// and building findings beside the tree give exactly the sequential result.
     #[test]
     fn threaded_evaluation_equals_sequential() {
-        let mut b = SnapshotBuilder::new();
-        for o in crate::synth::generate(crate::synth::Size::M, 7) {
-            crate::source::decode::add_value(&mut b, o, Default::default());
-        }
-        let snap = b.build(SourceInfo::default());
-        let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
+        let (snap, now) = synthetic_m();
         let opts = Options::default();
         let one = serde_json::to_string(&evaluate_on(&snap, now, &opts, 1, Parts::All)).unwrap();
         let three = evaluate_on(&snap, now, &opts, 3, Parts::All);
