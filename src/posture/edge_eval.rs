@@ -373,7 +373,7 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef, key: String) -> Edge 
     };
     let mut reasons = Vec::new();
     if let Some(n) = site.attach_note {
-        reasons.push(n.to_string().into());
+        reasons.push(n.into());
     }
     Edge {
         gateway: gw.key.clone(),
@@ -932,7 +932,7 @@ fn tls_outcome(
                 policy_key, target.name
             ));
             e.reasons
-                .push(e.broad_policy_note.clone().unwrap_or_default().into());
+                .push(e.broad_policy_note.as_deref().unwrap_or_default().into());
         }
         sni = Some(p.hostname.clone()).filter(|h| !h.is_empty());
         sans = p.sans.clone();
@@ -1043,7 +1043,7 @@ fn tls_outcome(
                 cc.source
             ));
             e.reasons
-                .push(e.client_cert_warning.clone().unwrap_or_default().into());
+                .push(e.client_cert_warning.as_deref().unwrap_or_default().into());
             e.client_cert = Some(cc);
         }
     }

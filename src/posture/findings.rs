@@ -366,7 +366,7 @@ pub(crate) fn collect(
                 "policy-covers-all-ports",
                 None,
                 subject_of(e),
-                note.clone().into(),
+                note.as_str().into(),
                 e.route.clone(),
                 Some(i),
             );
@@ -376,7 +376,7 @@ pub(crate) fn collect(
                 "mtls-client-certificate-missing",
                 None,
                 subject_of(e),
-                w.clone().into(),
+                w.as_str().into(),
                 format!("Gateway/{}", e.gateway).into(),
                 Some(i),
             );
@@ -575,13 +575,14 @@ pub(crate) fn collect(
             if !seen.insert((&state.reference, &c.serial)) {
                 continue;
             }
+            let reference: Arc<str> = state.reference.as_str().into();
             for (id, sev, msg) in cert_issues(c, now) {
                 push(
                     id,
                     Some(sev),
-                    state.reference.clone().into(),
+                    reference.clone(),
                     format!("{}: {msg}", crate::sanitize::clean(&c.subject)).into(),
-                    state.reference.clone().into(),
+                    reference.clone(),
                     None,
                 );
             }
@@ -592,7 +593,7 @@ pub(crate) fn collect(
         out.push(Finding {
             id: r.id,
             severity: r.severity,
-            subject: err.object.clone().into(),
+            subject: err.object.as_str().into(),
             message: format!("{} ({})", err.message, err.origin).into(),
             remediation: r.remediation,
             object: err.object.as_str().into(),
