@@ -84,62 +84,120 @@ fn route_run(
     bound: usize,
 ) -> Vec<Edge> {
     let mut edges = Vec::with_capacity(bound);
-    let mut texts = Shared::<str>::default();
-    let mut looks = Shared::<PortLook>::default();
+    let mut shared = SharedTexts::default();
     for route in routes {
-        for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
-            let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
-            let Some(gw) = ctx.gateway(gw_ns, &pr.name) else {
-                continue;
-            };
-            let att = attachment(gw, route, pr);
-            let lower = route.kind.lower();
-            let owner_key: Arc<str> = format!(
-                "{}/{}/{}",
-                route.kind.as_str(),
-                route.meta.namespace,
-                route.meta.name
-            )
-            .into();
-            for (ri, rule) in route.rules.iter().enumerate() {
-                for (bi, br) in rule.backend_refs.iter().enumerate() {
-                    let rule_key = if route.kind.is_http_family() {
-                        ri as i64
-                    } else {
-                        -1
-                    };
-                    let site = Site {
-                        owner_kind: route.kind.as_str(),
-                        owner_group: GATEWAY_GROUP,
-                        owner_ns: &route.meta.namespace,
-                        owner_name: &route.meta.name,
-                        route_kind: Some(route.kind),
-                        owner_key: &owner_key,
-                        parent_ref: pr,
-                        listener: att.listener.as_deref(),
-                        attached: att.attached,
-                        attach_note: att.note.as_deref(),
-                        passthrough: att.passthrough,
-                        terminates_tls: att.terminates_tls,
-                        rule: ri,
-                        index: bi,
-                        via: None,
-                    };
-                    let key = format!(
-                        "{lower}/{}/{}/rule/{rule_key}/backend/{bi}",
-                        route.meta.namespace, route.meta.name
-                    );
-                    let mut edge = evaluate(ctx, rec, gw, &site, br, key);
-                    for reason in &mut edge.reasons {
-                        texts.share(reason);
-                    }
-                    looks.share(&mut edge.port_look);
-                    edges.push(edge);
+        route_into(ctx, route, rec, &mut edges, &mut shared);
+    }
+    edges
+}
+
+/// Edges of every route as [`route_edges`] gives them, with each route's own record of policy
+/// use and where its edges end: what the incremental evaluation keeps to evaluate one route
+/// again.
+pub(crate) fn route_edges_per_route(
+    ctx: &Context,
+    threads: usize,
+) -> (Vec<Edge>, Vec<usize>, Vec<Recorder>) {
+    let routes = &ctx.snap.routes;
+    let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
+    let runs = super::in_runs(routes, threads, |run| {
+        let mut edges = Vec::with_capacity(edge_bound(run));
+        let mut shared = SharedTexts::default();
+        let mut ends = Vec::with_capacity(run.len());
+        let mut records = Vec::with_capacity(run.len());
+        for route in run {
+            let mut rec = Recorder::default();
+            route_into(ctx, route, &mut rec, &mut edges, &mut shared);
+            ends.push(edges.len());
+            records.push(rec);
+        }
+        (edges, ends, records)
+    });
+    let mut all = Vec::with_capacity(edge_bound(routes));
+    let mut all_ends = Vec::with_capacity(routes.len());
+    let mut all_records = Vec::with_capacity(routes.len());
+    for (edges, ends, records) in runs {
+        let offset = all.len();
+        all.extend(edges);
+        all_ends.extend(ends.into_iter().map(|e| e + offset));
+        all_records.extend(records);
+    }
+    (all, all_ends, all_records)
+}
+
+/// The edges of one route, evaluated again on their own.
+pub(crate) fn one_route(ctx: &Context, route: &Route, rec: &mut Recorder) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    route_into(ctx, route, rec, &mut edges, &mut SharedTexts::default());
+    edges
+}
+
+/// Reason texts and port signs already made by a run of routes.
+#[derive(Default)]
+struct SharedTexts {
+    texts: Shared<str>,
+    looks: Shared<PortLook>,
+}
+
+/// Appends the edges of `route` to `edges`.
+fn route_into(
+    ctx: &Context,
+    route: &Route,
+    rec: &mut Recorder,
+    edges: &mut Vec<Edge>,
+    shared: &mut SharedTexts,
+) {
+    for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
+        let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
+        let Some(gw) = ctx.gateway(gw_ns, &pr.name) else {
+            continue;
+        };
+        let att = attachment(gw, route, pr);
+        let lower = route.kind.lower();
+        let owner_key: Arc<str> = format!(
+            "{}/{}/{}",
+            route.kind.as_str(),
+            route.meta.namespace,
+            route.meta.name
+        )
+        .into();
+        for (ri, rule) in route.rules.iter().enumerate() {
+            for (bi, br) in rule.backend_refs.iter().enumerate() {
+                let rule_key = if route.kind.is_http_family() {
+                    ri as i64
+                } else {
+                    -1
+                };
+                let site = Site {
+                    owner_kind: route.kind.as_str(),
+                    owner_group: GATEWAY_GROUP,
+                    owner_ns: &route.meta.namespace,
+                    owner_name: &route.meta.name,
+                    route_kind: Some(route.kind),
+                    owner_key: &owner_key,
+                    parent_ref: pr,
+                    listener: att.listener.as_deref(),
+                    attached: att.attached,
+                    attach_note: att.note.as_deref(),
+                    passthrough: att.passthrough,
+                    terminates_tls: att.terminates_tls,
+                    rule: ri,
+                    index: bi,
+                    via: None,
+                };
+                let key = format!(
+                    "{lower}/{}/{}/rule/{rule_key}/backend/{bi}",
+                    route.meta.namespace, route.meta.name
+                );
+                let mut edge = evaluate(ctx, rec, gw, &site, br, key);
+                for reason in &mut edge.reasons {
+                    shared.texts.share(reason);
                 }
+                shared.looks.share(&mut edge.port_look);
+                edges.push(edge);
             }
         }
     }
-    edges
 }
 
 /// Keeps each distinct value once, shared by the edges that have it. Most edges give one of a

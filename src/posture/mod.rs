@@ -9,6 +9,7 @@ mod context;
 mod edge_eval;
 mod findings;
 mod heuristics;
+mod incremental;
 mod select;
 mod status;
 mod tree;
@@ -17,6 +18,7 @@ mod trust;
 pub use cluster::eg_watched_version;
 pub use findings::{Finding, RuleInfo, Severity, probe_findings, rule_catalog};
 pub use heuristics::{PortLook, port_look};
+pub use incremental::Incremental;
 pub use tree::{NodeKind, NodeState, TreeNode};
 
 use crate::model::{ParentRef, SanMatcher};
@@ -453,31 +455,7 @@ fn evaluate_on(
     edge_eval::mark_failed_rules(&mut edges);
     cluster::mark_unreadable(snapshot, &mut edges);
     let policies = status::policy_reports(&ctx, &edges, recorder, threads);
-    let all_findings = || {
-        let mut findings = findings::collect(&ctx, &edges, &policies, now);
-        findings.extend(cluster::findings(
-            snapshot,
-            &edges,
-            ctx.eg_blind.as_deref(),
-            options,
-        ));
-        findings::sort(&mut findings);
-        findings
-    };
-    // Findings and the tree only read the edges and reports: on a large snapshot they are
-    // built side by side.
-    let (findings, tree) = if parts == Parts::WithoutTree {
-        (all_findings(), Vec::new())
-    } else if threads > 1 && edges.len() >= PARALLEL_EDGES {
-        std::thread::scope(|scope| {
-            let tree = scope.spawn(|| tree::build(&ctx, &edges, &policies));
-            let findings = all_findings();
-            let tree = tree.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (findings, tree)
-        })
-    } else {
-        (all_findings(), tree::build(&ctx, &edges, &policies))
-    };
+    let (findings, _, tree) = findings_and_tree(&ctx, &edges, &policies, now, threads, parts);
     Posture {
         source: snapshot.source.clone(),
         evaluated_at: now,
@@ -487,6 +465,33 @@ fn evaluate_on(
         errors: snapshot.errors.clone(),
         tree,
         probes: Default::default(),
+    }
+}
+
+/// The sorted findings (with where each was raised) and the tree, which only read the edges and
+/// reports: on a large snapshot they are built side by side.
+fn findings_and_tree(
+    ctx: &context::Context,
+    edges: &[Edge],
+    policies: &[PolicyReport],
+    now: jiff::Timestamp,
+    threads: usize,
+    parts: Parts,
+) -> (Vec<Finding>, Vec<findings::Rank>, Vec<TreeNode>) {
+    let all_findings = || findings::collect(ctx, edges, policies, now);
+    if parts == Parts::WithoutTree {
+        let (f, r) = all_findings();
+        (f, r, Vec::new())
+    } else if threads > 1 && edges.len() >= PARALLEL_EDGES {
+        std::thread::scope(|scope| {
+            let tree = scope.spawn(|| tree::build(ctx, edges, policies));
+            let (f, r) = all_findings();
+            let tree = tree.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (f, r, tree)
+        })
+    } else {
+        let (f, r) = all_findings();
+        (f, r, tree::build(ctx, edges, policies))
     }
 }
 

@@ -61,7 +61,7 @@ fn merge_into(
 }
 
 /// Collects what edge evaluation learns about policies.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Recorder {
     ancestors: HashMap<usize, Vec<ComputedAncestor>>,
     uses: HashMap<(usize, usize), usize>,
@@ -130,16 +130,47 @@ impl Recorder {
     pub fn count_use(&mut self, p: &BackendTlsPolicy, target: usize) {
         *self.uses.entry((pid(p), target)).or_default() += 1;
     }
+
+    /// The policies (by [`pid`]) this recorder saw.
+    pub fn policies(&self) -> impl Iterator<Item = usize> + '_ {
+        self.ancestors
+            .keys()
+            .copied()
+            .chain(self.uses.keys().map(|&(p, _)| p))
+    }
+
+    /// Adds what `later` recorded about `policy` only, as [`Self::merge`] would.
+    pub fn merge_policy(&mut self, later: &Recorder, policy: usize) {
+        for (&(p, t), n) in &later.uses {
+            if p == policy {
+                *self.uses.entry((p, t)).or_default() += n;
+            }
+        }
+        for computed in later.ancestors.get(&policy).into_iter().flatten() {
+            self.merge_ancestor(policy, computed.clone());
+        }
+    }
+
+    /// What was computed for `policy`'s ancestors.
+    pub fn ancestors_of(&self, policy: usize) -> Option<&[ComputedAncestor]> {
+        self.ancestors.get(&policy).map(Vec::as_slice)
+    }
+
+    pub fn uses(&self) -> &HashMap<(usize, usize), usize> {
+        &self.uses
+    }
 }
 
 /// Edges grouped by backend object (`KIND/NS/NAME`, port stripped), built once per evaluation
 /// so explaining unattached targets does not scan every edge per target.
-struct EdgesByBackend<'a> {
+pub(crate) struct EdgesByBackend<'a> {
     map: HashMap<&'a str, Vec<&'a Edge>>,
 }
 
 impl<'a> EdgesByBackend<'a> {
-    fn new(edges: &'a [Edge]) -> Self {
+    /// `edges` in the posture's order (a subset gives the same answers for the objects all of
+    /// whose edges it holds).
+    pub fn new(edges: impl IntoIterator<Item = &'a Edge>) -> Self {
         let mut map: HashMap<&str, Vec<&Edge>> = HashMap::new();
         for e in edges {
             let object = e
@@ -171,10 +202,78 @@ fn conflict_key<'a>(p: &'a BackendTlsPolicy, t: &'a PolicyTarget) -> ConflictKey
     )
 }
 
-/// Computes every policy's report.
 /// Below this many policies the reports are not split across threads.
 pub(crate) const POLICIES_PER_THREAD: usize = 128;
 
+/// Which policies lose a target to an older one (Envoy Gateway's conflict pass): in sorted
+/// order, a policy that names a target key already claimed loses.
+#[derive(Debug, Default)]
+pub(crate) struct Conflicts {
+    /// loser -> (winner's key, the loser's lost targets).
+    conflicted_with: HashMap<usize, (String, Vec<String>)>,
+    /// loser -> winner.
+    winners: HashMap<usize, usize>,
+}
+
+impl Conflicts {
+    pub fn new(snap: &crate::snapshot::Snapshot) -> Self {
+        let mut claimed: HashMap<ConflictKey, &BackendTlsPolicy> = HashMap::new();
+        let mut out = Conflicts::default();
+        for p in snap.policies.iter().filter(|p| !p.legacy_shape) {
+            let mut lost_to = None;
+            let mut lost_keys = Vec::new();
+            for t in &p.targets {
+                let k = conflict_key(p, t);
+                match claimed.get(&k) {
+                    Some(&owner) if pid(owner) != pid(p) => {
+                        lost_to.get_or_insert(owner);
+                        lost_keys.push(t.display());
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(winner) = lost_to {
+                out.winners.insert(pid(p), pid(winner));
+                out.conflicted_with
+                    .insert(pid(p), (winner.key(), lost_keys));
+            } else {
+                for t in &p.targets {
+                    claimed.entry(conflict_key(p, t)).or_insert(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// The policy that `loser` loses to, when it loses.
+    pub fn winner_of(&self, loser: usize) -> Option<usize> {
+        self.winners.get(&loser).copied()
+    }
+
+    /// What a loser's ancestors say: the winner's ancestors, each not accepted.
+    fn loser_ancestors(&self, loser: usize, winner: &[ComputedAncestor]) -> Vec<ComputedAncestor> {
+        let (winner_key, _) = &self.conflicted_with[&loser];
+        let msg = format!("Policy conflicts with BackendTLSPolicy {winner_key}.");
+        winner
+            .iter()
+            .map(|a| ComputedAncestor {
+                conditions: vec![cond("Accepted", false, "Conflicted", &msg)],
+                ..a.clone()
+            })
+            .collect()
+    }
+}
+
+/// What [`report`] reads besides the policy and its computed ancestors.
+pub(crate) struct ReportInputs<'a> {
+    pub ctx: &'a Context<'a>,
+    pub uses: &'a HashMap<(usize, usize), usize>,
+    pub conflicts: &'a Conflicts,
+    pub by_backend: &'a EdgesByBackend<'a>,
+    pub controllers: &'a [&'a str],
+}
+
+/// Computes every policy's report.
 /// `threads` is an upper bound: few policies use fewer.
 pub(crate) fn policy_reports(
     ctx: &Context,
@@ -187,122 +286,115 @@ pub(crate) fn policy_reports(
         mut ancestors,
         uses,
     } = rec;
-    // Conflicts: in sorted order, a policy that names a target key already claimed loses.
-    let mut claimed: HashMap<ConflictKey, &BackendTlsPolicy> = HashMap::new();
-    // loser -> (winner's key, the loser's lost targets); loser -> winner.
-    let mut conflicted_with: HashMap<usize, (String, Vec<String>)> = HashMap::new();
-    let mut winners: HashMap<usize, usize> = HashMap::new();
-    for p in snap.policies.iter().filter(|p| !p.legacy_shape) {
-        let mut lost_to = None;
-        let mut lost_keys = Vec::new();
-        for t in &p.targets {
-            let k = conflict_key(p, t);
-            match claimed.get(&k) {
-                Some(&owner) if pid(owner) != pid(p) => {
-                    lost_to.get_or_insert(owner);
-                    lost_keys.push(t.display());
-                }
-                _ => {}
-            }
-        }
-        if let Some(winner) = lost_to {
-            winners.insert(pid(p), pid(winner));
-            conflicted_with.insert(pid(p), (winner.key(), lost_keys));
-        } else {
-            for t in &p.targets {
-                claimed.entry(conflict_key(p, t)).or_insert(p);
-            }
-        }
-    }
-    for (loser, (winner, _)) in &conflicted_with {
-        let winner_ancestors = ancestors.get(&winners[loser]).cloned().unwrap_or_default();
-        let msg = format!("Policy conflicts with BackendTLSPolicy {winner}.");
-        let list: Vec<ComputedAncestor> = winner_ancestors
-            .into_iter()
-            .map(|a| ComputedAncestor {
-                conditions: vec![cond("Accepted", false, "Conflicted", &msg)],
-                ..a
-            })
-            .collect();
+    let conflicts = Conflicts::new(snap);
+    for (loser, winner) in &conflicts.winners {
+        let list = conflicts.loser_ancestors(
+            *loser,
+            ancestors.get(winner).map(Vec::as_slice).unwrap_or_default(),
+        );
         ancestors.insert(*loser, list);
     }
     let controllers = ctx.modelled_controllers();
     let by_backend = EdgesByBackend::new(edges);
-    // The computed ancestors are moved into the report, not copied.
-    let report = |p: &BackendTlsPolicy, computed: Vec<ComputedAncestor>| {
-        let conflicted = conflicted_with.get(&pid(p));
-        let targets = target_views(ctx, p, &uses, conflicted, &by_backend);
-        let used = targets.iter().any(|t| t.role == "winner");
-        let invalid = computed.iter().any(|a| {
-            a.conditions
-                .iter()
-                .any(|c| c.type_ == "Accepted" && c.status == "False" && c.reason != "Conflicted")
-        });
-        let eg_computed = computed
-            .iter()
-            .any(|a| a.semantics == Semantics::EnvoyGateway);
-        let ancestors = reconcile(p, computed, &controllers);
-        let reported_matches_computed = ancestors.iter().all(|a| a.matches);
-        let role = if invalid {
-            PolicyRole::Invalid
-        } else if conflicted.is_some() && !used {
-            PolicyRole::Conflicted
-        } else if used && targets.iter().all(|t| t.role == "winner") {
-            PolicyRole::Winner
-        } else if used {
-            PolicyRole::Partial
-        } else {
-            PolicyRole::Unattached
-        };
-        let ca_refs = if p.ca_refs.is_empty() {
-            Arc::default()
-        } else {
-            let semantics = if p
-                .ancestors
-                .iter()
-                .any(|a| a.controller_name != EG_CONTROLLER)
-                && !eg_computed
-            {
-                Semantics::GatewayApiSpec
-            } else {
-                Semantics::EnvoyGateway
-            };
-            ctx.policy_cas(p, semantics)
-                .map(|c| c.resolution.states.clone())
-                .unwrap_or_default()
-        };
-        PolicyReport {
-            policy: p.key(),
-            api_version: p.version.api_version().to_string(),
-            role,
-            targets,
-            ancestors,
-            reported_matches_computed,
-            generation: p.meta.generation,
-            problems: p.problems.clone(),
-            hostname: p.hostname.clone(),
-            ca_refs,
-            well_known: p.well_known.clone(),
-        }
+    let inputs = ReportInputs {
+        ctx,
+        uses: &uses,
+        conflicts: &conflicts,
+        by_backend: &by_backend,
+        controllers: &controllers,
     };
     let mut work: Vec<(&BackendTlsPolicy, Vec<ComputedAncestor>)> = snap
         .policies
         .iter()
-        .map(|p| {
-            let mut computed = ancestors.remove(&pid(p)).unwrap_or_default();
-            truncate(&mut computed);
-            (&**p, computed)
-        })
+        .map(|p| (&**p, ancestors.remove(&pid(p)).unwrap_or_default()))
         .collect();
     let threads = threads.min(work.len() / POLICIES_PER_THREAD).max(1);
     super::in_runs_mut(&mut work, threads, |run| {
         run.iter_mut()
-            .map(|(p, c)| report(p, std::mem::take(c)))
+            .map(|(p, c)| report(&inputs, p, std::mem::take(c)))
             .collect::<Vec<_>>()
     })
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// The ancestors computed for `p` from what the edges recorded (`recorded(pid)` gives the
+/// merged record of a policy), with the conflict pass applied: for the incremental evaluation,
+/// which merges the records of the policies it recomputes only.
+pub(crate) fn computed_ancestors<'r>(
+    p: &BackendTlsPolicy,
+    conflicts: &Conflicts,
+    recorded: impl Fn(usize) -> Option<&'r [ComputedAncestor]>,
+) -> Vec<ComputedAncestor> {
+    match conflicts.winner_of(pid(p)) {
+        Some(winner) => conflicts.loser_ancestors(pid(p), recorded(winner).unwrap_or_default()),
+        None => recorded(pid(p)).map(<[_]>::to_vec).unwrap_or_default(),
+    }
+}
+
+/// One policy's report from its computed ancestors (moved in, not copied).
+pub(crate) fn report(
+    inputs: &ReportInputs,
+    p: &BackendTlsPolicy,
+    mut computed: Vec<ComputedAncestor>,
+) -> PolicyReport {
+    let ctx = inputs.ctx;
+    truncate(&mut computed);
+    let conflicted = inputs.conflicts.conflicted_with.get(&pid(p));
+    let targets = target_views(ctx, p, inputs.uses, conflicted, inputs.by_backend);
+    let used = targets.iter().any(|t| t.role == "winner");
+    let invalid = computed.iter().any(|a| {
+        a.conditions
+            .iter()
+            .any(|c| c.type_ == "Accepted" && c.status == "False" && c.reason != "Conflicted")
+    });
+    let eg_computed = computed
+        .iter()
+        .any(|a| a.semantics == Semantics::EnvoyGateway);
+    let ancestors = reconcile(p, computed, inputs.controllers);
+    let reported_matches_computed = ancestors.iter().all(|a| a.matches);
+    let role = if invalid {
+        PolicyRole::Invalid
+    } else if conflicted.is_some() && !used {
+        PolicyRole::Conflicted
+    } else if used && targets.iter().all(|t| t.role == "winner") {
+        PolicyRole::Winner
+    } else if used {
+        PolicyRole::Partial
+    } else {
+        PolicyRole::Unattached
+    };
+    let ca_refs = if p.ca_refs.is_empty() {
+        Arc::default()
+    } else {
+        let semantics = if p
+            .ancestors
+            .iter()
+            .any(|a| a.controller_name != EG_CONTROLLER)
+            && !eg_computed
+        {
+            Semantics::GatewayApiSpec
+        } else {
+            Semantics::EnvoyGateway
+        };
+        ctx.policy_cas(p, semantics)
+            .map(|c| c.resolution.states.clone())
+            .unwrap_or_default()
+    };
+    PolicyReport {
+        policy: p.key(),
+        api_version: p.version.api_version().to_string(),
+        role,
+        targets,
+        ancestors,
+        reported_matches_computed,
+        generation: p.meta.generation,
+        problems: p.problems.clone(),
+        hostname: p.hostname.clone(),
+        ca_refs,
+        well_known: p.well_known.clone(),
+    }
 }
 
 /// Envoy Gateway keeps at most 16 ancestors: negative-polarity entries first, then by name,

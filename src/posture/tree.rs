@@ -116,7 +116,16 @@ struct PolicyNodeKey<'a> {
     system_trust: bool,
 }
 
-impl Shared<'_> {
+impl<'a> Shared<'a> {
+    fn new(policies: HashMap<&'a str, &'a PolicyReport>) -> Self {
+        Shared {
+            policies,
+            policy_nodes: HashMap::new(),
+            rule_labels: Vec::new(),
+            scratch: String::new(),
+        }
+    }
+
     fn rule_label(&mut self, rule: usize) -> Arc<str> {
         while self.rule_labels.len() <= rule {
             let n = self.rule_labels.len();
@@ -128,12 +137,7 @@ impl Shared<'_> {
 
 pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let snap = ctx.snap;
-    let mut shared = Shared {
-        policies: policies.iter().map(|p| (p.policy.as_str(), p)).collect(),
-        policy_nodes: HashMap::new(),
-        rule_labels: Vec::new(),
-        scratch: String::new(),
-    };
+    let mut shared = Shared::new(policies.iter().map(|p| (p.policy.as_str(), p)).collect());
     let mut by_gateway: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, e) in edges.iter().enumerate() {
         by_gateway.entry(&*e.gateway).or_default().push(i);
@@ -177,112 +181,190 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         for gw in snap.gateways.iter().filter(|g| g.class_name == class_name) {
             let gw_key = format!("{}/{}", gw.meta.namespace, gw.meta.name);
             let gw_edges: &[usize] = by_gateway.get(gw_key.as_str()).map_or(&[], Vec::as_slice);
-            let mut gw_node = TreeNode::new(
-                NodeKind::Gateway,
-                format!("Gateway {gw_key}"),
-                Some(format!("Gateway/{gw_key}").into()),
-                worst(gw_edges.iter().map(|&i| edges[i].mode)),
-            );
-            if let Some(Some(r)) = &gw.backend_client_cert {
-                gw_node.children.push(TreeNode::new(
-                    NodeKind::ClientCert,
-                    format!(
-                        "client certificate Secret {}/{}",
-                        r.namespace.as_deref().unwrap_or(&gw.meta.namespace),
-                        r.name
-                    ),
-                    None,
-                    NodeState::None,
-                ));
-            }
-            let mut listener_names: Vec<Option<String>> =
-                gw.listeners.iter().map(|l| Some(l.name.clone())).collect();
-            listener_names.push(None);
-            for ln in listener_names {
-                let in_listener: Vec<usize> = gw_edges
-                    .iter()
-                    .copied()
-                    .filter(|&i| edges[i].listener == ln && edges[i].via.is_none())
-                    .collect();
-                let label = match &ln {
-                    Some(n) => {
-                        let l = gw.listener(n);
-                        format!(
-                            "listener {n} ({} {})",
-                            l.map(|l| l.protocol.as_str()).unwrap_or("?"),
-                            l.and_then(|l| l.port)
-                                .map(|p| p.to_string())
-                                .unwrap_or_default()
-                        )
-                    }
-                    None if in_listener.is_empty() => continue,
-                    None => "(several listeners)".to_string(),
-                };
-                let mut l_node = TreeNode::new(
-                    NodeKind::Listener,
-                    label,
-                    None,
-                    worst(in_listener.iter().map(|&i| edges[i].mode)),
-                );
-                l_node.children = route_nodes(edges, &in_listener, &mut shared);
-                gw_node.children.push(l_node);
-            }
-            let aux: Vec<usize> = gw_edges
-                .iter()
-                .copied()
-                .filter(|&i| edges[i].via.is_some())
-                .collect();
-            if !aux.is_empty() {
-                let mut a_node = TreeNode::new(
-                    NodeKind::Group,
-                    "policy and telemetry backends",
-                    None,
-                    worst(aux.iter().map(|&i| edges[i].mode)),
-                );
-                a_node.children = route_nodes(edges, &aux, &mut shared);
-                gw_node.children.push(a_node);
-            }
-            class_node.children.push(gw_node);
+            class_node
+                .children
+                .push(gateway_node(gw, &gw_key, edges, gw_edges, &mut shared));
         }
         roots.push(class_node);
     }
+    roots.extend(loose_policies(policies));
+    roots
+}
+
+/// Builds again the node of the Gateway `gw_key` (`NS/NAME`) in `tree`, from the edges as
+/// they are now; `report` finds a policy's report by `NS/NAME`. Returns whether the tree has
+/// that Gateway.
+pub(crate) fn rebuild_gateway<'a>(
+    tree: &mut [TreeNode],
+    ctx: &Context,
+    gw_key: &str,
+    edges: &'a [Edge],
+    report: impl Fn(&str) -> Option<&'a PolicyReport>,
+) -> bool {
+    let Some((ns, name)) = gw_key.split_once('/') else {
+        return false;
+    };
+    let Some(gw) = ctx.snap.gateway(ns, name) else {
+        return false;
+    };
+    let object = format!("Gateway/{gw_key}");
+    let Some(node) = tree
+        .iter_mut()
+        .flat_map(|root| root.children.iter_mut())
+        .find(|n| n.kind == NodeKind::Gateway && n.object.as_deref() == Some(object.as_str()))
+    else {
+        return false;
+    };
+    let gw_edges: Vec<usize> = (0..edges.len())
+        .filter(|&i| &*edges[i].gateway == gw_key)
+        .collect();
+    let policies = gw_edges
+        .iter()
+        .filter_map(|&i| edges[i].policy.as_deref())
+        .filter_map(|k| report(k).map(|r| (k, r)))
+        .collect();
+    *node = gateway_node(gw, gw_key, edges, &gw_edges, &mut Shared::new(policies));
+    true
+}
+
+/// Replaces the group of policies that decide no edge (the last root, when there is one) with
+/// one built from `policies` as they are now.
+pub(crate) fn rebuild_loose_policies(tree: &mut Vec<TreeNode>, policies: &[PolicyReport]) {
+    if tree
+        .last()
+        .is_some_and(|n| n.kind == NodeKind::Group && &*n.label == LOOSE_POLICIES)
+    {
+        tree.pop();
+    }
+    tree.extend(loose_policies(policies));
+}
+
+/// Moves every edge index in `tree` to where `to` says it is now.
+pub(crate) fn remap_edges(tree: &mut [TreeNode], to: &impl Fn(usize) -> usize) {
+    for n in tree {
+        if let Some(i) = n.edge.as_mut() {
+            *i = to(*i);
+        }
+        remap_edges(&mut n.children, to);
+    }
+}
+
+const LOOSE_POLICIES: &str = "policies that decide no edge";
+
+fn gateway_node<'a>(
+    gw: &crate::model::Gateway,
+    gw_key: &str,
+    edges: &'a [Edge],
+    gw_edges: &[usize],
+    shared: &mut Shared<'a>,
+) -> TreeNode {
+    let mut gw_node = TreeNode::new(
+        NodeKind::Gateway,
+        format!("Gateway {gw_key}"),
+        Some(format!("Gateway/{gw_key}").into()),
+        worst(gw_edges.iter().map(|&i| edges[i].mode)),
+    );
+    if let Some(Some(r)) = &gw.backend_client_cert {
+        gw_node.children.push(TreeNode::new(
+            NodeKind::ClientCert,
+            format!(
+                "client certificate Secret {}/{}",
+                r.namespace.as_deref().unwrap_or(&gw.meta.namespace),
+                r.name
+            ),
+            None,
+            NodeState::None,
+        ));
+    }
+    let mut listener_names: Vec<Option<String>> =
+        gw.listeners.iter().map(|l| Some(l.name.clone())).collect();
+    listener_names.push(None);
+    for ln in listener_names {
+        let in_listener: Vec<usize> = gw_edges
+            .iter()
+            .copied()
+            .filter(|&i| edges[i].listener == ln && edges[i].via.is_none())
+            .collect();
+        let label = match &ln {
+            Some(n) => {
+                let l = gw.listener(n);
+                format!(
+                    "listener {n} ({} {})",
+                    l.map(|l| l.protocol.as_str()).unwrap_or("?"),
+                    l.and_then(|l| l.port)
+                        .map(|p| p.to_string())
+                        .unwrap_or_default()
+                )
+            }
+            None if in_listener.is_empty() => continue,
+            None => "(several listeners)".to_string(),
+        };
+        let mut l_node = TreeNode::new(
+            NodeKind::Listener,
+            label,
+            None,
+            worst(in_listener.iter().map(|&i| edges[i].mode)),
+        );
+        l_node.children = route_nodes(edges, &in_listener, shared);
+        gw_node.children.push(l_node);
+    }
+    let aux: Vec<usize> = gw_edges
+        .iter()
+        .copied()
+        .filter(|&i| edges[i].via.is_some())
+        .collect();
+    if !aux.is_empty() {
+        let mut a_node = TreeNode::new(
+            NodeKind::Group,
+            "policy and telemetry backends",
+            None,
+            worst(aux.iter().map(|&i| edges[i].mode)),
+        );
+        a_node.children = route_nodes(edges, &aux, shared);
+        gw_node.children.push(a_node);
+    }
+    gw_node
+}
+
+/// The group of policies that are unattached or conflicted, when there are any.
+fn loose_policies(policies: &[PolicyReport]) -> Option<TreeNode> {
     let loose: Vec<&PolicyReport> = policies
         .iter()
         .filter(|p| matches!(p.role, PolicyRole::Unattached | PolicyRole::Conflicted))
         .collect();
-    if !loose.is_empty() {
-        let mut node = TreeNode::new(
-            NodeKind::Group,
-            "policies that decide no edge",
-            None,
+    if loose.is_empty() {
+        return None;
+    }
+    let mut node = TreeNode::new(
+        NodeKind::Group,
+        LOOSE_POLICIES,
+        None,
+        NodeState::Status {
+            ok: false,
+            text: loose.len().to_string().into(),
+        },
+    );
+    for p in loose {
+        let mut pn = TreeNode::new(
+            NodeKind::Policy,
+            format!("BackendTLSPolicy {}", p.policy),
+            Some(format!("BackendTLSPolicy/{}", p.policy).into()),
             NodeState::Status {
                 ok: false,
-                text: loose.len().to_string().into(),
+                text: p.role.as_str().into(),
             },
         );
-        for p in loose {
-            let mut pn = TreeNode::new(
-                NodeKind::Policy,
-                format!("BackendTLSPolicy {}", p.policy),
-                Some(format!("BackendTLSPolicy/{}", p.policy).into()),
-                NodeState::Status {
-                    ok: false,
-                    text: p.role.as_str().into(),
-                },
-            );
-            for t in &p.targets {
-                pn.children.push(TreeNode::new(
-                    NodeKind::Backend,
-                    format!("target {}: {}", t.target, t.detail),
-                    None,
-                    NodeState::None,
-                ));
-            }
-            node.children.push(pn);
+        for t in &p.targets {
+            pn.children.push(TreeNode::new(
+                NodeKind::Backend,
+                format!("target {}: {}", t.target, t.detail),
+                None,
+                NodeState::None,
+            ));
         }
-        roots.push(node);
+        node.children.push(pn);
     }
-    roots
+    Some(node)
 }
 
 fn route_nodes<'a>(edges: &'a [Edge], idx: &[usize], shared: &mut Shared<'a>) -> Vec<TreeNode> {

@@ -101,6 +101,14 @@ impl Decoded {
         }
     }
 
+    /// The object, with its text, when decoding gave exactly one object and nothing else.
+    pub fn only_object(&self) -> Option<(Object, Option<Arc<str>>)> {
+        match self.items.as_slice() {
+            [Item::Object(_, o, raw)] => Some((o.clone(), raw.clone())),
+            _ => None,
+        }
+    }
+
     /// Adds the decoded objects to `builder` again (shared, not copied).
     pub fn replay(&self, builder: &mut SnapshotBuilder, origin: &Origin) {
         for item in &self.items {

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use foldhash::HashMap as FastMap;
 
+mod replace;
+pub use replace::Replaced;
+
 /// An object (or document) that could not be read. It never hides the other objects.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ObjectError {

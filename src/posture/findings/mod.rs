@@ -1,7 +1,11 @@
 //! Findings: what deserves attention, with a severity and a remediation.
 
+mod collect;
+
+pub(crate) use collect::{Collector, Group, Rank};
+
 use super::context::Context;
-use super::{Edge, Mode, PolicyReport, PolicyRole};
+use super::{Edge, Mode, PolicyReport};
 use crate::model::CertFacts;
 use crate::model::Origin;
 use serde::Serialize;
@@ -293,318 +297,6 @@ pub(crate) fn rule(id: &str) -> &'static RuleInfo {
     BY_ID.get(id).expect("rule id is in the catalog")
 }
 
-fn edge_subject(e: &Edge) -> String {
-    format!("{} -> {} via Gateway {}", e.route, e.backend, e.gateway)
-}
-
-/// Findings raised by the edges, policies, certificates and input errors (unsorted: see [`sort`]).
-pub(crate) fn collect(
-    ctx: &Context,
-    edges: &[Edge],
-    policies: &[PolicyReport],
-    now: jiff::Timestamp,
-) -> Vec<Finding> {
-    let snap = ctx.snap;
-    let mut out = Vec::new();
-    let origin = |key: &str| snap.origins.get(key).cloned();
-    let mut push = |id: &'static str,
-                    severity: Option<crate::posture::Severity>,
-                    subject: Arc<str>,
-                    message: Arc<str>,
-                    object: Arc<str>,
-                    edge: Option<usize>| {
-        let r = rule(id);
-        let origin = origin(&object);
-        out.push(Finding {
-            id,
-            severity: severity.unwrap_or(r.severity),
-            subject,
-            message,
-            remediation: r.remediation,
-            object,
-            origin,
-            edge,
-        });
-    };
-    for (i, e) in edges.iter().enumerate() {
-        let last = || e.reasons.last().cloned().unwrap_or_default();
-        // Made once, shared by the edge's findings.
-        let mut subject = None::<Arc<str>>;
-        let mut subject_of = |e: &Edge| -> Arc<str> {
-            subject
-                .get_or_insert_with(|| edge_subject(e).into())
-                .clone()
-        };
-        let id = match e.mode {
-            Mode::FailOpenPlaintext => Some("fail-open-plaintext"),
-            Mode::PlaintextToTlsPort => Some("plaintext-to-tls-port"),
-            Mode::TlsUnverified => Some("tls-unverified"),
-            Mode::FailClosed => Some("fail-closed"),
-            Mode::Unresolved => Some("unresolved-backend"),
-            Mode::Unknown => Some("unknown-backend"),
-            Mode::Plaintext if e.listener_terminates_tls => Some("plaintext-behind-tls-listener"),
-            Mode::Plaintext => Some("plaintext-backend"),
-            Mode::TlsVerified | Mode::Passthrough => None,
-        };
-        if let Some(id) = id {
-            push(id, None, subject_of(e), last(), e.route.clone(), Some(i));
-        }
-        if e.double_tls {
-            push(
-                "double-tls",
-                None,
-                subject_of(e),
-                "the gateway originates TLS towards the backend of a passthrough TLSRoute".into(),
-                e.route.clone(),
-                Some(i),
-            );
-        }
-        if let Some(note) = &e.broad_policy_note
-            && e.mode.is_tls()
-        {
-            push(
-                "policy-covers-all-ports",
-                None,
-                subject_of(e),
-                note.as_str().into(),
-                e.route.clone(),
-                Some(i),
-            );
-        }
-        if let Some(w) = &e.client_cert_warning {
-            push(
-                "mtls-client-certificate-missing",
-                None,
-                subject_of(e),
-                w.as_str().into(),
-                format!("Gateway/{}", e.gateway).into(),
-                Some(i),
-            );
-        }
-        if e.mode.is_tls() && !e.port_look.plain.is_empty() && e.port_look.tls.is_empty() {
-            push(
-                "tls-to-plain-port",
-                None,
-                subject_of(e),
-                format!("TLS to a port that looks plaintext ({})", e.port_look.plain).into(),
-                e.route.clone(),
-                Some(i),
-            );
-        }
-        if !e.attached && e.via.is_none() {
-            push(
-                "route-not-attached",
-                None,
-                subject_of(e),
-                e.reasons.first().cloned().unwrap_or_default(),
-                e.route.clone(),
-                Some(i),
-            );
-        }
-    }
-    for gw in ctx.gateways() {
-        if let super::trust::ClientCertOutcome::Dropped(cc, why) = super::trust::client_cert(
-            snap,
-            gw,
-            None,
-            super::Semantics::GatewayApiSpec,
-            ctx.opts.eg_sds_secret_refs,
-        ) {
-            let key: Arc<str> = format!("Gateway/{}", gw.key).into();
-            push(
-                "gateway-client-certificate-invalid",
-                None,
-                key.clone(),
-                format!("{} ({}): {why}", cc.secret, cc.source).into(),
-                key,
-                None,
-            );
-        }
-    }
-    for route in &snap.routes {
-        for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
-            let ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
-            if ctx.gateway(ns, &pr.name).is_none() {
-                let key: Arc<str> = route.key().into();
-                push(
-                    "route-parent-missing",
-                    None,
-                    key.clone(),
-                    format!("parentRef Gateway {ns}/{} does not exist", pr.name).into(),
-                    key,
-                    None,
-                );
-            }
-        }
-    }
-    for (p, report) in snap.policies.iter().zip(policies) {
-        let key: Arc<str> = format!("BackendTLSPolicy/{}", report.policy).into();
-        match report.role {
-            PolicyRole::Conflicted => {
-                let detail = report
-                    .targets
-                    .iter()
-                    .find(|t| t.role == "conflicted")
-                    .map(|t| t.detail.clone())
-                    .unwrap_or_default();
-                push(
-                    "policy-conflicted",
-                    None,
-                    key.clone(),
-                    format!("{} loses: {detail}", report.policy).into(),
-                    key.clone(),
-                    None,
-                );
-            }
-            PolicyRole::Unattached if !p.legacy_shape => {
-                let detail: Vec<String> = report
-                    .targets
-                    .iter()
-                    .map(|t| format!("{}: {}", t.target, t.detail))
-                    .collect();
-                let sev = if detail
-                    .iter()
-                    .all(|d| d.contains("no route of a known Gateway"))
-                {
-                    Some(Severity::Low)
-                } else {
-                    None
-                };
-                push(
-                    "policy-unattached",
-                    sev,
-                    key.clone(),
-                    format!(
-                        "{} applies to no edge ({})",
-                        report.policy,
-                        detail.join("; ")
-                    )
-                    .into(),
-                    key.clone(),
-                    None,
-                );
-            }
-            PolicyRole::Partial => {
-                for t in report.targets.iter().filter(|t| t.role != "winner") {
-                    push(
-                        "policy-unattached",
-                        Some(Severity::Low),
-                        key.clone(),
-                        format!(
-                            "target {} of {} applies to nothing: {}",
-                            t.target, report.policy, t.detail
-                        )
-                        .into(),
-                        key.clone(),
-                        None,
-                    );
-                }
-            }
-            _ => {}
-        }
-        if p.targets.len() > 1 {
-            push(
-                "policy-multiple-targets",
-                None,
-                key.clone(),
-                format!("{} has {} targetRefs", report.policy, p.targets.len()).into(),
-                key.clone(),
-                None,
-            );
-        }
-        if !p.ancestors.is_empty() && !report.reported_matches_computed {
-            let diffs: Vec<String> = report
-                .ancestors
-                .iter()
-                .filter(|a| !a.matches)
-                .map(|a| {
-                    let rep = summary(&a.conditions);
-                    let comp = summary(&a.computed);
-                    format!(
-                        "{} ({}): reported {rep}, computed {comp}",
-                        a.ancestor, a.controller
-                    )
-                })
-                .collect();
-            push(
-                "policy-status-mismatch",
-                None,
-                key.clone(),
-                diffs.join("; ").into(),
-                key.clone(),
-                None,
-            );
-        }
-        let stale: Vec<&str> = report
-            .ancestors
-            .iter()
-            .filter(|a| a.conditions.iter().any(|c| c.stale))
-            .map(|a| a.ancestor.as_str())
-            .collect();
-        if !stale.is_empty() {
-            let observed = report
-                .ancestors
-                .iter()
-                .flat_map(|a| a.conditions.iter())
-                .filter_map(|c| c.observed_generation)
-                .min()
-                .unwrap_or_default();
-            push(
-                "policy-status-stale",
-                None,
-                key.clone(),
-                format!(
-                    "status for {} reflects generation {observed}, the policy is at generation {}",
-                    stale.join(", "),
-                    report.generation.unwrap_or_default()
-                )
-                .into(),
-                key.clone(),
-                None,
-            );
-        }
-    }
-    // Certificates of every CA bundle that a policy or Backend uses.
-    let mut seen: foldhash::HashSet<(&str, &str)> = foldhash::HashSet::default();
-    let bundles = policies
-        .iter()
-        .flat_map(|p| p.ca_refs.iter())
-        .chain(edges.iter().flat_map(|e| e.ca_ref_states.iter()));
-    for state in bundles {
-        for c in &state.certificates {
-            if !seen.insert((&state.reference, &c.serial)) {
-                continue;
-            }
-            let reference: Arc<str> = state.reference.as_str().into();
-            for (id, sev, msg) in cert_issues(c, now) {
-                push(
-                    id,
-                    Some(sev),
-                    reference.clone(),
-                    format!("{}: {msg}", crate::sanitize::clean(&c.subject)).into(),
-                    reference.clone(),
-                    None,
-                );
-            }
-        }
-    }
-    for err in &snap.errors {
-        let r = rule("input-error");
-        out.push(Finding {
-            id: r.id,
-            severity: r.severity,
-            subject: err.object.as_str().into(),
-            message: format!("{} ({})", err.message, err.origin).into(),
-            remediation: r.remediation,
-            object: err.object.as_str().into(),
-            // The object is not in the snapshot; its document's position is in the error.
-            origin: Some(err.origin.clone()),
-            edge: None,
-        });
-    }
-    out
-}
-
 /// The order findings are shown and reported in: most severe first, then rule id, then subject.
 /// Stable, so findings that compare equal keep the order they were raised in.
 pub(crate) fn sort(findings: &mut [Finding]) {
@@ -614,7 +306,17 @@ pub(crate) fn sort(findings: &mut [Finding]) {
     // moment the posture's heap peaks).
     let mut at: Vec<u32> = (0..findings.len() as u32).collect();
     at.sort_by(|&a, &b| order(&findings[a as usize], &findings[b as usize]));
-    // Position k receives the finding at `at[k]`; a placed position is marked `at[k] == k`.
+    permute(at, |a, b| findings.swap(a, b));
+}
+
+fn edge_subject(e: &Edge) -> String {
+    format!("{} -> {} via Gateway {}", e.route, e.backend, e.gateway)
+}
+
+/// Moves position `at[k]` to position `k` for every k, by following the permutation's cycles
+/// with `swap`.
+fn permute(mut at: Vec<u32>, mut swap: impl FnMut(usize, usize)) {
+    // Position k receives the item at `at[k]`; a placed position is marked `at[k] == k`.
     for start in 0..at.len() {
         let mut k = start;
         loop {
@@ -623,10 +325,23 @@ pub(crate) fn sort(findings: &mut [Finding]) {
             if from == start {
                 break;
             }
-            findings.swap(k, from);
+            swap(k, from);
             k = from;
         }
     }
+}
+
+/// Findings raised by the edges, policies, certificates and input errors, sorted (see
+/// [`order`]), with where each was raised.
+pub(crate) fn collect(
+    ctx: &Context,
+    edges: &[Edge],
+    policies: &[PolicyReport],
+    now: jiff::Timestamp,
+) -> (Vec<Finding>, Vec<Rank>) {
+    Collector::new(ctx.snap)
+        .everything(ctx, edges, policies, now)
+        .sorted()
 }
 
 /// The findings order: most severe first, then rule id, then subject (ties keep their order).

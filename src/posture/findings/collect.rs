@@ -1,0 +1,455 @@
+//! Raising the findings of an evaluation, in groups that the incremental evaluation can raise
+//! again on their own: per edge, per Gateway, per route, per policy, then certificates, input
+//! errors and what a live cluster adds.
+
+use super::{Finding, Severity, rule};
+use crate::model::{BackendTlsPolicy, Route};
+use crate::posture::context::Context;
+use crate::posture::{Edge, Mode, PolicyReport, PolicyRole};
+use crate::snapshot::Snapshot;
+use std::sync::Arc;
+
+/// Where a finding was raised: its group, the position of what raised it (edge, Gateway, route
+/// or policy) and its place among that one's findings. Raising everything in rank order and
+/// sorting by [`super::order`] then rank gives the stable order of [`super::sort`], so findings
+/// raised again for one route can be put back where a full evaluation would put them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Rank {
+    pub group: Group,
+    pub at: u32,
+    pub seq: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Group {
+    Edge,
+    Gateway,
+    Route,
+    Policy,
+    Certificate,
+    InputError,
+    Cluster,
+}
+
+/// Findings raised so far, each with its rank.
+pub(crate) struct Collector<'s> {
+    snap: &'s Snapshot,
+    pub findings: Vec<Finding>,
+    pub ranks: Vec<Rank>,
+    rank: Rank,
+}
+
+impl<'s> Collector<'s> {
+    pub fn new(snap: &'s Snapshot) -> Self {
+        Collector {
+            snap,
+            findings: Vec::new(),
+            ranks: Vec::new(),
+            rank: Rank {
+                group: Group::Edge,
+                at: 0,
+                seq: 0,
+            },
+        }
+    }
+
+    /// Findings raised from here on are `group`'s, about its item at `at`.
+    fn at(&mut self, group: Group, at: usize) {
+        self.rank = Rank {
+            group,
+            at: at as u32,
+            seq: 0,
+        };
+    }
+
+    fn raise(&mut self, finding: Finding) {
+        self.findings.push(finding);
+        self.ranks.push(self.rank);
+        self.rank.seq += 1;
+    }
+
+    fn push(
+        &mut self,
+        id: &'static str,
+        severity: Option<Severity>,
+        subject: Arc<str>,
+        message: Arc<str>,
+        object: Arc<str>,
+        edge: Option<usize>,
+    ) {
+        let r = rule(id);
+        let origin = self.snap.origins.get(&*object).cloned();
+        self.raise(Finding {
+            id,
+            severity: severity.unwrap_or(r.severity),
+            subject,
+            message,
+            remediation: r.remediation,
+            object,
+            origin,
+            edge,
+        });
+    }
+
+    /// Every group, in rank order: what [`super::collect`] returns, with the ranks.
+    pub fn everything(
+        mut self,
+        ctx: &Context,
+        edges: &[Edge],
+        policies: &[PolicyReport],
+        now: jiff::Timestamp,
+    ) -> Self {
+        for (i, e) in edges.iter().enumerate() {
+            self.edge(i, e);
+        }
+        self.gateways(ctx);
+        for (i, route) in ctx.snap.routes.iter().enumerate() {
+            self.route(ctx, i, route);
+        }
+        for (i, (p, report)) in ctx.snap.policies.iter().zip(policies).enumerate() {
+            self.policy(i, p, report);
+        }
+        self.certificates(policies, edges, now);
+        self.input_errors();
+        self.cluster(ctx, edges);
+        self
+    }
+
+    /// The findings of the edge at position `i`.
+    pub fn edge(&mut self, i: usize, e: &Edge) {
+        self.at(Group::Edge, i);
+        let last = || e.reasons.last().cloned().unwrap_or_default();
+        // Made once, shared by the edge's findings.
+        let mut subject = None::<Arc<str>>;
+        let mut subject_of = |e: &Edge| -> Arc<str> {
+            subject
+                .get_or_insert_with(|| super::edge_subject(e).into())
+                .clone()
+        };
+        let id = match e.mode {
+            Mode::FailOpenPlaintext => Some("fail-open-plaintext"),
+            Mode::PlaintextToTlsPort => Some("plaintext-to-tls-port"),
+            Mode::TlsUnverified => Some("tls-unverified"),
+            Mode::FailClosed => Some("fail-closed"),
+            Mode::Unresolved => Some("unresolved-backend"),
+            Mode::Unknown => Some("unknown-backend"),
+            Mode::Plaintext if e.listener_terminates_tls => Some("plaintext-behind-tls-listener"),
+            Mode::Plaintext => Some("plaintext-backend"),
+            Mode::TlsVerified | Mode::Passthrough => None,
+        };
+        if let Some(id) = id {
+            self.push(id, None, subject_of(e), last(), e.route.clone(), Some(i));
+        }
+        if e.double_tls {
+            self.push(
+                "double-tls",
+                None,
+                subject_of(e),
+                "the gateway originates TLS towards the backend of a passthrough TLSRoute".into(),
+                e.route.clone(),
+                Some(i),
+            );
+        }
+        if let Some(note) = &e.broad_policy_note
+            && e.mode.is_tls()
+        {
+            self.push(
+                "policy-covers-all-ports",
+                None,
+                subject_of(e),
+                note.as_str().into(),
+                e.route.clone(),
+                Some(i),
+            );
+        }
+        if let Some(w) = &e.client_cert_warning {
+            self.push(
+                "mtls-client-certificate-missing",
+                None,
+                subject_of(e),
+                w.as_str().into(),
+                format!("Gateway/{}", e.gateway).into(),
+                Some(i),
+            );
+        }
+        if e.mode.is_tls() && !e.port_look.plain.is_empty() && e.port_look.tls.is_empty() {
+            self.push(
+                "tls-to-plain-port",
+                None,
+                subject_of(e),
+                format!("TLS to a port that looks plaintext ({})", e.port_look.plain).into(),
+                e.route.clone(),
+                Some(i),
+            );
+        }
+        if !e.attached && e.via.is_none() {
+            self.push(
+                "route-not-attached",
+                None,
+                subject_of(e),
+                e.reasons.first().cloned().unwrap_or_default(),
+                e.route.clone(),
+                Some(i),
+            );
+        }
+    }
+
+    /// Gateways whose backend client certificate is dropped.
+    pub fn gateways(&mut self, ctx: &Context) {
+        for (i, gw) in ctx.gateways().enumerate() {
+            self.at(Group::Gateway, i);
+            if let crate::posture::trust::ClientCertOutcome::Dropped(cc, why) =
+                crate::posture::trust::client_cert(
+                    ctx.snap,
+                    gw,
+                    None,
+                    crate::posture::Semantics::GatewayApiSpec,
+                    ctx.opts.eg_sds_secret_refs,
+                )
+            {
+                let key: Arc<str> = format!("Gateway/{}", gw.key).into();
+                self.push(
+                    "gateway-client-certificate-invalid",
+                    None,
+                    key.clone(),
+                    format!("{} ({}): {why}", cc.secret, cc.source).into(),
+                    key,
+                    None,
+                );
+            }
+        }
+    }
+
+    /// The route at position `i` names a Gateway that does not exist.
+    pub fn route(&mut self, ctx: &Context, i: usize, route: &Route) {
+        self.at(Group::Route, i);
+        for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
+            let ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
+            if ctx.gateway(ns, &pr.name).is_none() {
+                let key: Arc<str> = route.key().into();
+                self.push(
+                    "route-parent-missing",
+                    None,
+                    key.clone(),
+                    format!("parentRef Gateway {ns}/{} does not exist", pr.name).into(),
+                    key,
+                    None,
+                );
+            }
+        }
+    }
+
+    /// The findings of the policy at position `i`, from its report.
+    pub fn policy(&mut self, i: usize, p: &BackendTlsPolicy, report: &PolicyReport) {
+        self.at(Group::Policy, i);
+        let key: Arc<str> = format!("BackendTLSPolicy/{}", report.policy).into();
+        match report.role {
+            PolicyRole::Conflicted => {
+                let detail = report
+                    .targets
+                    .iter()
+                    .find(|t| t.role == "conflicted")
+                    .map(|t| t.detail.clone())
+                    .unwrap_or_default();
+                self.push(
+                    "policy-conflicted",
+                    None,
+                    key.clone(),
+                    format!("{} loses: {detail}", report.policy).into(),
+                    key.clone(),
+                    None,
+                );
+            }
+            PolicyRole::Unattached if !p.legacy_shape => {
+                let detail: Vec<String> = report
+                    .targets
+                    .iter()
+                    .map(|t| format!("{}: {}", t.target, t.detail))
+                    .collect();
+                let sev = if detail
+                    .iter()
+                    .all(|d| d.contains("no route of a known Gateway"))
+                {
+                    Some(Severity::Low)
+                } else {
+                    None
+                };
+                self.push(
+                    "policy-unattached",
+                    sev,
+                    key.clone(),
+                    format!(
+                        "{} applies to no edge ({})",
+                        report.policy,
+                        detail.join("; ")
+                    )
+                    .into(),
+                    key.clone(),
+                    None,
+                );
+            }
+            PolicyRole::Partial => {
+                for t in report.targets.iter().filter(|t| t.role != "winner") {
+                    self.push(
+                        "policy-unattached",
+                        Some(Severity::Low),
+                        key.clone(),
+                        format!(
+                            "target {} of {} applies to nothing: {}",
+                            t.target, report.policy, t.detail
+                        )
+                        .into(),
+                        key.clone(),
+                        None,
+                    );
+                }
+            }
+            _ => {}
+        }
+        if p.targets.len() > 1 {
+            self.push(
+                "policy-multiple-targets",
+                None,
+                key.clone(),
+                format!("{} has {} targetRefs", report.policy, p.targets.len()).into(),
+                key.clone(),
+                None,
+            );
+        }
+        if !p.ancestors.is_empty() && !report.reported_matches_computed {
+            let diffs: Vec<String> = report
+                .ancestors
+                .iter()
+                .filter(|a| !a.matches)
+                .map(|a| {
+                    let rep = super::summary(&a.conditions);
+                    let comp = super::summary(&a.computed);
+                    format!(
+                        "{} ({}): reported {rep}, computed {comp}",
+                        a.ancestor, a.controller
+                    )
+                })
+                .collect();
+            self.push(
+                "policy-status-mismatch",
+                None,
+                key.clone(),
+                diffs.join("; ").into(),
+                key.clone(),
+                None,
+            );
+        }
+        let stale: Vec<&str> = report
+            .ancestors
+            .iter()
+            .filter(|a| a.conditions.iter().any(|c| c.stale))
+            .map(|a| a.ancestor.as_str())
+            .collect();
+        if !stale.is_empty() {
+            let observed = report
+                .ancestors
+                .iter()
+                .flat_map(|a| a.conditions.iter())
+                .filter_map(|c| c.observed_generation)
+                .min()
+                .unwrap_or_default();
+            self.push(
+                "policy-status-stale",
+                None,
+                key.clone(),
+                format!(
+                    "status for {} reflects generation {observed}, the policy is at generation {}",
+                    stale.join(", "),
+                    report.generation.unwrap_or_default()
+                )
+                .into(),
+                key.clone(),
+                None,
+            );
+        }
+    }
+
+    /// Certificates of every CA bundle that a policy or Backend uses.
+    pub fn certificates(
+        &mut self,
+        policies: &[PolicyReport],
+        edges: &[Edge],
+        now: jiff::Timestamp,
+    ) {
+        self.at(Group::Certificate, 0);
+        let mut seen: foldhash::HashSet<(&str, &str)> = foldhash::HashSet::default();
+        // Edges of a policy share its CA states: each list is read once (a list already read
+        // adds nothing, as every certificate in it was seen).
+        let mut lists: foldhash::HashSet<usize> = foldhash::HashSet::default();
+        let bundles = policies
+            .iter()
+            .map(|p| &p.ca_refs)
+            .chain(edges.iter().map(|e| &e.ca_ref_states))
+            .filter(|list| !list.is_empty() && lists.insert(list.as_ptr() as usize))
+            .flat_map(|list| list.iter());
+        for state in bundles {
+            for c in &state.certificates {
+                if !seen.insert((&state.reference, &c.serial)) {
+                    continue;
+                }
+                let reference: Arc<str> = state.reference.as_str().into();
+                for (id, sev, msg) in super::cert_issues(c, now) {
+                    let message = format!("{}: {msg}", crate::sanitize::clean(&c.subject));
+                    self.push(
+                        id,
+                        Some(sev),
+                        reference.clone(),
+                        message.into(),
+                        reference.clone(),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Objects that could not be read.
+    pub fn input_errors(&mut self) {
+        self.at(Group::InputError, 0);
+        for err in &self.snap.errors {
+            let r = rule("input-error");
+            self.raise(Finding {
+                id: r.id,
+                severity: r.severity,
+                subject: err.object.as_str().into(),
+                message: format!("{} ({})", err.message, err.origin).into(),
+                remediation: r.remediation,
+                object: err.object.as_str().into(),
+                // The object is not in the snapshot; its document's position is in the error.
+                origin: Some(err.origin.clone()),
+                edge: None,
+            });
+        }
+    }
+
+    /// What a live cluster adds (notices, unreadable kinds, version skew).
+    pub fn cluster(&mut self, ctx: &Context, edges: &[Edge]) {
+        self.at(Group::Cluster, 0);
+        for f in
+            crate::posture::cluster::findings(ctx.snap, edges, ctx.eg_blind.as_deref(), ctx.opts)
+        {
+            self.raise(f);
+        }
+    }
+
+    /// The findings in their order (see [`Rank`]), with their ranks.
+    pub fn sorted(mut self) -> (Vec<Finding>, Vec<Rank>) {
+        let ranks = &self.ranks;
+        let mut at: Vec<u32> = (0..self.findings.len() as u32).collect();
+        at.sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            super::order(&self.findings[a], &self.findings[b]).then(ranks[a].cmp(&ranks[b]))
+        });
+        let (findings, ranks) = (&mut self.findings, &mut self.ranks);
+        super::permute(at, |a, b| {
+            findings.swap(a, b);
+            ranks.swap(a, b);
+        });
+        (self.findings, self.ranks)
+    }
+}
