@@ -1,6 +1,7 @@
 //! Core benchmarks on synthetic clusters (`lastmile::synth`):
 //! posture recompute for S/M/L (and 2×L, to show linear growth), an update of one route or one
-//! policy in L, and loading L from YAML (parse + index + posture). Frames and UI updates are in
+//! policy in L (by a full recompute, and by the incremental evaluation), and loading L from YAML
+//! (parse + index + posture). Frames and UI updates are in
 //! `benches/ui.rs`.
 //!
 //! `cargo bench --bench posture`; targets are in docs/PERFORMANCE.md. It first prints how many
@@ -183,6 +184,26 @@ fn update_one_object_in_l(bencher: divan::Bencher, kind: &str) {
         }
         let snap = b.build(SourceInfo::default());
         posture::evaluate(&snap, now(), &Options::default())
+    });
+}
+
+/// The same change through the incremental evaluation (`posture::Incremental`), which puts the
+/// decoded object in place in its snapshot and evaluates again only what depends on it. Each
+/// iteration alternates between the changed object and the original, so every one is a change.
+#[divan::bench(args = ["HTTPRoute", "BackendTLSPolicy"], sample_count = 20, sample_size = 10)]
+fn incremental_update_in_l(bencher: divan::Bencher, kind: &str) {
+    let (changed, object) = one_change(kind);
+    let versions = [object, L_OBJECTS[changed].clone()];
+    let origin = Origin::default();
+    let mut engine = posture::Incremental::new(L_SNAPSHOT.clone(), now(), Options::default());
+    let mut turn = 0;
+    bencher.bench_local(|| {
+        turn += 1;
+        let fresh = Decoded::new(versions[turn % 2].clone(), origin.clone());
+        let (object, raw) = fresh.only_object().expect("one object");
+        engine
+            .replace(object, origin.clone(), raw, now())
+            .expect("taken in place")
     });
 }
 

@@ -181,9 +181,14 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         for gw in snap.gateways.iter().filter(|g| g.class_name == class_name) {
             let gw_key = format!("{}/{}", gw.meta.namespace, gw.meta.name);
             let gw_edges: &[usize] = by_gateway.get(gw_key.as_str()).map_or(&[], Vec::as_slice);
-            class_node
-                .children
-                .push(gateway_node(gw, &gw_key, edges, gw_edges, &mut shared));
+            class_node.children.push(gateway_node(
+                gw,
+                &gw_key,
+                edges,
+                gw_edges,
+                &mut shared,
+                &mut Reuse::default(),
+            ));
         }
         roots.push(class_node);
     }
@@ -191,14 +196,17 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
     roots
 }
 
-/// Builds again the node of the Gateway `gw_key` (`NS/NAME`) in `tree`, from the edges as
-/// they are now; `report` finds a policy's report by `NS/NAME`. Returns whether the tree has
-/// that Gateway.
+/// Builds again the node of the Gateway `gw_key` (`NS/NAME`) in `tree` from its edges as they
+/// are now (`gw_edges`, in order), keeping the nodes of the routes not in `fresh` (by key) as
+/// they are; `report` finds a policy's report by `NS/NAME`. Returns whether the tree has that
+/// Gateway.
 pub(crate) fn rebuild_gateway<'a>(
     tree: &mut [TreeNode],
     ctx: &Context,
     gw_key: &str,
     edges: &'a [Edge],
+    gw_edges: &[usize],
+    fresh: &foldhash::HashSet<Arc<str>>,
     report: impl Fn(&str) -> Option<&'a PolicyReport>,
 ) -> bool {
     let Some((ns, name)) = gw_key.split_once('/') else {
@@ -215,15 +223,27 @@ pub(crate) fn rebuild_gateway<'a>(
     else {
         return false;
     };
-    let gw_edges: Vec<usize> = (0..edges.len())
-        .filter(|&i| &*edges[i].gateway == gw_key)
-        .collect();
     let policies = gw_edges
         .iter()
+        .filter(|&&i| fresh.contains(&edges[i].route))
         .filter_map(|&i| edges[i].policy.as_deref())
         .filter_map(|k| report(k).map(|r| (k, r)))
         .collect();
-    *node = gateway_node(gw, gw_key, edges, &gw_edges, &mut Shared::new(policies));
+    let mut reuse = Reuse::from(
+        std::mem::replace(
+            node,
+            TreeNode::new(NodeKind::Gateway, "", None, NodeState::None),
+        ),
+        fresh,
+    );
+    *node = gateway_node(
+        gw,
+        gw_key,
+        edges,
+        gw_edges,
+        &mut Shared::new(policies),
+        &mut reuse,
+    );
     true
 }
 
@@ -257,6 +277,7 @@ fn gateway_node<'a>(
     edges: &'a [Edge],
     gw_edges: &[usize],
     shared: &mut Shared<'a>,
+    reuse: &mut Reuse,
 ) -> TreeNode {
     let mut gw_node = TreeNode::new(
         NodeKind::Gateway,
@@ -305,7 +326,7 @@ fn gateway_node<'a>(
             None,
             worst(in_listener.iter().map(|&i| edges[i].mode)),
         );
-        l_node.children = route_nodes(edges, &in_listener, shared);
+        l_node.children = route_nodes(edges, &in_listener, shared, reuse.under(&l_node.label));
         gw_node.children.push(l_node);
     }
     let aux: Vec<usize> = gw_edges
@@ -320,7 +341,7 @@ fn gateway_node<'a>(
             None,
             worst(aux.iter().map(|&i| edges[i].mode)),
         );
-        a_node.children = route_nodes(edges, &aux, shared);
+        a_node.children = route_nodes(edges, &aux, shared, reuse.under(&a_node.label));
         gw_node.children.push(a_node);
     }
     gw_node
@@ -367,7 +388,39 @@ fn loose_policies(policies: &[PolicyReport]) -> Option<TreeNode> {
     Some(node)
 }
 
-fn route_nodes<'a>(edges: &'a [Edge], idx: &[usize], shared: &mut Shared<'a>) -> Vec<TreeNode> {
+/// Route nodes of the Gateway node being built again that can be kept as they are, by the
+/// label of the listener (or group) they are under and the route's key.
+#[derive(Default)]
+struct Reuse {
+    nodes: HashMap<Arc<str>, HashMap<Arc<str>, TreeNode>>,
+}
+
+impl Reuse {
+    /// The route nodes of `gateway`'s listeners and groups, except those of `fresh` routes.
+    fn from(gateway: TreeNode, fresh: &foldhash::HashSet<Arc<str>>) -> Self {
+        let mut nodes: HashMap<Arc<str>, HashMap<Arc<str>, TreeNode>> = HashMap::new();
+        for group in gateway.children {
+            let kept = nodes.entry(group.label).or_default();
+            for route in group.children {
+                if route.kind == NodeKind::Route && !fresh.contains(&route.label) {
+                    kept.insert(route.label.clone(), route);
+                }
+            }
+        }
+        Reuse { nodes }
+    }
+
+    fn under(&mut self, label: &str) -> Option<&mut HashMap<Arc<str>, TreeNode>> {
+        self.nodes.get_mut(label)
+    }
+}
+
+fn route_nodes<'a>(
+    edges: &'a [Edge],
+    idx: &[usize],
+    shared: &mut Shared<'a>,
+    mut reuse: Option<&mut HashMap<Arc<str>, TreeNode>>,
+) -> Vec<TreeNode> {
     // Routes in first-seen order, each with its edges (one pass, no per-route scans).
     let mut routes: Vec<(&Arc<str>, Vec<usize>)> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -382,6 +435,9 @@ fn route_nodes<'a>(edges: &'a [Edge], idx: &[usize], shared: &mut Shared<'a>) ->
     routes
         .into_iter()
         .map(|(key, r_edges)| {
+            if let Some(kept) = reuse.as_mut().and_then(|m| m.remove(&**key)) {
+                return kept;
+            }
             let mut rn = TreeNode::new(
                 NodeKind::Route,
                 key.clone(),

@@ -3,9 +3,10 @@
 //! errors and what a live cluster adds.
 
 use super::{Finding, Severity, rule};
+use crate::model::CertFacts;
 use crate::model::{BackendTlsPolicy, Route};
 use crate::posture::context::Context;
-use crate::posture::{Edge, Mode, PolicyReport, PolicyRole};
+use crate::posture::{CaRefState, Edge, Mode, PolicyReport, PolicyRole};
 use crate::snapshot::Snapshot;
 use std::sync::Arc;
 
@@ -109,7 +110,7 @@ impl<'s> Collector<'s> {
         for (i, (p, report)) in ctx.snap.policies.iter().zip(policies).enumerate() {
             self.policy(i, p, report);
         }
-        self.certificates(policies, edges, now);
+        self.certificates(policies, edges.iter().map(|e| &*e.ca_ref_states), now);
         self.input_errors();
         self.cluster(ctx, edges);
         self
@@ -369,41 +370,58 @@ impl<'s> Collector<'s> {
         }
     }
 
-    /// Certificates of every CA bundle that a policy or Backend uses.
-    pub fn certificates(
+    /// Certificates of every CA bundle that a policy or Backend uses: the policies' CA states
+    /// and `lists`, those the edges hold (in any order, each once or more).
+    ///
+    /// A certificate is raised once per bundle reference, in the order of the references, then
+    /// of its position in the bundle: the same order whatever order the lists come in, so the
+    /// incremental evaluation can raise them from the lists it keeps.
+    pub fn certificates<'l>(
         &mut self,
-        policies: &[PolicyReport],
-        edges: &[Edge],
+        policies: &'l [PolicyReport],
+        lists: impl Iterator<Item = &'l [CaRefState]>,
         now: jiff::Timestamp,
     ) {
         self.at(Group::Certificate, 0);
-        let mut seen: foldhash::HashSet<(&str, &str)> = foldhash::HashSet::default();
-        // Edges of a policy share its CA states: each list is read once (a list already read
-        // adds nothing, as every certificate in it was seen).
-        let mut lists: foldhash::HashSet<usize> = foldhash::HashSet::default();
-        let bundles = policies
+        // (reference, serial) -> (position in the bundle, certificate)
+        let mut certs: foldhash::HashMap<(&str, &str), (usize, &CertFacts)> =
+            foldhash::HashMap::default();
+        // Edges of a policy share its CA states: each list is read once.
+        let mut read: foldhash::HashSet<usize> = foldhash::HashSet::default();
+        let lists = policies
             .iter()
-            .map(|p| &p.ca_refs)
-            .chain(edges.iter().map(|e| &e.ca_ref_states))
-            .filter(|list| !list.is_empty() && lists.insert(list.as_ptr() as usize))
-            .flat_map(|list| list.iter());
-        for state in bundles {
-            for c in &state.certificates {
-                if !seen.insert((&state.reference, &c.serial)) {
-                    continue;
-                }
-                let reference: Arc<str> = state.reference.as_str().into();
-                for (id, sev, msg) in super::cert_issues(c, now) {
-                    let message = format!("{}: {msg}", crate::sanitize::clean(&c.subject));
-                    self.push(
-                        id,
-                        Some(sev),
-                        reference.clone(),
-                        message.into(),
-                        reference.clone(),
-                        None,
-                    );
-                }
+            .map(|p| &*p.ca_refs)
+            .chain(lists)
+            .filter(|list| !list.is_empty() && read.insert(list.as_ptr() as usize));
+        for state in lists.flatten() {
+            for (at, c) in state.certificates.iter().enumerate() {
+                certs
+                    .entry((&state.reference, &c.serial))
+                    .and_modify(|(first, _)| *first = (*first).min(at))
+                    .or_insert((at, c));
+            }
+        }
+        let mut certs: Vec<((&str, usize, &str), &CertFacts)> = certs
+            .into_iter()
+            .map(|((reference, serial), (at, c))| ((reference, at, serial), c))
+            .collect();
+        certs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut reference: Option<Arc<str>> = None;
+        for ((name, _, _), c) in certs {
+            let reference = match &reference {
+                Some(r) if &**r == name => r.clone(),
+                _ => reference.insert(name.into()).clone(),
+            };
+            for (id, sev, msg) in super::cert_issues(c, now) {
+                let message = format!("{}: {msg}", crate::sanitize::clean(&c.subject));
+                self.push(
+                    id,
+                    Some(sev),
+                    reference.clone(),
+                    message.into(),
+                    reference.clone(),
+                    None,
+                );
             }
         }
     }

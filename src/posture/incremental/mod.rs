@@ -1,0 +1,431 @@
+//! Incremental evaluation: when one route or one BackendTLSPolicy changes, only what depends
+//! on it is evaluated again: the edges of the routes that read it, the reports of the policies
+//! those edges (and the change) concern, their findings and the Gateways' branches of the tree.
+//! The result is the posture a full evaluation of the new snapshot gives (tests compare them);
+//! any other change needs a new snapshot and [`Incremental::new`].
+
+mod book;
+mod finding_list;
+
+use super::context::Context;
+use super::findings::{Collector, Group};
+use super::status::{self, Conflicts, EdgesByBackend, Recorder, ReportInputs, pid};
+use super::{Options, Parts, PolicyRole, Posture, cluster, edge_eval, tree};
+use crate::model::Origin;
+use crate::snapshot::{Object, Replaced, Snapshot};
+use book::{AUX, Book, backend_parts};
+use finding_list::FindingList;
+use foldhash::HashSet;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// A snapshot, its posture, and what the evaluation learnt about who reads what.
+pub struct Incremental {
+    snapshot: Snapshot,
+    options: Options,
+    posture: Posture,
+    book: Book,
+}
+
+/// What an update evaluated again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Routes whose edges were evaluated again (the auxiliary edges count as one).
+    pub routes: usize,
+    /// Policies whose reports were computed again.
+    pub policies: usize,
+}
+
+/// One route's edges replaced by an update.
+struct Splice {
+    /// Where they were, before the update.
+    old_start: usize,
+    old_len: usize,
+    /// Where they are now.
+    new_start: usize,
+    new_len: usize,
+}
+
+/// The routes' edges an update replaced, in the edges' order.
+#[derive(Default)]
+struct Splices(Vec<Splice>);
+
+impl Splices {
+    /// Where the edge that was at `i` is now (`None` when it was replaced by none).
+    fn now_at(&self, i: usize) -> Option<usize> {
+        let mut delta = 0isize;
+        for s in &self.0 {
+            if i < s.old_start {
+                break;
+            }
+            if i < s.old_start + s.old_len {
+                let k = i - s.old_start;
+                return (k < s.new_len).then_some(s.new_start + k);
+            }
+            delta += s.new_len as isize - s.old_len as isize;
+        }
+        Some(i.wrapping_add_signed(delta))
+    }
+
+    fn inside(&self, i: usize) -> bool {
+        self.0
+            .iter()
+            .any(|s| (s.old_start..s.old_start + s.old_len).contains(&i))
+    }
+
+    /// Whether any edge after a replaced route moved.
+    fn shifted(&self) -> bool {
+        self.0.iter().any(|s| s.new_len != s.old_len)
+    }
+}
+
+fn is_loose(role: PolicyRole) -> bool {
+    matches!(role, PolicyRole::Unattached | PolicyRole::Conflicted)
+}
+
+impl Incremental {
+    /// Evaluates `snapshot` in full (as [`super::evaluate`] does) and keeps what an update needs.
+    pub fn new(snapshot: Snapshot, now: jiff::Timestamp, options: Options) -> Self {
+        let threads = super::cores();
+        let ctx = Context::new(&snapshot, &options);
+        let (mut edges, route_ends, records) = edge_eval::route_edges_per_route(&ctx, threads);
+        let mut aux_record = Recorder::default();
+        edges.extend(edge_eval::aux_edges(&ctx, &mut aux_record));
+        edge_eval::mark_failed_rules(&mut edges);
+        cluster::mark_unreadable(&snapshot, &mut edges);
+        let mut recorder = Recorder::default();
+        for r in records.iter().chain([&aux_record]) {
+            recorder.merge(r.clone());
+        }
+        let policies = status::policy_reports(&ctx, &edges, recorder, threads);
+        let (findings, ranks, tree) =
+            super::findings_and_tree(&ctx, &edges, &policies, now, threads, Parts::All);
+        let mut book = Book {
+            route_ends,
+            records,
+            aux_record,
+            ranks,
+            ..Book::default()
+        };
+        for route in (0..book.records.len()).chain([AUX]) {
+            for e in &edges[book.range(route, edges.len())] {
+                book.add_edge(route, e);
+            }
+            for p in book.record(route).policies().collect::<Vec<_>>() {
+                book.policy_routes.entry(p).or_default().insert(route);
+            }
+        }
+        for (i, p) in snapshot.policies.iter().enumerate() {
+            book.policy_at.insert(pid(p), i);
+            book.policy_named.insert(p.key(), i);
+        }
+        drop(ctx);
+        let posture = Posture {
+            source: snapshot.source.clone(),
+            evaluated_at: now,
+            edges,
+            policies,
+            findings,
+            errors: snapshot.errors.clone(),
+            tree,
+            probes: Default::default(),
+        };
+        Incremental {
+            snapshot,
+            options,
+            posture,
+            book,
+        }
+    }
+
+    pub fn posture(&self) -> &Posture {
+        &self.posture
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Gives up the snapshot and its posture.
+    pub fn into_parts(self) -> (Snapshot, Posture) {
+        (self.snapshot, self.posture)
+    }
+
+    /// Puts a new version of a route or policy in place of the old one and evaluates again
+    /// what depends on either, at `now`. Gives the object back, with nothing changed, when the
+    /// snapshot cannot take it in place (see [`Snapshot::replace`]): build a new snapshot.
+    pub fn replace(
+        &mut self,
+        object: Object,
+        origin: Origin,
+        raw: Option<Arc<str>>,
+        now: jiff::Timestamp,
+    ) -> Result<Applied, Object> {
+        let replaced = self.snapshot.replace(object, origin, raw)?;
+        let mut routes = BTreeSet::new();
+        let mut policies = BTreeSet::new();
+        match &replaced {
+            Replaced::Route { position, .. } => {
+                routes.insert(*position);
+            }
+            Replaced::Policy { position, old } => {
+                let new = &self.snapshot.policies[*position];
+                let book = &mut self.book;
+                book.conflicts = None;
+                book.policy_at.remove(&pid(old));
+                book.policy_at.insert(pid(new), *position);
+                policies.insert(*position);
+                routes.extend(book.policy_routes.remove(&pid(old)).into_iter().flatten());
+                let ns = new.meta.namespace.as_str();
+                for t in old.targets.iter().chain(&new.targets) {
+                    routes.extend(book.routes_referencing(ns, &t.name));
+                    if t.kind == "Backend" {
+                        routes.extend(
+                            book.backend_names
+                                .get(t.name.as_str())
+                                .into_iter()
+                                .flatten(),
+                        );
+                    }
+                    policies.extend(self.snapshot.policy_positions_named(ns, &t.name));
+                }
+            }
+        }
+        if !self.snapshot.aux_owners.is_empty() {
+            routes.insert(AUX);
+        }
+        let applied = self.evaluate_again(routes, policies, now);
+        // The old object lives until here, so no new policy took its address (its id) while
+        // records of it were still kept.
+        drop(replaced);
+        Ok(applied)
+    }
+
+    /// Evaluates the edges of `routes` again, then the reports of `policies` and of every
+    /// policy those edges name (before or after), their findings and the Gateways' branches.
+    fn evaluate_again(
+        &mut self,
+        routes: BTreeSet<usize>,
+        mut policies: BTreeSet<usize>,
+        now: jiff::Timestamp,
+    ) -> Applied {
+        let Incremental {
+            snapshot,
+            options,
+            posture,
+            book,
+        } = self;
+        let snapshot = &*snapshot;
+        let ctx = Context::new(snapshot, options);
+        // Routes whose tree nodes are built again (by key), and the Gateways they are under.
+        let mut fresh: HashSet<Arc<str>> = HashSet::default();
+        let mut gateways: HashSet<Arc<str>> = HashSet::default();
+        let mut splices = Splices::default();
+        let targeting = |backend: &str, policies: &mut BTreeSet<usize>| {
+            let (_, ns_name, _) = backend_parts(backend);
+            if let Some((ns, name)) = ns_name.split_once('/') {
+                policies.extend(snapshot.policy_positions_named(ns, name));
+            }
+        };
+        for &route in &routes {
+            let range = book.range(route, posture.edges.len());
+            for e in &posture.edges[range.clone()] {
+                gateways.insert(e.gateway.clone());
+                fresh.insert(e.route.clone());
+                book.remove_edge(route, e);
+                targeting(&e.backend, &mut policies);
+            }
+            let old = std::mem::take(book.record_mut(route));
+            for p in old.policies() {
+                if let Some(set) = book.policy_routes.get_mut(&p) {
+                    set.remove(&route);
+                    if set.is_empty() {
+                        book.policy_routes.remove(&p);
+                    }
+                }
+                policies.extend(book.policy_at.get(&p));
+            }
+            let mut record = Recorder::default();
+            let mut edges = if route == AUX {
+                edge_eval::aux_edges(&ctx, &mut record)
+            } else {
+                edge_eval::one_route(&ctx, &snapshot.routes[route], &mut record)
+            };
+            edge_eval::mark_failed_rules(&mut edges);
+            cluster::mark_unreadable(snapshot, &mut edges);
+            for e in &edges {
+                gateways.insert(e.gateway.clone());
+                fresh.insert(e.route.clone());
+                book.add_edge(route, e);
+                targeting(&e.backend, &mut policies);
+            }
+            for p in record.policies() {
+                book.policy_routes.entry(p).or_default().insert(route);
+                policies.extend(book.policy_at.get(&p));
+            }
+            *book.record_mut(route) = record;
+            let (old_len, new_len) = (range.len(), edges.len());
+            posture.edges.splice(range.clone(), edges);
+            if route != AUX && new_len != old_len {
+                for end in &mut book.route_ends[route..] {
+                    *end = end.wrapping_add(new_len).wrapping_sub(old_len);
+                }
+            }
+            let shift: isize = splices
+                .0
+                .iter()
+                .map(|s| s.new_len as isize - s.old_len as isize)
+                .sum();
+            splices.0.push(Splice {
+                old_start: range.start.wrapping_add_signed(-shift),
+                old_len,
+                new_start: range.start,
+                new_len,
+            });
+        }
+
+        // Policy reports. A loser names the same target as its winner, so when one is
+        // evaluated again the other already is (`targeting` above, or the changed policy's
+        // targets); its report shows its winner's ancestors.
+        let conflicts = book
+            .conflicts
+            .take()
+            .unwrap_or_else(|| Conflicts::new(snapshot));
+        let mut merged = Recorder::default();
+        let mut needed: BTreeSet<usize> = BTreeSet::new();
+        for &q in &policies {
+            let id = pid(&snapshot.policies[q]);
+            needed.insert(id);
+            needed.extend(conflicts.winner_of(id));
+        }
+        for id in needed {
+            for &route in book.policy_routes.get(&id).into_iter().flatten() {
+                merged.merge_policy(book.record(route), id);
+            }
+        }
+        // The edges to the affected policies' targets, in order, for their explanations.
+        let mut target_routes: BTreeSet<usize> = BTreeSet::new();
+        for &q in &policies {
+            let p = &snapshot.policies[q];
+            for t in &p.targets {
+                let ns = t.namespace.as_deref().unwrap_or(&p.meta.namespace);
+                target_routes.extend(book.routes_referencing(ns, &t.name));
+            }
+        }
+        let edges = &posture.edges;
+        let by_backend = EdgesByBackend::new(
+            target_routes
+                .iter()
+                .flat_map(|&r| &edges[book.range(r, edges.len())]),
+        );
+        let controllers = ctx.modelled_controllers();
+        let inputs = ReportInputs {
+            ctx: &ctx,
+            uses: merged.uses(),
+            conflicts: &conflicts,
+            by_backend: &by_backend,
+            controllers: &controllers,
+        };
+        // Policies whose nodes in the tree change (they show the ancestors' status), and
+        // whether the group of policies that decide no edge does.
+        let mut shown_again: HashSet<String> = HashSet::default();
+        let mut loose_again = false;
+        for &q in &policies {
+            let p = &snapshot.policies[q];
+            let computed = status::computed_ancestors(p, &conflicts, |id| merged.ancestors_of(id));
+            let report = status::report(&inputs, p, computed);
+            let before = std::mem::replace(&mut posture.policies[q], report);
+            let after = &posture.policies[q];
+            if before.ancestors != after.ancestors {
+                shown_again.insert(after.policy.clone());
+            }
+            loose_again |= (is_loose(before.role) || is_loose(after.role))
+                && (before.role != after.role || before.targets != after.targets);
+        }
+        drop(by_backend);
+        book.conflicts = Some(conflicts);
+
+        // Findings: those raised by what was evaluated again are raised again.
+        let routes_again: HashSet<u32> = routes
+            .iter()
+            .filter(|&&r| r != AUX)
+            .map(|&r| r as u32)
+            .collect();
+        let policies_again: HashSet<u32> = policies.iter().map(|&q| q as u32).collect();
+        let mut raised = Collector::new(snapshot);
+        for s in &splices.0 {
+            for i in s.new_start..s.new_start + s.new_len {
+                raised.edge(i, &posture.edges[i]);
+            }
+        }
+        for &r in &routes_again {
+            raised.route(&ctx, r as usize, &snapshot.routes[r as usize]);
+        }
+        for &q in &policies {
+            raised.policy(q, &snapshot.policies[q], &posture.policies[q]);
+        }
+        let ca_lists = book.ca_lists.values().map(|(_, list)| &**list);
+        raised.certificates(&posture.policies, ca_lists, now);
+        raised.cluster(&ctx, &posture.edges);
+        let again = |rank: &super::findings::Rank| match rank.group {
+            Group::Edge => splices.inside(rank.at as usize),
+            Group::Route => routes_again.contains(&rank.at),
+            Group::Policy => policies_again.contains(&rank.at),
+            Group::Certificate | Group::Cluster => true,
+            Group::Gateway | Group::InputError => false,
+        };
+        FindingList {
+            findings: &mut posture.findings,
+            ranks: &mut book.ranks,
+            spare: &mut book.spare,
+        }
+        .replace(again, &splices, raised.sorted());
+
+        // The tree: in each Gateway with a route built again, the nodes of those routes.
+        if splices.shifted() {
+            tree::remap_edges(&mut posture.tree, &|i| splices.now_at(i).unwrap_or(i));
+        }
+        if !shown_again.is_empty() {
+            for &r in &target_routes {
+                for e in &posture.edges[book.range(r, posture.edges.len())] {
+                    if e.policy.as_ref().is_some_and(|p| shown_again.contains(p)) {
+                        fresh.insert(e.route.clone());
+                        gateways.insert(e.gateway.clone());
+                    }
+                }
+            }
+        }
+        let policy_named = &book.policy_named;
+        let reports = &posture.policies;
+        for gw in &gateways {
+            let gw_edges: Vec<usize> = book
+                .gateway_routes
+                .get(gw)
+                .into_iter()
+                .flatten()
+                .flat_map(|&r| book.range(r, posture.edges.len()))
+                .filter(|&i| posture.edges[i].gateway == *gw)
+                .collect();
+            tree::rebuild_gateway(
+                &mut posture.tree,
+                &ctx,
+                gw,
+                &posture.edges,
+                &gw_edges,
+                &fresh,
+                |k| policy_named.get(k).map(|&q| &reports[q]),
+            );
+        }
+        if loose_again {
+            tree::rebuild_loose_policies(&mut posture.tree, &posture.policies);
+        }
+        posture.evaluated_at = now;
+        Applied {
+            routes: routes.len(),
+            policies: policies.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

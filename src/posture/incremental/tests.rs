@@ -1,0 +1,332 @@
+//! Every incremental update against a full evaluation of the same snapshot.
+
+use super::*;
+use crate::snapshot::{SnapshotBuilder, SourceInfo};
+use crate::source::Decoded;
+use crate::synth::{self, Rng, Size};
+use serde_json::{Value, json};
+
+/// A day per step, from 70 days before the synthetic CA expires (2036-01-01): its
+/// certificate findings change as the steps go.
+fn now(step: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(2_082_758_400 + (step - 70) * 86_400).unwrap()
+}
+
+fn snapshot_of(objects: &[Value]) -> Snapshot {
+    let mut b = SnapshotBuilder::new();
+    for o in objects {
+        crate::source::decode::add_value(&mut b, o.clone(), Origin::default());
+    }
+    b.build(SourceInfo::default())
+}
+
+fn names_of(objects: &[Value], kind: &str) -> Vec<(String, String)> {
+    objects
+        .iter()
+        .filter(|o| o["kind"] == kind)
+        .map(|o| {
+            let m = &o["metadata"];
+            (
+                m["namespace"].as_str().unwrap_or_default().to_string(),
+                m["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A change a user could make to a route: weights, backends (other Services, missing ones,
+/// Envoy Gateway Backends, other namespaces), ports, and the parentRef (other Gateway,
+/// other listener, a missing one).
+fn change_route(
+    route: &mut Value,
+    rng: &mut Rng,
+    services: &[(String, String)],
+    backends: &[(String, String)],
+    gateways: &[(String, String)],
+) {
+    let refs = route["spec"]["rules"][0]["backendRefs"]
+        .as_array_mut()
+        .unwrap();
+    let i = rng.below(refs.len());
+    match rng.below(10) {
+        0 => refs[i]["weight"] = json!(rng.below(10)),
+        1 | 2 => {
+            // Half the time one of a few Services, so that routes on different Gateways
+            // share backends and the policies that decide them.
+            let pick = if rng.chance(50) {
+                rng.below(4)
+            } else {
+                rng.below(services.len())
+            };
+            let (ns, name) = &services[pick];
+            let port = [443, 8443, 80, 8080][rng.below(4)];
+            refs[i] = json!({"name": name, "namespace": ns, "port": port});
+        }
+        3 => refs[i] = json!({"name": "missing-svc", "port": 443}),
+        4 if refs.len() > 1 => {
+            refs.remove(i);
+        }
+        4 | 5 => {
+            let copy = refs[i].clone();
+            refs.push(copy);
+        }
+        6 => {
+            let (ns, name) = &backends[rng.below(backends.len())];
+            refs[i] = json!({"group": "gateway.envoyproxy.io", "kind": "Backend", "name": name, "namespace": ns});
+        }
+        7 => {
+            let (ns, name) = &gateways[rng.below(gateways.len())];
+            let section = ["http", "https", "nope"][rng.below(3)];
+            route["spec"]["parentRefs"] =
+                json!([{"name": name, "namespace": ns, "sectionName": section}]);
+        }
+        8 => {
+            // Two parents: the route's edges are under two Gateways (or two listeners).
+            let (ns, name) = &gateways[rng.below(gateways.len())];
+            let mut parents = route["spec"]["parentRefs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            parents.truncate(1);
+            parents.push(json!({"name": name, "namespace": ns}));
+            route["spec"]["parentRefs"] = json!(parents);
+        }
+        _ => route["spec"]["parentRefs"] = json!([{"name": "no-such-gateway"}]),
+    }
+}
+
+/// A change a user or controller could make to a policy: hostname, targets (another
+/// Service, a section, an older policy's target, a Backend), trust, status.
+fn change_policy(
+    policy: &mut Value,
+    rng: &mut Rng,
+    services: &[(String, String)],
+    claimed: &Value,
+    backends: &[(String, String)],
+) {
+    let ns = policy["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let spec = &mut policy["spec"];
+    match rng.below(9) {
+        0 => spec["validation"]["hostname"] = json!(format!("h{}.example.com", rng.below(100))),
+        1 => {
+            let local: Vec<&(String, String)> = services.iter().filter(|(n, _)| *n == ns).collect();
+            let (_, name) = local[rng.below(local.len())];
+            spec["targetRefs"] = json!([{"group": "", "kind": "Service", "name": name}]);
+        }
+        2 => {
+            let section = ["https", "http", "grpc", "nope"][rng.below(4)];
+            spec["targetRefs"][0]["sectionName"] = json!(section);
+        }
+        3 => spec["targetRefs"]
+            .as_array_mut()
+            .unwrap()
+            .push(claimed.clone()),
+        4 => {
+            spec["validation"] =
+                json!({"wellKnownCACertificates": "System", "hostname": "a.example.com"})
+        }
+        5 => {
+            spec["validation"]["caCertificateRefs"] =
+                json!([{"group": "", "kind": "ConfigMap", "name": "nope"}])
+        }
+        6 => spec["validation"] = json!({"hostname": "a.example.com"}),
+        7 => {
+            let (_, name) = &backends[rng.below(backends.len())];
+            spec["targetRefs"] =
+                json!([{"group": "gateway.envoyproxy.io", "kind": "Backend", "name": name}]);
+        }
+        _ => {
+            policy["metadata"]["generation"] = json!(2);
+            let conditions = &mut policy["status"]["ancestors"][0]["conditions"][0];
+            conditions["status"] = json!("False");
+            conditions["reason"] = json!("Invalid");
+        }
+    }
+}
+
+/// Every update gives exactly the posture (edges, reports, findings and their order, tree)
+/// that evaluating the changed snapshot from scratch gives.
+fn updates_equal_full_evaluations(size: Size, seed: u64, steps: usize) {
+    let mut objects = synth::generate(size, seed);
+    let options = Options::default();
+    let mut engine = Incremental::new(snapshot_of(&objects), now(0), options.clone());
+    let services = names_of(&objects, "Service");
+    let backends = names_of(&objects, "Backend");
+    let gateways = names_of(&objects, "Gateway");
+    let routes: Vec<usize> = (0..objects.len())
+        .filter(|&i| {
+            objects[i]["kind"]
+                .as_str()
+                .is_some_and(|k| k.ends_with("Route"))
+        })
+        .collect();
+    let policies: Vec<usize> = (0..objects.len())
+        .filter(|&i| objects[i]["kind"] == "BackendTLSPolicy")
+        .collect();
+    let mut rng = Rng(seed);
+    let mut shifted = 0;
+    for step in 1..=steps {
+        let (i, what) = if rng.chance(50) {
+            let i = routes[rng.below(routes.len())];
+            change_route(&mut objects[i], &mut rng, &services, &backends, &gateways);
+            (i, "route")
+        } else {
+            let i = policies[rng.below(policies.len())];
+            let claimed =
+                objects[policies[rng.below(policies.len())]]["spec"]["targetRefs"][0].clone();
+            change_policy(&mut objects[i], &mut rng, &services, &claimed, &backends);
+            (i, "policy")
+        };
+        let edges_before = engine.posture().edges.len();
+        let decoded = Decoded::new(objects[i].clone(), Origin::default());
+        let (object, raw) = decoded.only_object().expect("one object");
+        let applied = engine
+            .replace(object, Origin::default(), raw, now(step as i64))
+            .unwrap_or_else(|_| panic!("step {step}: the {what} was not taken in place"));
+        assert!(applied.routes >= 1 || what == "policy");
+        shifted += usize::from(engine.posture().edges.len() != edges_before);
+        let full = crate::posture::evaluate(&snapshot_of(&objects), now(step as i64), &options);
+        let got = serde_json::to_value(engine.posture()).unwrap();
+        let want = serde_json::to_value(&full).unwrap();
+        if got != want {
+            let who = &objects[i]["metadata"]["name"];
+            for part in ["edges", "policies", "findings", "tree"] {
+                let (g, w) = (
+                    got[part].as_array().unwrap(),
+                    want[part].as_array().unwrap(),
+                );
+                if let Some(k) = (0..g.len().max(w.len())).find(|&k| g.get(k) != w.get(k)) {
+                    let show = |v: Option<&Value>| {
+                        v.map(|v| v.to_string().chars().take(600).collect::<String>())
+                    };
+                    panic!(
+                        "step {step} ({what} {who}): {part}[{k}] differs ({} against {} items)\n got: {:?}\nwant: {:?}",
+                        g.len(),
+                        w.len(),
+                        show(g.get(k)),
+                        show(w.get(k))
+                    );
+                }
+            }
+            panic!("step {step} ({what} {who}): the postures differ");
+        }
+    }
+    assert!(shifted > 0, "no change moved the edges after it");
+}
+
+#[test]
+fn updates_of_s_equal_full_evaluations() {
+    updates_equal_full_evaluations(Size::S, 11, 150);
+}
+
+/// On M the routes' edges are evaluated on several threads and a policy is shared by
+/// routes far apart.
+#[test]
+fn updates_of_m_equal_full_evaluations() {
+    updates_equal_full_evaluations(Size::M, 5, 12);
+}
+
+/// What the snapshot cannot take in place is given back and changes nothing.
+#[test]
+fn a_new_object_is_given_back() {
+    let objects = synth::generate(Size::S, 2);
+    let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
+    let before = serde_json::to_string(engine.posture()).unwrap();
+    let mut route = objects
+        .iter()
+        .find(|o| o["kind"] == "HTTPRoute")
+        .unwrap()
+        .clone();
+    route["metadata"]["name"] = json!("brand-new");
+    let (object, raw) = Decoded::new(route, Origin::default())
+        .only_object()
+        .unwrap();
+    assert!(
+        engine
+            .replace(object, Origin::default(), raw, now(0))
+            .is_err()
+    );
+    assert_eq!(serde_json::to_string(engine.posture()).unwrap(), before);
+}
+
+/// The node of a policy shows the status of its first reported ancestor: when a route on
+/// Gateway A stops using the policy, the node under an unchanged route on Gateway B says the
+/// status now differs from what lastmile computes.
+#[test]
+fn a_policy_node_under_an_unchanged_route_follows_its_report() {
+    let eg = "gateway.envoyproxy.io/gatewayclass-controller";
+    let gateway = |name: &str| {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": name, "namespace": "infra"},
+            "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80,
+                "allowedRoutes": {"namespaces": {"from": "All"}}}]}})
+    };
+    let service = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "app"},
+            "spec": {"ports": [{"name": "https", "port": 443}]}})
+    };
+    let route = |name: &str, gw: &str, svc: &str| {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": name, "namespace": "app"},
+            "spec": {"parentRefs": [{"name": gw, "namespace": "infra"}],
+                "rules": [{"backendRefs": [{"name": svc, "port": 443}]}]}})
+    };
+    let mut objects = vec![
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+            "metadata": {"name": "eg"}, "spec": {"controllerName": eg}}),
+        gateway("a"),
+        gateway("b"),
+        service("x"),
+        service("y"),
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+            "metadata": {"name": "p", "namespace": "app", "generation": 1},
+            "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "x"}],
+                "validation": {"wellKnownCACertificates": "System", "hostname": "x.example.com"}},
+            "status": {"ancestors": [{"ancestorRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "a", "namespace": "infra"},
+                "controllerName": eg,
+                "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "ok", "observedGeneration": 1}]}]}}),
+        route("r1", "a", "x"),
+        route("r2", "b", "x"),
+    ];
+    let policy_state_under_b = |p: &Posture| {
+        let mut states = Vec::new();
+        let gateway_b = p
+            .tree
+            .iter()
+            .flat_map(|root| &root.children)
+            .find(|n| n.object.as_deref() == Some("Gateway/infra/b"))
+            .expect("Gateway b in the tree");
+        gateway_b.walk(0, &mut |n, _| {
+            if let (
+                crate::posture::NodeKind::Policy,
+                crate::posture::NodeState::Status { text, .. },
+            ) = (n.kind, &n.state)
+            {
+                states.push(text.to_string());
+            }
+        });
+        states
+    };
+    let options = Options::default();
+    let mut engine = Incremental::new(snapshot_of(&objects), now(0), options.clone());
+    assert_eq!(policy_state_under_b(engine.posture()), ["Accepted=True"]);
+    objects[6] = route("r1", "a", "y");
+    let (object, raw) = Decoded::new(objects[6].clone(), Origin::default())
+        .only_object()
+        .unwrap();
+    engine
+        .replace(object, Origin::default(), raw, now(1))
+        .unwrap();
+    let full = crate::posture::evaluate(&snapshot_of(&objects), now(1), &options);
+    assert_eq!(
+        policy_state_under_b(&full),
+        ["Accepted=True (computed differs)"]
+    );
+    assert_eq!(
+        serde_json::to_value(engine.posture()).unwrap(),
+        serde_json::to_value(&full).unwrap()
+    );
+}
