@@ -33,9 +33,53 @@ pub(crate) struct Context<'a> {
     gateways: HashMap<&'a str, HashMap<&'a str, GatewayCtx<'a>>>,
     /// Why Envoy Gateway sees no BackendTLSPolicy at all (version skew), when known.
     pub eg_blind: Option<String>,
-    /// The CA references of each policy that has them (by [`super::status::pid`]), resolved on
-    /// first use under each semantics: every edge of a policy shares one resolution.
-    policy_cas: HashMap<usize, [OnceLock<PolicyCas>; 2]>,
+    /// The CA references of each policy that has them, resolved on first use.
+    policy_cas: Cas<'a>,
+}
+
+/// The CA references of each policy that has them (by [`super::status::pid`]), resolved on
+/// first use under each semantics: every edge of a policy shares one resolution. The
+/// incremental evaluation keeps it from one update to the next.
+#[derive(Default)]
+pub(crate) struct PolicyCasCache(HashMap<usize, [OnceLock<PolicyCas>; 2]>);
+
+impl PolicyCasCache {
+    /// Slots for every policy of `snap` that has CA references.
+    pub fn new(snap: &Snapshot) -> Self {
+        let mut cache = PolicyCasCache::default();
+        for p in &snap.policies {
+            cache.insert(p);
+        }
+        cache
+    }
+
+    /// An empty slot for `p` (a new policy, or a new version of one).
+    pub fn insert(&mut self, p: &BackendTlsPolicy) {
+        if !p.ca_refs.is_empty() {
+            self.0.insert(super::status::pid(p), Default::default());
+        }
+    }
+
+    /// Forgets the policy `pid`.
+    pub fn remove(&mut self, pid: usize) {
+        self.0.remove(&pid);
+    }
+}
+
+/// A cache of the evaluation's own, or one kept across evaluations.
+enum Cas<'a> {
+    Own(PolicyCasCache),
+    Kept(&'a PolicyCasCache),
+}
+
+impl std::ops::Deref for Cas<'_> {
+    type Target = PolicyCasCache;
+    fn deref(&self) -> &PolicyCasCache {
+        match self {
+            Cas::Own(c) => c,
+            Cas::Kept(c) => c,
+        }
+    }
 }
 
 /// A policy's CA references as resolved under one semantics.
@@ -47,6 +91,17 @@ pub(crate) struct PolicyCas {
 
 impl<'a> Context<'a> {
     pub fn new(snap: &'a Snapshot, opts: &'a Options) -> Self {
+        Self::with(snap, opts, Cas::Own(PolicyCasCache::new(snap)))
+    }
+
+    /// A context whose policies' CA resolutions are kept in `cas` (which must have a slot for
+    /// every policy of `snap` with CA references, and hold only resolutions made against the
+    /// CA bundles of `snap`).
+    pub fn with_cas(snap: &'a Snapshot, opts: &'a Options, cas: &'a PolicyCasCache) -> Self {
+        Self::with(snap, opts, Cas::Kept(cas))
+    }
+
+    fn with(snap: &'a Snapshot, opts: &'a Options, policy_cas: Cas<'a>) -> Self {
         let mut gateways: HashMap<&str, HashMap<&str, GatewayCtx>> = HashMap::new();
         for gw in &snap.gateways {
             let class = snap.gateway_class(&gw.class_name);
@@ -109,12 +164,6 @@ impl<'a> Context<'a> {
                     },
                 );
         }
-        let policy_cas = snap
-            .policies
-            .iter()
-            .filter(|p| !p.ca_refs.is_empty())
-            .map(|p| (super::status::pid(p), Default::default()))
-            .collect();
         Context {
             snap,
             opts,
@@ -130,7 +179,7 @@ impl<'a> Context<'a> {
             Semantics::EnvoyGateway => 0,
             Semantics::GatewayApiSpec => 1,
         };
-        let cell = &self.policy_cas.get(&super::status::pid(p))?[slot];
+        let cell = &self.policy_cas.0.get(&super::status::pid(p))?[slot];
         Some(cell.get_or_init(|| {
             PolicyCas {
                 resolution: resolve_cas(

@@ -455,13 +455,13 @@ fn evaluate_on(
     edge_eval::mark_failed_rules(&mut edges);
     cluster::mark_unreadable(snapshot, &mut edges);
     let policies = status::policy_reports(&ctx, &edges, recorder, threads);
-    let (findings, _, tree) = findings_and_tree(&ctx, &edges, &policies, now, threads, parts);
+    let (raised, tree) = findings_and_tree(&ctx, &edges, &policies, now, threads, parts);
     Posture {
         source: snapshot.source.clone(),
         evaluated_at: now,
         edges,
         policies,
-        findings,
+        findings: raised.findings,
         errors: snapshot.errors.clone(),
         tree,
         probes: Default::default(),
@@ -477,21 +477,19 @@ fn findings_and_tree(
     now: jiff::Timestamp,
     threads: usize,
     parts: Parts,
-) -> (Vec<Finding>, Vec<findings::Rank>, Vec<TreeNode>) {
+) -> (findings::Raised, Vec<TreeNode>) {
     let all_findings = || findings::collect(ctx, edges, policies, now);
     if parts == Parts::WithoutTree {
-        let (f, r) = all_findings();
-        (f, r, Vec::new())
+        (all_findings(), Vec::new())
     } else if threads > 1 && edges.len() >= PARALLEL_EDGES {
         std::thread::scope(|scope| {
             let tree = scope.spawn(|| tree::build(ctx, edges, policies));
-            let (f, r) = all_findings();
+            let raised = all_findings();
             let tree = tree.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (f, r, tree)
+            (raised, tree)
         })
     } else {
-        let (f, r) = all_findings();
-        (f, r, tree::build(ctx, edges, policies))
+        (all_findings(), tree::build(ctx, edges, policies))
     }
 }
 

@@ -217,9 +217,15 @@ pub(crate) struct Conflicts {
 
 impl Conflicts {
     pub fn new(snap: &crate::snapshot::Snapshot) -> Self {
-        let mut claimed: HashMap<ConflictKey, &BackendTlsPolicy> = HashMap::new();
         let mut out = Conflicts::default();
-        for p in snap.policies.iter().filter(|p| !p.legacy_shape) {
+        out.pass(snap.policies.iter().map(|p| &**p));
+        out
+    }
+
+    /// The conflict pass over `policies`, in Envoy Gateway's order.
+    fn pass<'p>(&mut self, policies: impl Iterator<Item = &'p BackendTlsPolicy>) {
+        let mut claimed: HashMap<ConflictKey, &BackendTlsPolicy> = HashMap::new();
+        for p in policies.filter(|p| !p.legacy_shape) {
             let mut lost_to = None;
             let mut lost_keys = Vec::new();
             for t in &p.targets {
@@ -233,8 +239,8 @@ impl Conflicts {
                 }
             }
             if let Some(winner) = lost_to {
-                out.winners.insert(pid(p), pid(winner));
-                out.conflicted_with
+                self.winners.insert(pid(p), pid(winner));
+                self.conflicted_with
                     .insert(pid(p), (winner.key(), lost_keys));
             } else {
                 for t in &p.targets {
@@ -242,7 +248,41 @@ impl Conflicts {
                 }
             }
         }
-        out
+    }
+
+    /// The pass again after the policy `old` (now gone) was replaced by the one at `position`:
+    /// for the policies that share a target name with either, with those, and so on. Claims
+    /// of the others cannot meet theirs, so the result is the full pass's.
+    pub fn update(
+        &mut self,
+        snap: &crate::snapshot::Snapshot,
+        old: &BackendTlsPolicy,
+        position: usize,
+    ) {
+        let ns = old.meta.namespace.as_str();
+        let mut group: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
+        let mut queue = vec![position];
+        for t in &old.targets {
+            queue.extend(snap.policy_positions_named(ns, &t.name));
+        }
+        while let Some(q) = queue.pop() {
+            if !group.insert(q) {
+                continue;
+            }
+            let p = &snap.policies[q];
+            for t in &p.targets {
+                queue.extend(snap.policy_positions_named(&p.meta.namespace, &t.name));
+            }
+        }
+        for id in group
+            .iter()
+            .map(|&q| pid(&snap.policies[q]))
+            .chain([pid(old)])
+        {
+            self.winners.remove(&id);
+            self.conflicted_with.remove(&id);
+        }
+        self.pass(group.iter().map(|&q| &*snap.policies[q]));
     }
 
     /// The policy that `loser` loses to, when it loses.

@@ -35,9 +35,19 @@ pub(crate) enum Group {
 /// Findings raised so far, each with its rank.
 pub(crate) struct Collector<'s> {
     snap: &'s Snapshot,
+    findings: Vec<Finding>,
+    ranks: Vec<Rank>,
+    rank: Rank,
+    certificates_change_at: Option<i64>,
+}
+
+/// Raised findings in their order, with their ranks.
+pub(crate) struct Raised {
     pub findings: Vec<Finding>,
     pub ranks: Vec<Rank>,
-    rank: Rank,
+    /// When the certificate findings were raised: the second from which they may differ with
+    /// the same CA bundles.
+    pub certificates_change_at: Option<i64>,
 }
 
 impl<'s> Collector<'s> {
@@ -46,6 +56,7 @@ impl<'s> Collector<'s> {
             snap,
             findings: Vec::new(),
             ranks: Vec::new(),
+            certificates_change_at: None,
             rank: Rank {
                 group: Group::Edge,
                 at: 0,
@@ -375,7 +386,9 @@ impl<'s> Collector<'s> {
     ///
     /// A certificate is raised once per bundle reference, in the order of the references, then
     /// of its position in the bundle: the same order whatever order the lists come in, so the
-    /// incremental evaluation can raise them from the lists it keeps.
+    /// incremental evaluation can raise them from the lists it keeps. Notes the second from
+    /// which they may say something else with the same lists (see
+    /// [`super::cert_issues_change_at`]).
     pub fn certificates<'l>(
         &mut self,
         policies: &'l [PolicyReport],
@@ -407,7 +420,11 @@ impl<'s> Collector<'s> {
             .collect();
         certs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut reference: Option<Arc<str>> = None;
+        let mut change_at: Option<i64> = None;
         for ((name, _, _), c) in certs {
+            if let Some(at) = super::cert_issues_change_at(c, now) {
+                change_at = Some(change_at.map_or(at, |t| t.min(at)));
+            }
             let reference = match &reference {
                 Some(r) if &**r == name => r.clone(),
                 _ => reference.insert(name.into()).clone(),
@@ -424,6 +441,7 @@ impl<'s> Collector<'s> {
                 );
             }
         }
+        self.certificates_change_at = change_at;
     }
 
     /// Objects that could not be read.
@@ -456,7 +474,7 @@ impl<'s> Collector<'s> {
     }
 
     /// The findings in their order (see [`Rank`]), with their ranks.
-    pub fn sorted(mut self) -> (Vec<Finding>, Vec<Rank>) {
+    pub fn sorted(mut self) -> Raised {
         let ranks = &self.ranks;
         let mut at: Vec<u32> = (0..self.findings.len() as u32).collect();
         at.sort_unstable_by(|&a, &b| {
@@ -468,6 +486,10 @@ impl<'s> Collector<'s> {
             findings.swap(a, b);
             ranks.swap(a, b);
         });
-        (self.findings, self.ranks)
+        Raised {
+            findings: self.findings,
+            ranks: self.ranks,
+            certificates_change_at: self.certificates_change_at,
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 mod collect;
 
-pub(crate) use collect::{Collector, Group, Rank};
+pub(crate) use collect::{Collector, Group, Raised, Rank};
 
 use super::context::Context;
 use super::{Edge, Mode, PolicyReport};
@@ -338,7 +338,7 @@ pub(crate) fn collect(
     edges: &[Edge],
     policies: &[PolicyReport],
     now: jiff::Timestamp,
-) -> (Vec<Finding>, Vec<Rank>) {
+) -> Raised {
     Collector::new(ctx.snap)
         .everything(ctx, edges, policies, now)
         .sorted()
@@ -368,6 +368,19 @@ fn summary(conds: &[super::ConditionView]) -> String {
         let _ = write!(out, "{}={}/{}", c.type_, c.status, c.reason);
     }
     out
+}
+
+/// The first second (since the epoch) at which [`cert_issues`] of `c` may say something else
+/// than at `now`: when the days left before `not_after` go down by one. `None` when they never
+/// will (no end date, or already expired).
+pub(crate) fn cert_issues_change_at(c: &CertFacts, now: jiff::Timestamp) -> Option<i64> {
+    let left = c.not_after?.as_second() - now.as_second();
+    match left {
+        ..=0 => None,
+        // Expired from `not_after` itself on.
+        1..86_400 => Some(now.as_second() + left),
+        _ => Some(now.as_second() + left % 86_400 + 1),
+    }
 }
 
 /// Certificate facts that deserve a finding at `now`.
@@ -549,6 +562,35 @@ pub fn probe_findings(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Certificate findings are the same up to the second before the change time, and differ
+    /// from it on (the days left go down), for a certificate far from and near its end.
+    #[test]
+    fn certificate_findings_change_when_announced() {
+        let base: jiff::Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+        for days_left in [90.6, 59.25, 29.99, 0.5] {
+            let not_after = base
+                .checked_add(jiff::SignedDuration::from_secs_f64(days_left * 86_400.0))
+                .unwrap();
+            let cert = CertFacts {
+                not_after: Some(not_after),
+                is_ca: true,
+                ..Default::default()
+            };
+            let at = |s: i64| jiff::Timestamp::from_second(s).unwrap();
+            let change = cert_issues_change_at(&cert, base).expect("not expired");
+            assert!(change > base.as_second());
+            assert_eq!(cert_issues(&cert, at(change - 1)), cert_issues(&cert, base));
+            let next_day = cert_issues_change_at(&cert, at(change)).map_or(0, |t| t - change);
+            assert!(
+                next_day == 86_400 || days_left < 1.0,
+                "{days_left}: {next_day}"
+            );
+            if days_left < 60.0 {
+                assert_ne!(cert_issues(&cert, at(change)), cert_issues(&cert, base));
+            }
+        }
+    }
 
     #[test]
     fn every_rule_id_is_unique() {

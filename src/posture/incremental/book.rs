@@ -37,7 +37,11 @@ pub(super) struct Book {
     pub policy_at: HashMap<usize, usize>,
     /// `NS/NAME` of a policy -> its position.
     pub policy_named: HashMap<String, usize>,
-    /// Envoy Gateway's conflict pass, kept until a policy changes.
+    /// When the certificate findings were raised (second since the epoch), and the second from
+    /// which they may say something else with the same CA bundles.
+    pub certificates_at: i64,
+    pub certificates_change_at: Option<i64>,
+    /// Envoy Gateway's conflict pass, updated when a policy changes.
     pub conflicts: Option<Conflicts>,
     /// The findings vectors of the update before, kept so the next one writes into memory
     /// already mapped (a fresh 3 MiB vector per update spent more time in the kernel zeroing

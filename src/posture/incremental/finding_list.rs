@@ -36,9 +36,9 @@ impl FindingList<'_> {
         self,
         again: impl Fn(&Rank) -> bool,
         splices: &Splices,
-        raised: (Vec<Finding>, Vec<Rank>),
+        new: Vec<Finding>,
+        new_ranks: Vec<Rank>,
     ) {
-        let (new, new_ranks) = raised;
         let before: Vec<usize> = (0..self.ranks.len())
             .filter(|&i| again(&self.ranks[i]))
             .collect();

@@ -7,7 +7,7 @@
 mod book;
 mod finding_list;
 
-use super::context::Context;
+use super::context::{Context, PolicyCasCache};
 use super::findings::{Collector, Group};
 use super::status::{self, Conflicts, EdgesByBackend, Recorder, ReportInputs, pid};
 use super::{Options, Parts, PolicyRole, Posture, cluster, edge_eval, tree};
@@ -25,6 +25,8 @@ pub struct Incremental {
     options: Options,
     posture: Posture,
     book: Book,
+    /// The policies' CA references as resolved: they change only with the policy.
+    cas: PolicyCasCache,
 }
 
 /// What an update evaluated again.
@@ -87,7 +89,8 @@ impl Incremental {
     /// Evaluates `snapshot` in full (as [`super::evaluate`] does) and keeps what an update needs.
     pub fn new(snapshot: Snapshot, now: jiff::Timestamp, options: Options) -> Self {
         let threads = super::cores();
-        let ctx = Context::new(&snapshot, &options);
+        let cas = PolicyCasCache::new(&snapshot);
+        let ctx = Context::with_cas(&snapshot, &options, &cas);
         let (mut edges, route_ends, records) = edge_eval::route_edges_per_route(&ctx, threads);
         let mut aux_record = Recorder::default();
         edges.extend(edge_eval::aux_edges(&ctx, &mut aux_record));
@@ -98,13 +101,15 @@ impl Incremental {
             recorder.merge(r.clone());
         }
         let policies = status::policy_reports(&ctx, &edges, recorder, threads);
-        let (findings, ranks, tree) =
+        let (raised, tree) =
             super::findings_and_tree(&ctx, &edges, &policies, now, threads, Parts::All);
         let mut book = Book {
             route_ends,
             records,
             aux_record,
-            ranks,
+            ranks: raised.ranks,
+            certificates_at: now.as_second(),
+            certificates_change_at: raised.certificates_change_at,
             ..Book::default()
         };
         for route in (0..book.records.len()).chain([AUX]) {
@@ -125,7 +130,7 @@ impl Incremental {
             evaluated_at: now,
             edges,
             policies,
-            findings,
+            findings: raised.findings,
             errors: snapshot.errors.clone(),
             tree,
             probes: Default::default(),
@@ -135,6 +140,7 @@ impl Incremental {
             options,
             posture,
             book,
+            cas,
         }
     }
 
@@ -171,7 +177,11 @@ impl Incremental {
             Replaced::Policy { position, old } => {
                 let new = &self.snapshot.policies[*position];
                 let book = &mut self.book;
-                book.conflicts = None;
+                if let Some(conflicts) = &mut book.conflicts {
+                    conflicts.update(&self.snapshot, old, *position);
+                }
+                self.cas.remove(pid(old));
+                self.cas.insert(new);
                 book.policy_at.remove(&pid(old));
                 book.policy_at.insert(pid(new), *position);
                 policies.insert(*position);
@@ -214,9 +224,12 @@ impl Incremental {
             options,
             posture,
             book,
+            cas,
         } = self;
         let snapshot = &*snapshot;
-        let ctx = Context::new(snapshot, options);
+        let ctx = Context::with_cas(snapshot, options, cas);
+        // Whether the CA bundles that certificate findings come from may have changed.
+        let mut lists_changed = false;
         // Routes whose tree nodes are built again (by key), and the Gateways they are under.
         let mut fresh: HashSet<Arc<str>> = HashSet::default();
         let mut gateways: HashSet<Arc<str>> = HashSet::default();
@@ -265,6 +278,10 @@ impl Incremental {
             }
             *book.record_mut(route) = record;
             let (old_len, new_len) = (range.len(), edges.len());
+            lists_changed |= !posture.edges[range.clone()]
+                .iter()
+                .map(|e| &e.ca_ref_states)
+                .eq(edges.iter().map(|e| &e.ca_ref_states));
             posture.edges.splice(range.clone(), edges);
             if route != AUX && new_len != old_len {
                 for end in &mut book.route_ends[route..] {
@@ -336,6 +353,7 @@ impl Incremental {
             let report = status::report(&inputs, p, computed);
             let before = std::mem::replace(&mut posture.policies[q], report);
             let after = &posture.policies[q];
+            lists_changed |= before.ca_refs != after.ca_refs;
             if before.ancestors != after.ancestors {
                 shown_again.insert(after.policy.clone());
             }
@@ -364,14 +382,27 @@ impl Incremental {
         for &q in &policies {
             raised.policy(q, &snapshot.policies[q], &posture.policies[q]);
         }
-        let ca_lists = book.ca_lists.values().map(|(_, list)| &**list);
-        raised.certificates(&posture.policies, ca_lists, now);
+        // Certificate findings change with the bundles, or when a certificate's days left do.
+        let second = now.as_second();
+        let certificates_again = lists_changed
+            || second < book.certificates_at
+            || book.certificates_change_at.is_some_and(|t| second >= t);
+        if certificates_again {
+            let ca_lists = book.ca_lists.values().map(|(_, list)| &**list);
+            raised.certificates(&posture.policies, ca_lists, now);
+        }
         raised.cluster(&ctx, &posture.edges);
+        let raised = raised.sorted();
+        if certificates_again {
+            book.certificates_at = second;
+            book.certificates_change_at = raised.certificates_change_at;
+        }
         let again = |rank: &super::findings::Rank| match rank.group {
             Group::Edge => splices.inside(rank.at as usize),
             Group::Route => routes_again.contains(&rank.at),
             Group::Policy => policies_again.contains(&rank.at),
-            Group::Certificate | Group::Cluster => true,
+            Group::Certificate => certificates_again,
+            Group::Cluster => true,
             Group::Gateway | Group::InputError => false,
         };
         FindingList {
@@ -379,7 +410,7 @@ impl Incremental {
             ranks: &mut book.ranks,
             spare: &mut book.spare,
         }
-        .replace(again, &splices, raised.sorted());
+        .replace(again, &splices, raised.findings, raised.ranks);
 
         // The tree: in each Gateway with a route built again, the nodes of those routes.
         if splices.shifted() {

@@ -6,10 +6,11 @@ use crate::source::Decoded;
 use crate::synth::{self, Rng, Size};
 use serde_json::{Value, json};
 
-/// A day per step, from 70 days before the synthetic CA expires (2036-01-01): its
-/// certificate findings change as the steps go.
+/// Seven hours per step, from 40 days before the synthetic CA expires (2036-01-01): its
+/// certificate findings stay the same for a few steps, then change (days left, under 30 days,
+/// expired).
 fn now(step: i64) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(2_082_758_400 + (step - 70) * 86_400).unwrap()
+    jiff::Timestamp::from_second(2_082_758_400 - 40 * 86_400 + step * 7 * 3_600).unwrap()
 }
 
 fn snapshot_of(objects: &[Value]) -> Snapshot {
@@ -252,45 +253,81 @@ fn a_new_object_is_given_back() {
     assert_eq!(serde_json::to_string(engine.posture()).unwrap(), before);
 }
 
-/// The node of a policy shows the status of its first reported ancestor: when a route on
-/// Gateway A stops using the policy, the node under an unchanged route on Gateway B says the
-/// status now differs from what lastmile computes.
-#[test]
-fn a_policy_node_under_an_unchanged_route_follows_its_report() {
-    let eg = "gateway.envoyproxy.io/gatewayclass-controller";
-    let gateway = |name: &str| {
-        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-            "metadata": {"name": name, "namespace": "infra"},
-            "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80,
-                "allowedRoutes": {"namespaces": {"from": "All"}}}]}})
-    };
-    let service = |name: &str| {
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "app"},
-            "spec": {"ports": [{"name": "https", "port": 443}]}})
-    };
-    let route = |name: &str, gw: &str, svc: &str| {
-        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-            "metadata": {"name": name, "namespace": "app"},
-            "spec": {"parentRefs": [{"name": gw, "namespace": "infra"}],
-                "rules": [{"backendRefs": [{"name": svc, "port": 443}]}]}})
-    };
-    let mut objects = vec![
+const EG: &str = "gateway.envoyproxy.io/gatewayclass-controller";
+
+fn gateway(name: &str) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": name, "namespace": "infra"},
+        "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80,
+            "allowedRoutes": {"namespaces": {"from": "All"}}}]}})
+}
+
+fn service(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "app"},
+        "spec": {"ports": [{"name": "https", "port": 443}]}})
+}
+
+fn route(name: &str, gw: &str, svc: &str) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": "app"},
+        "spec": {"parentRefs": [{"name": gw, "namespace": "infra"}],
+            "rules": [{"backendRefs": [{"name": svc, "port": 443}]}]}})
+}
+
+/// Policy `p` on Service x, with `validation`, reported accepted on Gateway a.
+fn policy(validation: Value) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+        "metadata": {"name": "p", "namespace": "app", "generation": 1},
+        "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "x"}], "validation": validation},
+        "status": {"ancestors": [{"ancestorRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "a", "namespace": "infra"},
+            "controllerName": EG,
+            "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "ok", "observedGeneration": 1}]}]}})
+}
+
+/// Gateways a and b, Services x and y, policy `p` on x, and routes r1 (a -> x), r2 (b -> x).
+fn small_cluster(validation: Value) -> Vec<Value> {
+    vec![
         json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-            "metadata": {"name": "eg"}, "spec": {"controllerName": eg}}),
+            "metadata": {"name": "eg"}, "spec": {"controllerName": EG}}),
         gateway("a"),
         gateway("b"),
         service("x"),
         service("y"),
-        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
-            "metadata": {"name": "p", "namespace": "app", "generation": 1},
-            "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "x"}],
-                "validation": {"wellKnownCACertificates": "System", "hostname": "x.example.com"}},
-            "status": {"ancestors": [{"ancestorRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "a", "namespace": "infra"},
-                "controllerName": eg,
-                "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "ok", "observedGeneration": 1}]}]}}),
+        policy(validation),
         route("r1", "a", "x"),
         route("r2", "b", "x"),
-    ];
+    ]
+}
+
+/// Replaces `objects[i]` with `new` in the engine and in `objects`, and checks the engine's
+/// posture against a full evaluation; gives the full evaluation.
+fn change(
+    engine: &mut Incremental,
+    objects: &mut [Value],
+    i: usize,
+    new: Value,
+    at: jiff::Timestamp,
+) -> Posture {
+    objects[i] = new;
+    let (object, raw) = Decoded::new(objects[i].clone(), Origin::default())
+        .only_object()
+        .unwrap();
+    engine.replace(object, Origin::default(), raw, at).unwrap();
+    let full = crate::posture::evaluate(&snapshot_of(objects), at, &Options::default());
+    assert_eq!(
+        serde_json::to_value(engine.posture()).unwrap(),
+        serde_json::to_value(&full).unwrap()
+    );
+    full
+}
+
+/// The node of a policy shows the status of its first reported ancestor: when a route on
+/// Gateway a stops using the policy, the node under an unchanged route on Gateway b says the
+/// status now differs from what lastmile computes.
+#[test]
+fn a_policy_node_under_an_unchanged_route_follows_its_report() {
+    let mut objects =
+        small_cluster(json!({"wellKnownCACertificates": "System", "hostname": "x.example.com"}));
     let policy_state_under_b = |p: &Posture| {
         let mut states = Vec::new();
         let gateway_b = p
@@ -310,23 +347,49 @@ fn a_policy_node_under_an_unchanged_route_follows_its_report() {
         });
         states
     };
-    let options = Options::default();
-    let mut engine = Incremental::new(snapshot_of(&objects), now(0), options.clone());
+    let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
     assert_eq!(policy_state_under_b(engine.posture()), ["Accepted=True"]);
-    objects[6] = route("r1", "a", "y");
-    let (object, raw) = Decoded::new(objects[6].clone(), Origin::default())
-        .only_object()
-        .unwrap();
-    engine
-        .replace(object, Origin::default(), raw, now(1))
-        .unwrap();
-    let full = crate::posture::evaluate(&snapshot_of(&objects), now(1), &options);
+    let full = change(&mut engine, &mut objects, 6, route("r1", "a", "y"), now(1));
     assert_eq!(
         policy_state_under_b(&full),
         ["Accepted=True (computed differs)"]
     );
-    assert_eq!(
-        serde_json::to_value(engine.posture()).unwrap(),
-        serde_json::to_value(&full).unwrap()
+}
+
+/// Certificate findings follow the CA bundle a policy names, between two updates at which the
+/// certificates' days left are the same.
+#[test]
+fn certificate_findings_follow_the_bundle_a_policy_names() {
+    let bundle = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "app"},
+            "data": {"ca.crt": include_str!("../../../assets/demo/pki/shop-ca.crt.pem")}})
+    };
+    let validation = |ca: &str| json!({"caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": ca}], "hostname": "x.example.com"});
+    let mut objects = small_cluster(validation("ca-a"));
+    objects.extend([bundle("ca-a"), bundle("ca-b")]);
+    let subjects = |p: &Posture| -> Vec<String> {
+        p.findings
+            .iter()
+            .filter(|f| f.id == "certificate-expiring")
+            .map(|f| f.subject.to_string())
+            .collect()
+    };
+    // An hour after a whole number of days before the CA expires: the days left stay the
+    // same for the next 23 hours.
+    let at = |s: i64| {
+        now(0)
+            .checked_add(jiff::SignedDuration::from_secs(s))
+            .unwrap()
+    };
+    let mut engine = Incremental::new(snapshot_of(&objects), at(3_600), Options::default());
+    assert_eq!(subjects(engine.posture()), ["ConfigMap/app/ca-a"]);
+    let a_minute_later = at(3_660);
+    let full = change(
+        &mut engine,
+        &mut objects,
+        5,
+        policy(validation("ca-b")),
+        a_minute_later,
     );
+    assert_eq!(subjects(&full), ["ConfigMap/app/ca-b"]);
 }
