@@ -47,7 +47,7 @@ fn first_frame(kubeconfig: &Path) -> Duration {
         let snap = loop {
             match rx.recv().await.expect("source runs") {
                 Update::Snapshot(s) => break s,
-                Update::State(_) => {}
+                Update::State(_) | Update::Changed(_) => {}
             }
         };
         task.abort();

@@ -402,6 +402,7 @@ async fn until_posture(
                 ));
             }
             Update::State(st) => seen.push(format!("state: {:?}", st.phase)),
+            Update::Changed(c) => seen.push(format!("{} changes", c.len())),
         }
     }
 }

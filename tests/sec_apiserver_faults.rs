@@ -120,6 +120,7 @@ async fn until(
                 ));
             }
             Update::State(st) => seen.push(format!("{:?}", st.phase)),
+            Update::Changed(c) => seen.push(format!("{} changes", c.len())),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The real binary in a real terminal against the test API server: the header shows the
 //! context, the server and the connection state; a stopped server shows "stale since", a
-//! restarted one goes live again; `:ctx` switches to another context.
+//! restarted one goes live again; a changed policy shows; `:ctx` switches to another context.
 
 #[path = "support/apiserver/mod.rs"]
 mod apiserver;
@@ -46,6 +46,16 @@ fn live_cluster_header_stale_and_context_switch() {
     assert!(screen.contains("ctx one"), "{screen}");
     assert!(screen.contains(&first.url()), "{screen}");
     s.wait_for("Backends [1/1]");
+
+    // A policy changes on the server (its sectionName no longer names the port): the change is
+    // put in place and the Backends view follows.
+    first.apply(serde_json::json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+        "metadata": {"name": "shop-tls", "namespace": "app"},
+        "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "shop", "sectionName": "nope"}],
+                 "validation": {"wellKnownCACertificates": "System", "hostname": "shop.example.com"}}
+    }));
+    s.wait_for("plaintext-to-tls-port");
 
     first.stop();
     let screen = s.wait_for("stale since");

@@ -3,7 +3,8 @@
 
 use super::app::{Evaluation, ForwarderHandle, Msg};
 use super::rows::RowQuery;
-use crate::source::cluster::{self, ClusterTarget, LinkState, PortForwarder, Update};
+use crate::posture::Incremental;
+use crate::source::cluster::{self, Changed, ClusterTarget, LinkState, PortForwarder, Update};
 use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::task::AbortHandle;
@@ -79,30 +80,48 @@ impl LiveCluster {
                 let _ = tx.send(Msg::Forwarder(ForwarderHandle(Arc::new(pf))));
             }
             let (utx, mut urx) = unbounded_channel();
-            let source = cluster::run_with(conn, target.namespace.clone(), utx);
+            let (resync_tx, resync_rx) = unbounded_channel();
+            let source = cluster::run_with_changes(conn, target.namespace.clone(), utx, resync_rx);
             // The posture of a large cluster takes a while: compute it on a blocking thread so
             // the UI keeps answering keys, and skip snapshots that were superseded meanwhile.
+            // New versions of routes and policies are put in place in the last one instead.
             let forward = async move {
-                while let Some(mut u) = urx.recv().await {
-                    while let Update::Snapshot(_) = u {
-                        match urx.try_recv() {
-                            Ok(next @ Update::Snapshot(_)) => u = next,
-                            Ok(Update::State(s)) => {
+                let mut engine: Option<Incremental> = None;
+                while let Some(u) = urx.recv().await {
+                    let mut work = match u {
+                        Update::State(s) => {
+                            if tx.send(Msg::Link(s)).is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        Update::Snapshot(s) => Work::Snapshot(*s, Vec::new()),
+                        Update::Changed(c) => Work::Changed(c),
+                    };
+                    while let Ok(next) = urx.try_recv() {
+                        match next {
+                            Update::State(s) => {
                                 if tx.send(Msg::Link(s)).is_err() {
                                     return;
                                 }
                             }
-                            Err(_) => break,
+                            Update::Snapshot(s) => work = Work::Snapshot(*s, Vec::new()),
+                            Update::Changed(c) => work.add(c),
                         }
                     }
-                    let msg = match u {
-                        Update::State(s) => Msg::Link(s),
-                        Update::Snapshot(s) => {
-                            evaluate_off_ui(*s, options.clone(), query.clone()).await
+                    let (kept, msg) =
+                        evaluate_changes(engine.take(), work, options.clone(), query.clone()).await;
+                    engine = kept;
+                    match msg {
+                        Some(msg) => {
+                            if tx.send(msg).is_err() {
+                                return;
+                            }
                         }
-                    };
-                    if tx.send(msg).is_err() {
-                        return;
+                        // A change could not be put in place: ask for a new snapshot.
+                        None => {
+                            let _ = resync_tx.send(());
+                        }
                     }
                 }
             };
@@ -136,6 +155,59 @@ pub async fn evaluate_off_ui(
     .await;
     match evaluated {
         Ok(e) => Msg::Evaluated(e),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// What the evaluation thread is handed: a new snapshot (with the changes that came after it),
+/// or changes to put in place in the snapshot it has.
+enum Work {
+    Snapshot(crate::snapshot::Snapshot, Vec<Changed>),
+    Changed(Vec<Changed>),
+}
+
+impl Work {
+    fn add(&mut self, more: Vec<Changed>) {
+        match self {
+            Work::Snapshot(_, changes) | Work::Changed(changes) => changes.extend(more),
+        }
+    }
+}
+
+/// Evaluates a new snapshot, or puts changes in place in the snapshot `engine` has and
+/// evaluates again what they touch, on a blocking thread; the UI is sent a copy of the
+/// snapshot and posture, with its Backends rows. Gives the engine back, and no message when a
+/// change could not be put in place (or there is no snapshot to put it in).
+async fn evaluate_changes(
+    engine: Option<Incremental>,
+    work: Work,
+    options: crate::posture::Options,
+    query: tokio::sync::watch::Receiver<RowQuery>,
+) -> (Option<Incremental>, Option<Msg>) {
+    let evaluated = tokio::task::spawn_blocking(move || {
+        let now = jiff::Timestamp::now();
+        let (mut engine, changes) = match (work, engine) {
+            (Work::Snapshot(snapshot, changes), _) => {
+                (Incremental::new(snapshot, now, options), changes)
+            }
+            (Work::Changed(changes), Some(engine)) => (engine, changes),
+            (Work::Changed(_), None) => return (None, None),
+        };
+        for c in changes {
+            if let Err(object) = engine.replace(c.object, c.origin, c.raw, now) {
+                tracing::warn!(object = %object.key(), "change not taken in place");
+                return (None, None);
+            }
+        }
+        // Read last: a query changed while the posture was computed is the one used.
+        let query = query.borrow().clone();
+        let evaluation =
+            Evaluation::new(engine.snapshot().clone(), engine.posture().clone(), query);
+        (Some(engine), Some(Msg::Evaluated(Box::new(evaluation))))
+    })
+    .await;
+    match evaluated {
+        Ok(done) => done,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }

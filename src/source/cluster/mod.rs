@@ -3,21 +3,24 @@
 //!
 //! Read-only: the only verbs used are get, list and watch (and the port-forward a probe asks for).
 
+mod changes;
 mod config;
 pub mod discovery;
 mod portforward;
 mod watch;
 
+pub use changes::Changed;
 pub use config::{ClusterTarget, Connection, connect, context_names};
 pub use portforward::PortForwarder;
 pub use watch::trim;
 
 use crate::snapshot::{ClusterInfo, Snapshot, SnapshotBuilder, SourceInfo};
+use changes::Pending;
 use discovery::{Discovered, Served, Use};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
 use watch::{Failure, Store, WatchNote};
 
@@ -64,6 +67,9 @@ impl LinkState {
 pub enum Update {
     State(LinkState),
     Snapshot(Box<Snapshot>),
+    /// New versions of routes and policies that the last snapshot sent holds, in the order
+    /// they came (only from [`run_with_changes`]): put them in place in that snapshot.
+    Changed(Vec<Changed>),
 }
 
 /// How long to wait for the first complete list of every kind before showing what is there.
@@ -84,7 +90,19 @@ pub async fn run(target: ClusterTarget, out: UnboundedSender<Update>) {
 
 /// Like [`run`] with a client already built.
 pub async fn run_with(conn: Connection, namespace: Option<String>, out: UnboundedSender<Update>) {
-    run_session(conn, namespace, out, Reading::Live).await
+    run_session(conn, namespace, out, Reading::Live, None).await
+}
+
+/// [`run_with`], sending new versions of routes and policies as [`Update::Changed`] instead of
+/// a new snapshot. A message on `resync` asks for a new snapshot (when a change could not be
+/// put in place).
+pub async fn run_with_changes(
+    conn: Connection,
+    namespace: Option<String>,
+    out: UnboundedSender<Update>,
+    resync: UnboundedReceiver<()>,
+) {
+    run_session(conn, namespace, out, Reading::Live, Some(resync)).await
 }
 
 /// How long a session reads and what it keeps.
@@ -104,6 +122,7 @@ async fn run_session(
     namespace: Option<String>,
     out: UnboundedSender<Update>,
     reading: Reading,
+    resync: Option<UnboundedReceiver<()>>,
 ) {
     let state = |phase| {
         Update::State(LinkState {
@@ -132,9 +151,9 @@ async fn run_session(
             }
         }
     };
-    Session::new(conn, namespace, discovered, out, reading)
-        .run()
-        .await;
+    let mut session = Session::new(conn, namespace, discovered, out, reading);
+    session.resync = resync;
+    session.run().await;
 }
 
 /// Reads the cluster once (for `lastmile check`): the first complete snapshot, without the
@@ -163,7 +182,13 @@ async fn read_once(
     text: bool,
 ) -> Result<Snapshot, String> {
     let (tx, mut rx) = unbounded_channel();
-    let task = tokio::spawn(run_session(conn, namespace, tx, Reading::Once { text }));
+    let task = tokio::spawn(run_session(
+        conn,
+        namespace,
+        tx,
+        Reading::Once { text },
+        None,
+    ));
     let mut last_error = None;
     let result = tokio::time::timeout(limit, async {
         while let Some(u) = rx.recv().await {
@@ -173,7 +198,7 @@ async fn read_once(
                     phase: Phase::Connecting { error: Some(e) },
                     ..
                 }) => last_error = Some(e),
-                Update::State(_) => {}
+                Update::State(_) | Update::Changed(_) => {}
             }
         }
         Err("the cluster source stopped".to_string())
@@ -226,6 +251,10 @@ struct Session {
     notes_rx: tokio::sync::mpsc::UnboundedReceiver<WatchNote>,
     phase: Phase,
     dirty: Option<Instant>,
+    /// What changed since the last update sent.
+    pending: Pending,
+    /// Asks for a new snapshot; `None` when changes are always sent as snapshots.
+    resync: Option<UnboundedReceiver<()>>,
     first_sent: bool,
     /// Only the first snapshot is wanted (`lastmile check`), or every one.
     reading: Reading,
@@ -253,6 +282,8 @@ impl Session {
             notes_rx,
             phase: Phase::Syncing,
             dirty: None,
+            pending: Pending::Everything,
+            resync: None,
             first_sent: false,
             // Set before the first watcher starts: it decides whether they keep objects' text.
             reading,
@@ -325,6 +356,18 @@ impl Session {
                     self.on_note(note);
                 }
                 _ = tokio::time::sleep_until(deadline) => {}
+                asked = async {
+                    match &mut self.resync {
+                        Some(r) => r.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match asked {
+                    Some(()) => {
+                        self.pending.everything();
+                        self.dirty.get_or_insert(Instant::now());
+                    }
+                    None => self.resync = None,
+                },
                 _ = health.tick(), if matches!(self.phase, Phase::Stale { .. }) => {
                     if self.conn.client.apiserver_version().await.is_ok() {
                         tracing::info!("API server answers again");
@@ -373,10 +416,21 @@ impl Session {
                 w.status = Status::Synced;
                 w.listed = true;
                 self.dirty.get_or_insert(now);
+                self.pending.everything();
             }
             WatchNote::Changed(id) => {
                 self.watched[id].status = Status::Synced;
                 self.dirty.get_or_insert(now);
+                self.pending.everything();
+            }
+            WatchNote::Modified(id, old, new) => {
+                self.watched[id].status = Status::Synced;
+                self.dirty.get_or_insert(now);
+                if self.resync.is_some() {
+                    self.pending.modified(&old, new);
+                } else {
+                    self.pending.everything();
+                }
             }
             WatchNote::Failed(id, f @ (Failure::Expired | Failure::Dropped)) => {
                 tracing::debug!(
@@ -403,6 +457,7 @@ impl Session {
                 }
                 if changed && !matches!(w.status, Status::Pending) {
                     self.dirty.get_or_insert(now);
+                    self.pending.everything();
                 }
             }
         }
@@ -432,6 +487,19 @@ impl Session {
         if !self.settled() && !overdue {
             return true;
         }
+        // Only new versions of routes and policies: sent as they are, for the receiver to put
+        // in place, unless a policy now names a CA bundle in a namespace not read yet.
+        if self.first_sent
+            && matches!(self.phase, Phase::Live)
+            && let Pending::Objects(entries) = &self.pending
+            && self.reads_bundles_of(entries)
+        {
+            let changed = changes::changed(entries, &self.origin());
+            tracing::debug!(objects = changed.len(), "changes sent");
+            self.pending = Pending::Nothing;
+            self.dirty = None;
+            return self.out.send(Update::Changed(changed)).is_ok();
+        }
         // Read the namespaces holding referenced CA bundles and client certificates; wait for
         // them before showing a snapshot that would call those references missing.
         let (config_maps, secrets) = self.referenced_cert_namespaces();
@@ -458,6 +526,7 @@ impl Session {
         let snapshot = self.build(once);
         tracing::debug!(objects = snapshot.object_count(), "snapshot built");
         self.dirty = None;
+        self.pending = Pending::Nothing;
         if !self.first_sent || matches!(self.phase, Phase::Syncing) {
             self.first_sent = true;
             if !matches!(self.phase, Phase::Stale { .. }) {
@@ -487,6 +556,26 @@ impl Session {
             }
         }
         b.build(SourceInfo::default()).referenced_cert_namespaces()
+    }
+
+    /// Whether the namespaces of the CA bundles that the policies among `entries` name are
+    /// read already (or out of the namespace scope, as in [`Self::maybe_publish`]).
+    fn reads_bundles_of(&self, entries: &[Arc<watch::Entry>]) -> bool {
+        entries
+            .iter()
+            .filter_map(|e| match e.decoded.only_object() {
+                Some((crate::snapshot::Object::Policy(p), _)) => Some(p),
+                _ => None,
+            })
+            .all(|p| {
+                p.ca_refs.iter().all(|r| {
+                    let ns = r.namespace.as_deref().unwrap_or(&p.meta.namespace);
+                    let kind = r.kind.as_deref().unwrap_or("ConfigMap");
+                    !matches!(kind, "ConfigMap" | "Secret")
+                        || self.namespace.as_deref().is_some_and(|scope| scope != ns)
+                        || self.cert_namespaces.contains(&(kind, ns.to_string()))
+                })
+            })
     }
 
     /// Where the objects of this session were read from.

@@ -24,8 +24,10 @@ use tokio::sync::mpsc::UnboundedSender;
 pub enum WatchNote {
     /// The initial list (or a re-list) completed.
     Synced(usize),
-    /// Objects changed.
+    /// Objects were added or deleted (or came back unchanged).
     Changed(usize),
+    /// An object has a new version: the entry it had, and the new one.
+    Modified(usize, Arc<Entry>, Arc<Entry>),
     Failed(usize, Failure),
 }
 
@@ -218,15 +220,15 @@ impl Store {
         (found.resource_version.as_deref() == Some(rv)).then(|| found.clone())
     }
 
-    fn apply(&self, key: String, entry: Arc<Entry>, listing: bool) {
+    /// Stores `entry`; gives the entry it replaces (when not listing).
+    fn apply(&self, key: String, entry: Arc<Entry>, listing: bool) -> Option<Arc<Entry>> {
         let mut s = self.lock();
         match (&mut s.relist, listing) {
             (Some(r), true) => {
                 r.insert(key, entry);
+                None
             }
-            _ => {
-                s.objects.insert(key, entry);
-            }
+            _ => s.objects.insert(key, entry),
         }
     }
 }
@@ -308,7 +310,8 @@ pub fn spawn_watcher(
             let entry = writer
                 .cached(&key, o.metadata.resource_version.as_deref())
                 .unwrap_or_else(|| Arc::new(convert(&served, o, &origin, textless)));
-            writer.apply(key, entry, listing);
+            let new = entry.clone();
+            writer.apply(key, entry, listing).map(|old| (old, new))
         };
         while let Some(item) = stream.next().await {
             let (note, pause) = match item {
@@ -327,10 +330,12 @@ pub fn spawn_watcher(
                     }
                     (WatchNote::Synced(id), None)
                 }
-                Ok(watcher::Event::Apply(o)) => {
-                    keep(o, false);
-                    (WatchNote::Changed(id), None)
-                }
+                Ok(watcher::Event::Apply(o)) => match keep(o, false) {
+                    Some((old, new)) if !Arc::ptr_eq(&old, &new) => {
+                        (WatchNote::Modified(id, old, new), None)
+                    }
+                    _ => (WatchNote::Changed(id), None),
+                },
                 Ok(watcher::Event::Delete(o)) => {
                     writer.lock().objects.remove(&object_key(&o));
                     (WatchNote::Changed(id), None)
