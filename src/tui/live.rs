@@ -95,7 +95,7 @@ impl LiveCluster {
                             }
                             continue;
                         }
-                        Update::Snapshot(s) => Work::Snapshot(*s, Vec::new()),
+                        Update::Snapshot(s) => Work::Snapshot(s, Vec::new()),
                         Update::Changed(c) => Work::Changed(c),
                     };
                     while let Ok(next) = urx.try_recv() {
@@ -105,7 +105,7 @@ impl LiveCluster {
                                     return;
                                 }
                             }
-                            Update::Snapshot(s) => work = Work::Snapshot(*s, Vec::new()),
+                            Update::Snapshot(s) => work = Work::Snapshot(s, Vec::new()),
                             Update::Changed(c) => work.add(c),
                         }
                     }
@@ -162,7 +162,7 @@ pub async fn evaluate_off_ui(
 /// What the evaluation thread is handed: a new snapshot (with the changes that came after it),
 /// or changes to put in place in the snapshot it has.
 enum Work {
-    Snapshot(crate::snapshot::Snapshot, Vec<Changed>),
+    Snapshot(Box<crate::snapshot::Snapshot>, Vec<Changed>),
     Changed(Vec<Changed>),
 }
 
@@ -188,7 +188,7 @@ async fn evaluate_changes(
         let now = jiff::Timestamp::now();
         let (mut engine, changes) = match (work, engine) {
             (Work::Snapshot(snapshot, changes), _) => {
-                (Incremental::new(snapshot, now, options), changes)
+                (Incremental::new(*snapshot, now, options), changes)
             }
             (Work::Changed(changes), Some(engine)) => (engine, changes),
             (Work::Changed(_), None) => return (None, None),
