@@ -3,7 +3,10 @@
 //! - time from start to the first complete Backends frame, beside the time `kubectl get` needs to
 //!   list the same kinds from the same server (the ratio is the target: ≤ 1.0);
 //! - peak RSS of `lastmile check` reading L from the server (`--format json`, and `--format text`
-//!   without the JSON report), beside the size of the raw JSON of the listed objects (target ≤ 2×).
+//!   without the JSON report), beside the size of the raw JSON of the listed objects (target ≤ 2×);
+//! - a route changed on the server until the Backends frame shows it, as the live UI takes it:
+//!   sent as a change and put in place by the incremental evaluation, or (as before it) sent as
+//!   a new snapshot and evaluated in full. Both include the source's 80 ms coalescing wait.
 //!
 //! `cargo bench --bench cluster_e2e` (RUNS=N, SIZE=S|M|L). Needs kubectl and /usr/bin/time.
 
@@ -12,8 +15,9 @@
 mod apiserver;
 
 use apiserver::{ServerConfig, TestApiServer};
+use lastmile::posture::{Incremental, Options};
 use lastmile::source::cluster::{self, ClusterTarget, Update};
-use lastmile::tui::app::{App, Msg, SourceLabel};
+use lastmile::tui::app::{App, Evaluation, Msg, SourceLabel};
 use lastmile::tui::theme::{Theme, ThemeName};
 use ratatui::{Terminal, backend::TestBackend};
 use std::path::Path;
@@ -86,6 +90,107 @@ fn release_binary() -> std::path::PathBuf {
         .unwrap_or_else(|| target.join("release/lastmile"))
 }
 
+/// A route of `objects` changed on `server` (a new weight each time), until the Backends frame
+/// drawn after it shows the new posture; `changes`: the source sends it as a change, put in
+/// place by the incremental evaluation (what the live UI does), or as a new snapshot evaluated
+/// in full. Every step of the live UI's path is here: the change reaching the source, the
+/// evaluation, the copy of snapshot and posture with the Backends rows for the UI task, the UI
+/// taking them, and drawing.
+fn update_to_frame(
+    kubeconfig: &Path,
+    server: &TestApiServer,
+    route: &serde_json::Value,
+    changes: bool,
+    runs: usize,
+) -> Vec<f64> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let conn = cluster::connect(&ClusterTarget {
+            kubeconfig: Some(kubeconfig.to_path_buf()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (_resync, asked) = tokio::sync::mpsc::unbounded_channel();
+        let task = if changes {
+            tokio::spawn(cluster::run_with_changes(conn, None, tx, asked))
+        } else {
+            tokio::spawn(cluster::run_with(conn, None, tx))
+        };
+        let mut next = async || loop {
+            match rx.recv().await.expect("source runs") {
+                Update::State(_) => {}
+                u => return u,
+            }
+        };
+        let Update::Snapshot(first) = next().await else {
+            panic!("a snapshot first");
+        };
+        let now = jiff::Timestamp::now();
+        let mut engine = Incremental::new(*first, now, Options::default());
+        let label = SourceLabel {
+            kind: "cluster".into(),
+            description: String::new(),
+            live: true,
+        };
+        let mut app = App::new(
+            engine.snapshot().clone(),
+            now,
+            label,
+            Theme::new(ThemeName::Dark),
+        );
+        app.update(Msg::Resize(200, 60));
+        let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        let mut took = Vec::new();
+        for run in 0..runs {
+            let mut changed = route.clone();
+            changed["spec"]["rules"][0]["backendRefs"][0]["weight"] = (10 + run).into();
+            let t = Instant::now();
+            server.apply(changed);
+            let evaluation = match next().await {
+                Update::Changed(list) => {
+                    for c in list {
+                        engine
+                            .replace(c.object, c.origin, c.raw, jiff::Timestamp::now())
+                            .expect("taken in place");
+                    }
+                    Evaluation::new(
+                        engine.snapshot().clone(),
+                        engine.posture().clone(),
+                        app.row_query().borrow().clone(),
+                    )
+                }
+                Update::Snapshot(s) => {
+                    let p = lastmile::posture::evaluate(
+                        &s,
+                        jiff::Timestamp::now(),
+                        &Options::default(),
+                    );
+                    Evaluation::new(*s, p, app.row_query().borrow().clone())
+                }
+                Update::State(_) => unreachable!(),
+            };
+            app.update(Msg::Evaluated(Box::new(evaluation)));
+            terminal.draw(|f| lastmile::tui::ui::draw(f, &app)).unwrap();
+            took.push(t.elapsed().as_secs_f64());
+            assert!(
+                app.posture
+                    .edges
+                    .iter()
+                    .any(|e| e.weight == (10 + run) as i64),
+                "the frame shows the change"
+            );
+        }
+        task.abort();
+        took
+    })
+}
+
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -141,6 +246,23 @@ fn main() {
         kubectl_s * 1e3,
         ours_s / kubectl_s
     );
+
+    // A route changed on the server until the frame shows it.
+    let route = objects
+        .iter()
+        .find(|o| o["kind"] == "HTTPRoute")
+        .expect("a route");
+    for (changes, how) in [
+        (true, "as a change put in place (the live UI)"),
+        (false, "as a new snapshot evaluated in full"),
+    ] {
+        let took = update_to_frame(&kubeconfig, &server, route, changes, runs.max(5));
+        println!(
+            "route changed on the server -> Backends frame showing it, {how}: {:.0} ms (median of {}, with the source's 80 ms coalescing)",
+            median(took.clone()) * 1e3,
+            took.len()
+        );
+    }
 
     // Peak RSS of the real binary reading the cluster once.
     let bin = release_binary();

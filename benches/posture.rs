@@ -207,6 +207,16 @@ fn incremental_update_in_l(bencher: divan::Bencher, kind: &str) {
     });
 }
 
+/// The full evaluation of L that the incremental evaluation starts from (the live UI's
+/// evaluation of every new snapshot): [`posture::evaluate`] plus the per-route records and
+/// indexes an update needs.
+#[divan::bench(sample_count = 10)]
+fn incremental_start_l(bencher: divan::Bencher) {
+    bencher
+        .with_inputs(|| L_SNAPSHOT.clone())
+        .bench_values(|snap| posture::Incremental::new(snap, now(), Options::default()));
+}
+
 #[divan::bench(sample_count = 5)]
 fn load_l_from_yaml(bencher: divan::Bencher) {
     let yaml = synth::to_yaml(&L_OBJECTS);
