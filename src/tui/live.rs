@@ -1,5 +1,7 @@
 //! Runs the live cluster source for the UI: connects, hands the UI a port-forward factory,
-//! forwards snapshots and link states as messages, and rebuilds everything for `:ctx`/`:ns`.
+//! evaluates snapshots (and puts changed routes and policies in place in the last one) off the
+//! UI task, forwards the results and link states as messages, and rebuilds everything for
+//! `:ctx`/`:ns`.
 
 use super::app::{Evaluation, ForwarderHandle, Msg};
 use super::rows::RowQuery;
