@@ -31,21 +31,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Start -> connected -> every kind listed -> posture -> one Backends frame drawn.
-fn first_frame(kubeconfig: &Path) -> Duration {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// A two-thread runtime, as the binary's.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+async fn connect(kubeconfig: &Path) -> cluster::Connection {
+    cluster::connect(&ClusterTarget {
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Start -> connected -> every kind listed -> posture -> one Backends frame drawn.
+fn first_frame(kubeconfig: &Path) -> Duration {
+    let rt = runtime();
     let t0 = Instant::now();
     let snapshot = rt.block_on(async {
-        let conn = cluster::connect(&ClusterTarget {
-            kubeconfig: Some(kubeconfig.to_path_buf()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let conn = connect(kubeconfig).await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let task = tokio::spawn(cluster::run_with(conn, None, tx));
         let snap = loop {
@@ -103,18 +112,8 @@ fn update_to_frame(
     changes: bool,
     runs: usize,
 ) -> Vec<f64> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let conn = cluster::connect(&ClusterTarget {
-            kubeconfig: Some(kubeconfig.to_path_buf()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    runtime().block_on(async {
+        let conn = connect(kubeconfig).await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let (_resync, asked) = tokio::sync::mpsc::unbounded_channel();
         let task = if changes {

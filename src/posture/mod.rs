@@ -456,15 +456,29 @@ fn evaluate_on(
     cluster::mark_unreadable(snapshot, &mut edges);
     let policies = status::policy_reports(&ctx, &edges, recorder, threads);
     let (raised, tree) = findings_and_tree(&ctx, &edges, &policies, now, threads, parts);
-    Posture {
-        source: snapshot.source.clone(),
-        evaluated_at: now,
-        edges,
-        policies,
-        findings: raised.findings,
-        errors: snapshot.errors.clone(),
-        tree,
-        probes: Default::default(),
+    Posture::of(snapshot, now, edges, policies, raised.findings, tree)
+}
+
+impl Posture {
+    /// The posture of `snapshot` from its parts, without probe results.
+    fn of(
+        snapshot: &Snapshot,
+        now: jiff::Timestamp,
+        edges: Vec<Edge>,
+        policies: Vec<PolicyReport>,
+        findings: Vec<Finding>,
+        tree: Vec<TreeNode>,
+    ) -> Self {
+        Posture {
+            source: snapshot.source.clone(),
+            evaluated_at: now,
+            edges,
+            policies,
+            findings,
+            errors: snapshot.errors.clone(),
+            tree,
+            probes: Default::default(),
+        }
     }
 }
 

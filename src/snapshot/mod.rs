@@ -430,13 +430,22 @@ impl Snapshot {
         ns: &str,
         name: &str,
     ) -> impl Iterator<Item = (&'a BackendTlsPolicy, usize)> + 'a {
+        self.targets_named(ns, name)
+            .map(|&(p, t)| (&*self.policies[p], t))
+    }
+
+    /// `(policy position, targetRef index)` for every targetRef in `ns` naming `name`.
+    fn targets_named<'a>(
+        &'a self,
+        ns: &str,
+        name: &str,
+    ) -> impl Iterator<Item = &'a (usize, usize)> + use<'a> {
         self.idx
             .policy_targets
             .get(ns)
             .and_then(|m| m.get(name))
             .into_iter()
             .flatten()
-            .map(|&(p, t)| (&*self.policies[p], t))
     }
 
     pub fn grants_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a ReferenceGrant> + 'a {

@@ -82,13 +82,7 @@ impl Snapshot {
         ns: &str,
         name: &str,
     ) -> impl Iterator<Item = usize> + 'a {
-        self.idx
-            .policy_targets
-            .get(ns)
-            .and_then(|m| m.get(name))
-            .into_iter()
-            .flatten()
-            .map(|&(p, _)| p)
+        self.targets_named(ns, name).map(|&(p, _)| p)
     }
 
     /// Removes the policy at `position` from the target index.

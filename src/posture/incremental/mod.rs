@@ -125,16 +125,7 @@ impl Incremental {
             book.policy_named.insert(p.key(), i);
         }
         drop(ctx);
-        let posture = Posture {
-            source: snapshot.source.clone(),
-            evaluated_at: now,
-            edges,
-            policies,
-            findings: raised.findings,
-            errors: snapshot.errors.clone(),
-            tree,
-            probes: Default::default(),
-        };
+        let posture = Posture::of(&snapshot, now, edges, policies, raised.findings, tree);
         Incremental {
             snapshot,
             options,
