@@ -189,7 +189,9 @@ async fn evaluate_changes(
     let evaluated = tokio::task::spawn_blocking(move || {
         let now = jiff::Timestamp::now();
         let (mut engine, changes) = match (work, engine) {
-            (Work::Snapshot(snapshot, changes), _) => {
+            (Work::Snapshot(snapshot, changes), old) => {
+                // Freed before the new one is built: both at once would double the peak.
+                drop(old);
                 (Incremental::new(*snapshot, now, options), changes)
             }
             (Work::Changed(changes), Some(engine)) => (engine, changes),
