@@ -252,13 +252,14 @@ impl Conflicts {
 
     /// The pass again after the policy `old` (now gone) was replaced by the one at `position`:
     /// for the policies that share a target name with either, with those, and so on. Claims
-    /// of the others cannot meet theirs, so the result is the full pass's.
+    /// of the others cannot meet theirs, so the result is the full pass's. Gives the positions
+    /// of the policies passed again (whose reports may change with it).
     pub fn update(
         &mut self,
         snap: &crate::snapshot::Snapshot,
         old: &BackendTlsPolicy,
         position: usize,
-    ) {
+    ) -> std::collections::BTreeSet<usize> {
         let ns = old.meta.namespace.as_str();
         let mut group: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
         let mut queue = vec![position];
@@ -283,6 +284,18 @@ impl Conflicts {
             self.conflicted_with.remove(&id);
         }
         self.pass(group.iter().map(|&q| &*snap.policies[q]));
+        group
+    }
+
+    /// The policies that lose to one of `winners` (by [`pid`]).
+    pub fn losers_of<'s>(
+        &'s self,
+        winners: &'s foldhash::HashSet<usize>,
+    ) -> impl Iterator<Item = usize> + 's {
+        self.winners
+            .iter()
+            .filter(|(_, w)| winners.contains(w))
+            .map(|(&loser, _)| loser)
     }
 
     /// The policy that `loser` loses to, when it loses.

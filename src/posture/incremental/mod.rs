@@ -110,6 +110,8 @@ impl Incremental {
             ranks: raised.ranks,
             certificates_at: now.as_second(),
             certificates_change_at: raised.certificates_change_at,
+            // Kept from the start: an update passes again only the policies it links to.
+            conflicts: Some(Conflicts::new(&snapshot)),
             ..Book::default()
         };
         for route in (0..book.records.len()).chain([AUX]) {
@@ -168,8 +170,10 @@ impl Incremental {
             Replaced::Policy { position, old } => {
                 let new = &self.snapshot.policies[*position];
                 let book = &mut self.book;
+                // Policies whose conflict outcome may change (linked to this one through
+                // shared target names, however far) are reported again.
                 if let Some(conflicts) = &mut book.conflicts {
-                    conflicts.update(&self.snapshot, old, *position);
+                    policies.extend(conflicts.update(&self.snapshot, old, *position));
                 }
                 self.cas.remove(pid(old));
                 self.cas.insert(new);
@@ -292,13 +296,21 @@ impl Incremental {
             });
         }
 
-        // Policy reports. A loser names the same target as its winner, so when one is
-        // evaluated again the other already is (`targeting` above, or the changed policy's
-        // targets); its report shows its winner's ancestors.
+        // Policy reports. A loser's report shows its winner's ancestors: it is reported again
+        // with its winner (which may have changed through a target the loser does not name).
         let conflicts = book
             .conflicts
             .take()
             .unwrap_or_else(|| Conflicts::new(snapshot));
+        let winners: HashSet<usize> = policies
+            .iter()
+            .map(|&q| pid(&snapshot.policies[q]))
+            .collect();
+        let losers: Vec<usize> = conflicts
+            .losers_of(&winners)
+            .filter_map(|loser| book.policy_at.get(&loser).copied())
+            .collect();
+        policies.extend(losers);
         let mut merged = Recorder::default();
         let mut needed: BTreeSet<usize> = BTreeSet::new();
         for &q in &policies {

@@ -393,3 +393,78 @@ fn certificate_findings_follow_the_bundle_a_policy_names() {
     );
     assert_eq!(subjects(&full), ["ConfigMap/app/ca-b"]);
 }
+
+/// Policy `name` in namespace app on the Services `targets`, with system trust.
+fn service_policy(name: &str, targets: &[&str]) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+        "metadata": {"name": name, "namespace": "app"},
+        "spec": {"targetRefs": targets.iter().map(|t| json!({"group": "", "kind": "Service", "name": t})).collect::<Vec<_>>(),
+                 "validation": {"wellKnownCACertificates": "System", "hostname": "a.example.com"}}})
+}
+
+/// The class, Gateways a and b, Services x, y and z.
+fn gateways_and_services() -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+            "metadata": {"name": "eg"}, "spec": {"controllerName": EG}}),
+        gateway("a"),
+        gateway("b"),
+        service("x"),
+        service("y"),
+        service("z"),
+    ]
+}
+
+/// A loser's report shows its winner's ancestors: when the winner's change through a target
+/// the loser does not name (x) changes them, the loser's report follows.
+#[test]
+fn a_loser_follows_its_winner_through_a_target_it_does_not_name() {
+    let mut objects = gateways_and_services();
+    objects.push(service_policy("a-win", &["x", "y"]));
+    objects.push(service_policy("b-lose", &["y"]));
+    objects.push(route("r1", "a", "x"));
+    let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
+    let full = change(&mut engine, &mut objects, 8, route("r1", "b", "x"), now(1));
+    let loser = full
+        .policies
+        .iter()
+        .find(|p| p.policy == "app/b-lose")
+        .unwrap();
+    assert_eq!(loser.role, PolicyRole::Conflicted);
+    assert!(
+        loser
+            .ancestors
+            .iter()
+            .any(|a| a.ancestor.contains("infra/b"))
+    );
+}
+
+/// Conflicts reach along shared target names: p1 leaving x lets p2 claim x and y, so p3,
+/// which shares nothing with p1, now loses y to p2; p1 taking x back frees p3 again.
+#[test]
+fn a_conflict_two_target_names_away_is_reported() {
+    let mut objects = gateways_and_services();
+    objects.push(service_policy("p1", &["x"]));
+    objects.push(service_policy("p2", &["x", "y"]));
+    objects.push(service_policy("p3", &["y"]));
+    let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
+    let role = |p: &Posture, name: &str| p.policies.iter().find(|r| r.policy == name).unwrap().role;
+    assert_eq!(role(engine.posture(), "app/p3"), PolicyRole::Unattached);
+    let full = change(
+        &mut engine,
+        &mut objects,
+        6,
+        service_policy("p1", &["z"]),
+        now(1),
+    );
+    assert_eq!(role(&full, "app/p3"), PolicyRole::Conflicted);
+    // And back: p3 no longer loses (it is nobody's loser, so only the link finds it).
+    let full = change(
+        &mut engine,
+        &mut objects,
+        6,
+        service_policy("p1", &["x"]),
+        now(2),
+    );
+    assert_eq!(role(&full, "app/p3"), PolicyRole::Unattached);
+}
