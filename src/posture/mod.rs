@@ -5,6 +5,7 @@
 //! attachment tree; and findings with severities.
 
 mod cluster;
+mod conflicts;
 mod context;
 mod edge_eval;
 mod findings;

@@ -1,8 +1,9 @@
 //! What the incremental evaluation keeps between updates: where each route's edges are, what
 //! they recorded about policies, and who reads what.
 
+use crate::posture::conflicts::Conflicts;
 use crate::posture::findings::{Finding, Rank};
-use crate::posture::status::{Conflicts, Recorder};
+use crate::posture::status::Recorder;
 use crate::posture::{CaRefState, Edge};
 use foldhash::HashMap;
 use std::collections::BTreeSet;

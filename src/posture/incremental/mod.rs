@@ -7,9 +7,10 @@
 mod book;
 mod finding_list;
 
+use super::conflicts::Conflicts;
 use super::context::{Context, PolicyCasCache};
 use super::findings::{Collector, Group};
-use super::status::{self, Conflicts, EdgesByBackend, Recorder, ReportInputs, pid};
+use super::status::{self, EdgesByBackend, Recorder, ReportInputs, pid};
 use super::{Options, Parts, PolicyRole, Posture, cluster, edge_eval, tree};
 use crate::model::Origin;
 use crate::snapshot::{Object, Replaced, Snapshot};
