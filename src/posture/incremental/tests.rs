@@ -284,19 +284,24 @@ fn policy(validation: Value) -> Value {
             "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "ok", "observedGeneration": 1}]}]}})
 }
 
+/// The class, Gateways a and b, and `services` in namespace app.
+fn gateways_and_services(services: &[&str]) -> Vec<Value> {
+    let class = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": "eg"}, "spec": {"controllerName": EG}});
+    let mut objects = vec![class, gateway("a"), gateway("b")];
+    objects.extend(services.iter().map(|s| service(s)));
+    objects
+}
+
 /// Gateways a and b, Services x and y, policy `p` on x, and routes r1 (a -> x), r2 (b -> x).
 fn small_cluster(validation: Value) -> Vec<Value> {
-    vec![
-        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-            "metadata": {"name": "eg"}, "spec": {"controllerName": EG}}),
-        gateway("a"),
-        gateway("b"),
-        service("x"),
-        service("y"),
+    let mut objects = gateways_and_services(&["x", "y"]);
+    objects.extend([
         policy(validation),
         route("r1", "a", "x"),
         route("r2", "b", "x"),
-    ]
+    ]);
+    objects
 }
 
 /// Replaces `objects[i]` with `new` in the engine and in `objects`, and checks the engine's
@@ -402,24 +407,11 @@ fn service_policy(name: &str, targets: &[&str]) -> Value {
                  "validation": {"wellKnownCACertificates": "System", "hostname": "a.example.com"}}})
 }
 
-/// The class, Gateways a and b, Services x, y and z.
-fn gateways_and_services() -> Vec<Value> {
-    vec![
-        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-            "metadata": {"name": "eg"}, "spec": {"controllerName": EG}}),
-        gateway("a"),
-        gateway("b"),
-        service("x"),
-        service("y"),
-        service("z"),
-    ]
-}
-
 /// A loser's report shows its winner's ancestors: when the winner's change through a target
 /// the loser does not name (x) changes them, the loser's report follows.
 #[test]
 fn a_loser_follows_its_winner_through_a_target_it_does_not_name() {
-    let mut objects = gateways_and_services();
+    let mut objects = gateways_and_services(&["x", "y", "z"]);
     objects.push(service_policy("a-win", &["x", "y"]));
     objects.push(service_policy("b-lose", &["y"]));
     objects.push(route("r1", "a", "x"));
@@ -443,28 +435,20 @@ fn a_loser_follows_its_winner_through_a_target_it_does_not_name() {
 /// which shares nothing with p1, now loses y to p2; p1 taking x back frees p3 again.
 #[test]
 fn a_conflict_two_target_names_away_is_reported() {
-    let mut objects = gateways_and_services();
+    let mut objects = gateways_and_services(&["x", "y", "z"]);
     objects.push(service_policy("p1", &["x"]));
     objects.push(service_policy("p2", &["x", "y"]));
     objects.push(service_policy("p3", &["y"]));
     let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
     let role = |p: &Posture, name: &str| p.policies.iter().find(|r| r.policy == name).unwrap().role;
     assert_eq!(role(engine.posture(), "app/p3"), PolicyRole::Unattached);
-    let full = change(
-        &mut engine,
-        &mut objects,
-        6,
-        service_policy("p1", &["z"]),
-        now(1),
-    );
-    assert_eq!(role(&full, "app/p3"), PolicyRole::Conflicted);
-    // And back: p3 no longer loses (it is nobody's loser, so only the link finds it).
-    let full = change(
-        &mut engine,
-        &mut objects,
-        6,
-        service_policy("p1", &["x"]),
-        now(2),
-    );
-    assert_eq!(role(&full, "app/p3"), PolicyRole::Unattached);
+    // Then back: p3 no longer loses (it is nobody's loser, so only the link finds it).
+    for (step, (target, p3)) in [("z", PolicyRole::Conflicted), ("x", PolicyRole::Unattached)]
+        .into_iter()
+        .enumerate()
+    {
+        let p1 = service_policy("p1", &[target]);
+        let full = change(&mut engine, &mut objects, 6, p1, now(step as i64 + 1));
+        assert_eq!(role(&full, "app/p3"), p3, "p1 on {target}");
+    }
 }
