@@ -101,6 +101,22 @@ impl Object {
     }
 }
 
+/// Where a reference to a CA bundle or client certificate of an object in namespace `ns`
+/// points, as the live source reads them: `("ConfigMap" | "Secret", namespace)`; `None` for
+/// other kinds.
+pub fn bundle_location<'a>(
+    r: &'a ObjectRef,
+    default_kind: &str,
+    ns: &'a str,
+) -> Option<(&'static str, &'a str)> {
+    let ns = r.namespace.as_deref().unwrap_or(ns);
+    match r.kind.as_deref().unwrap_or(default_kind) {
+        "ConfigMap" => Some(("ConfigMap", ns)),
+        "Secret" => Some(("Secret", ns)),
+        _ => None,
+    }
+}
+
 /// `KIND/NS/NAME`, or `KIND/NAME` when `ns` is empty.
 pub fn object_key(kind: &str, ns: &str, name: &str) -> String {
     if ns.is_empty() {
@@ -495,13 +511,14 @@ impl Snapshot {
     pub fn referenced_cert_namespaces(&self) -> (BTreeSet<String>, BTreeSet<String>) {
         let mut config_maps = BTreeSet::new();
         let mut secrets = BTreeSet::new();
-        let mut note = |r: &ObjectRef, default_kind: &str, ns: &str| {
-            let ns = r.namespace.clone().unwrap_or_else(|| ns.to_string());
-            match r.kind.as_deref().unwrap_or(default_kind) {
-                "ConfigMap" => config_maps.insert(ns),
-                "Secret" => secrets.insert(ns),
-                _ => false,
-            };
+        let mut note = |r: &ObjectRef, default_kind: &str, ns: &str| match bundle_location(
+            r,
+            default_kind,
+            ns,
+        ) {
+            Some(("ConfigMap", ns)) => config_maps.insert(ns.to_string()),
+            Some((_, ns)) => secrets.insert(ns.to_string()),
+            None => false,
         };
         for p in &self.policies {
             for r in &p.ca_refs {

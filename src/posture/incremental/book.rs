@@ -43,7 +43,7 @@ pub(super) struct Book {
     pub certificates_at: i64,
     pub certificates_change_at: Option<i64>,
     /// Envoy Gateway's conflict pass, updated when a policy changes.
-    pub conflicts: Option<Conflicts>,
+    pub conflicts: Conflicts,
     /// The findings vectors of the update before, kept so the next one writes into memory
     /// already mapped (a fresh 3 MiB vector per update spent more time in the kernel zeroing
     /// pages than in moving the findings).

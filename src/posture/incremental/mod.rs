@@ -112,7 +112,7 @@ impl Incremental {
             certificates_at: now.as_second(),
             certificates_change_at: raised.certificates_change_at,
             // Kept from the start: an update passes again only the policies it links to.
-            conflicts: Some(Conflicts::new(&snapshot)),
+            conflicts: Conflicts::new(&snapshot),
             ..Book::default()
         };
         for route in (0..book.records.len()).chain([AUX]) {
@@ -146,11 +146,6 @@ impl Incremental {
         &self.snapshot
     }
 
-    /// Gives up the snapshot and its posture.
-    pub fn into_parts(self) -> (Snapshot, Posture) {
-        (self.snapshot, self.posture)
-    }
-
     /// Puts a new version of a route or policy in place of the old one and evaluates again
     /// what depends on either, at `now`. Gives the object back, with nothing changed, when the
     /// snapshot cannot take it in place (see [`Snapshot::replace`]): build a new snapshot.
@@ -173,9 +168,7 @@ impl Incremental {
                 let book = &mut self.book;
                 // Policies whose conflict outcome may change (linked to this one through
                 // shared target names, however far) are reported again.
-                if let Some(conflicts) = &mut book.conflicts {
-                    policies.extend(conflicts.update(&self.snapshot, old, *position));
-                }
+                policies.extend(book.conflicts.update(&self.snapshot, old, *position));
                 self.cas.remove(pid(old));
                 self.cas.insert(new);
                 book.policy_at.remove(&pid(old));
@@ -299,10 +292,7 @@ impl Incremental {
 
         // Policy reports. A loser's report shows its winner's ancestors: it is reported again
         // with its winner (which may have changed through a target the loser does not name).
-        let conflicts = book
-            .conflicts
-            .take()
-            .unwrap_or_else(|| Conflicts::new(snapshot));
+        let conflicts = &book.conflicts;
         let winners: HashSet<usize> = policies
             .iter()
             .map(|&q| pid(&snapshot.policies[q]))
@@ -343,7 +333,7 @@ impl Incremental {
         let inputs = ReportInputs {
             ctx: &ctx,
             uses: merged.uses(),
-            conflicts: &conflicts,
+            conflicts,
             by_backend: &by_backend,
             controllers: &controllers,
         };
@@ -353,7 +343,7 @@ impl Incremental {
         let mut loose_again = false;
         for &q in &policies {
             let p = &snapshot.policies[q];
-            let computed = status::computed_ancestors(p, &conflicts, |id| merged.ancestors_of(id));
+            let computed = status::computed_ancestors(p, conflicts, |id| merged.ancestors_of(id));
             let report = status::report(&inputs, p, computed);
             let before = std::mem::replace(&mut posture.policies[q], report);
             let after = &posture.policies[q];
@@ -365,7 +355,6 @@ impl Incremental {
                 && (before.role != after.role || before.targets != after.targets);
         }
         drop(by_backend);
-        book.conflicts = Some(conflicts);
 
         // Findings: those raised by what was evaluated again are raised again.
         let routes_again: HashSet<u32> = routes

@@ -38,11 +38,13 @@ impl Session {
             })
             .all(|p| {
                 p.ca_refs.iter().all(|r| {
-                    let ns = r.namespace.as_deref().unwrap_or(&p.meta.namespace);
-                    let kind = r.kind.as_deref().unwrap_or("ConfigMap");
-                    !matches!(kind, "ConfigMap" | "Secret")
-                        || self.namespace.as_deref().is_some_and(|scope| scope != ns)
-                        || self.cert_namespaces.contains(&(kind, ns.to_string()))
+                    match crate::snapshot::bundle_location(r, "ConfigMap", &p.meta.namespace) {
+                        None => true,
+                        Some((kind, ns)) => {
+                            self.namespace.as_deref().is_some_and(|scope| scope != ns)
+                                || self.cert_namespaces.contains(&(kind, ns.to_string()))
+                        }
+                    }
                 })
             })
     }
