@@ -47,8 +47,8 @@ impl PolicyTarget {
     /// `KIND/NAME[:SECTION]` for display.
     pub fn display(&self) -> String {
         match &self.section_name {
-            Some(s) => format!("{}/{}:{s}", self.kind, self.name),
-            None => format!("{}/{}", self.kind, self.name),
+            Some(s) => cat!(self.kind, "/", self.name, ":", s),
+            None => cat!(self.kind, "/", self.name),
         }
     }
 }
@@ -93,6 +93,6 @@ pub struct BackendTlsPolicy {
 impl BackendTlsPolicy {
     /// `NS/NAME`.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.meta.namespace, self.meta.name)
+        cat!(self.meta.namespace, "/", self.meta.name)
     }
 }

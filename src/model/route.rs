@@ -70,7 +70,13 @@ pub struct Route {
 impl Route {
     /// `KIND/NS/NAME`.
     pub fn key(&self) -> String {
-        format!("{}/{}/{}", self.kind, self.meta.namespace, self.meta.name)
+        cat!(
+            self.kind.as_str(),
+            "/",
+            self.meta.namespace,
+            "/",
+            self.meta.name
+        )
     }
 }
 

@@ -147,27 +147,30 @@ fn route_into(
     edges: &mut Vec<Edge>,
     shared: &mut SharedTexts,
 ) {
+    // One key for the route's edges on every parentRef (the tree groups them by it).
+    let owner_key: Arc<str> = cat!(
+        route.kind.as_str(),
+        "/",
+        route.meta.namespace,
+        "/",
+        route.meta.name
+    )
+    .into();
+    let lower = route.kind.lower();
     for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
         let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
         let Some(gw) = ctx.gateway(gw_ns, &pr.name) else {
             continue;
         };
         let att = attachment(gw, route, pr);
-        let lower = route.kind.lower();
-        let owner_key: Arc<str> = format!(
-            "{}/{}/{}",
-            route.kind.as_str(),
-            route.meta.namespace,
-            route.meta.name
-        )
-        .into();
         for (ri, rule) in route.rules.iter().enumerate() {
+            let mut rule_key = itoa::Buffer::new();
+            let rule_key = if route.kind.is_http_family() {
+                rule_key.format(ri)
+            } else {
+                "-1"
+            };
             for (bi, br) in rule.backend_refs.iter().enumerate() {
-                let rule_key = if route.kind.is_http_family() {
-                    ri as i64
-                } else {
-                    -1
-                };
                 let site = Site {
                     owner_kind: route.kind.as_str(),
                     owner_group: GATEWAY_GROUP,
@@ -185,9 +188,16 @@ fn route_into(
                     index: bi,
                     via: None,
                 };
-                let key = format!(
-                    "{lower}/{}/{}/rule/{rule_key}/backend/{bi}",
-                    route.meta.namespace, route.meta.name
+                let key = cat!(
+                    lower,
+                    "/",
+                    route.meta.namespace,
+                    "/",
+                    route.meta.name,
+                    "/rule/",
+                    rule_key,
+                    "/backend/",
+                    itoa::Buffer::new().format(bi)
                 );
                 let mut edge = evaluate(ctx, rec, gw, &site, br, key);
                 for reason in &mut edge.reasons {
@@ -426,8 +436,16 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef, key: String) -> Edge 
     let ns = br.namespace.as_deref().unwrap_or(site.owner_ns);
     let kind = br.kind();
     let backend = match br.port {
-        Some(p) => format!("{kind}/{ns}/{}:{p}", br.name),
-        None => format!("{kind}/{ns}/{}", br.name),
+        Some(p) => cat!(
+            kind,
+            "/",
+            ns,
+            "/",
+            br.name,
+            ":",
+            itoa::Buffer::new().format(p)
+        ),
+        None => cat!(kind, "/", ns, "/", br.name),
     };
     let mut reasons = Vec::new();
     if let Some(n) = site.attach_note {
@@ -751,10 +769,9 @@ fn plaintext_outcome(
     }
     let mut reason = "no BackendTLSPolicy and no Backend TLS: plaintext to the backend".to_string();
     if !e.port_look.maybe_tls.is_empty() {
-        reason.push_str(&format!(
-            " (the port may serve TLS: {})",
-            e.port_look.maybe_tls
-        ));
+        reason.push_str(" (the port may serve TLS: ");
+        reason.push_str(&e.port_look.maybe_tls);
+        reason.push(')');
     }
     if site.terminates_tls {
         reason.push_str("; TLS from the client ends at the gateway");
@@ -871,13 +888,23 @@ fn tls_outcome(
         e.policy = Some(policy_key.clone());
         let target = &p.targets[sel.target_index];
         let how = match &target.section_name {
-            Some(s) => format!(
-                "policy {} targets {} {} section {s}",
-                policy_key, target.kind, target.name
+            Some(s) => cat!(
+                "policy ",
+                policy_key,
+                " targets ",
+                target.kind,
+                " ",
+                target.name,
+                " section ",
+                s
             ),
-            None => format!(
-                "policy {} targets the whole {} {}",
-                policy_key, target.kind, target.name
+            None => cat!(
+                "policy ",
+                policy_key,
+                " targets the whole ",
+                target.kind,
+                " ",
+                target.name
             ),
         };
         e.reasons.push(how.into());
@@ -1129,41 +1156,33 @@ fn tls_outcome(
             ),
         );
     }
-    let trust_text = match e.trust {
-        Trust::System => "the system trust store".to_string(),
-        _ => e.ca_refs.join(", "),
-    };
-    let identity = if e.sans.is_empty() {
-        e.sni
-            .clone()
-            .map(|s| format!(" for {s}"))
-            .unwrap_or_default()
-    } else {
-        format!(
-            " for SANs {}",
-            e.sans
-                .iter()
-                .map(|s| s.value())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let mtls = if e.mtls {
-        format!(
-            ", presenting the client certificate from {}",
-            e.client_cert
-                .as_ref()
-                .map(|c| c.source.as_str())
-                .unwrap_or("")
-        )
-    } else {
-        String::new()
-    };
-    done(
-        e,
-        Mode::TlsVerified,
-        format!("TLS verified against {trust_text}{identity}{mtls}"),
-    )
+    let mut why = String::from("TLS verified against ");
+    match e.trust {
+        Trust::System => why.push_str("the system trust store"),
+        _ => push_joined(&mut why, e.ca_refs.iter().map(String::as_str)),
+    }
+    if !e.sans.is_empty() {
+        why.push_str(" for SANs ");
+        push_joined(&mut why, e.sans.iter().map(|s| s.value()));
+    } else if let Some(sni) = &e.sni {
+        why.push_str(" for ");
+        why.push_str(sni);
+    }
+    if e.mtls {
+        why.push_str(", presenting the client certificate from ");
+        why.push_str(e.client_cert.as_ref().map_or("", |c| c.source.as_str()));
+    }
+    done(e, Mode::TlsVerified, why)
+}
+
+/// Appends `items` to `text`, separated by `, `.
+fn push_joined<'a>(text: &mut String, items: impl Iterator<Item = &'a str>) {
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(item);
+    }
 }
 
 /// Envoy Gateway answers a whole HTTP rule with 500 when one of its backends fails TLS setup;

@@ -22,15 +22,16 @@ impl PortLook {
     }
 }
 
-/// Appends one sign to a `, `-separated list.
-fn add(signs: &mut String, sign: std::fmt::Arguments) {
-    use std::fmt::Write;
+/// Appends one sign, made of `parts`, to a `, `-separated list.
+fn add(signs: &mut String, parts: &[&str]) {
     if signs.is_empty() {
         signs.reserve(32);
     } else {
         signs.push_str(", ");
     }
-    let _ = signs.write_fmt(sign);
+    for p in parts {
+        signs.push_str(p);
+    }
 }
 
 /// `s` starts with `prefix`, ignoring ASCII case.
@@ -67,12 +68,12 @@ pub fn port_look(
     let mut look = PortLook::default();
     if let Some(ap) = &port.app_protocol {
         if TLS_APP_PROTOCOLS.iter().any(|p| ap.eq_ignore_ascii_case(p)) {
-            add(&mut look.tls, format_args!("appProtocol {ap}"));
+            add(&mut look.tls, &["appProtocol ", ap]);
         } else if PLAIN_APP_PROTOCOLS
             .iter()
             .any(|p| ap.eq_ignore_ascii_case(p))
         {
-            add(&mut look.plain, format_args!("appProtocol {ap}"));
+            add(&mut look.plain, &["appProtocol ", ap]);
         }
     }
     if let Some(name) = &port.name {
@@ -80,24 +81,25 @@ pub fn port_look(
             .iter()
             .any(|p| starts_with_ignore_case(name, p))
         {
-            add(&mut look.tls, format_args!("port name {name}"));
+            add(&mut look.tls, &["port name ", name]);
         } else if starts_with_ignore_case(name, "http") || starts_with_ignore_case(name, "h2c") {
-            add(&mut look.plain, format_args!("port name {name}"));
+            add(&mut look.plain, &["port name ", name]);
         }
     }
     match port.port {
-        Some(443) => add(&mut look.tls, format_args!("port 443")),
-        Some(p) if MAYBE_TLS_PORTS.contains(&p) => {
-            add(&mut look.maybe_tls, format_args!("port {p}"))
-        }
-        Some(p @ (80 | 8080)) => add(&mut look.plain, format_args!("port {p}")),
+        Some(443) => add(&mut look.tls, &["port 443"]),
+        Some(p) if MAYBE_TLS_PORTS.contains(&p) => add(
+            &mut look.maybe_tls,
+            &["port ", itoa::Buffer::new().format(p)],
+        ),
+        Some(p @ (80 | 8080)) => add(&mut look.plain, &["port ", itoa::Buffer::new().format(p)]),
         _ => {}
     }
     if let Some(tp) = &port.target_port
         && port.port != Some(443)
         && (tp == "443" || starts_with_ignore_case(tp, "https") || tp.eq_ignore_ascii_case("tls"))
     {
-        add(&mut look.tls, format_args!("targetPort {tp}"));
+        add(&mut look.tls, &["targetPort ", tp]);
     }
     for (k, v) in annotations {
         if crate::model::annotation_is_read(k)
@@ -107,7 +109,7 @@ pub fn port_look(
         {
             add(
                 &mut look.maybe_tls,
-                format_args!("annotation {k}: {}", v.to_ascii_lowercase()),
+                &["annotation ", k, ": ", &v.to_ascii_lowercase()],
             );
         }
     }
@@ -119,9 +121,9 @@ pub fn backend_look(backend: &Backend, port: Option<i64>) -> PortLook {
     let mut look = PortLook::default();
     for ap in &backend.app_protocols {
         if ap == "gateway.envoyproxy.io/wss" {
-            add(&mut look.tls, format_args!("appProtocol {ap}"));
+            add(&mut look.tls, &["appProtocol ", ap]);
         } else if PLAIN_APP_PROTOCOLS.contains(&ap.as_str()) {
-            add(&mut look.plain, format_args!("appProtocol {ap}"));
+            add(&mut look.plain, &["appProtocol ", ap]);
         }
     }
     let ports: Vec<i64> = match port {
@@ -129,11 +131,17 @@ pub fn backend_look(backend: &Backend, port: Option<i64>) -> PortLook {
         None => backend.endpoints.iter().filter_map(|e| e.port()).collect(),
     };
     if ports.contains(&443) {
-        add(&mut look.tls, format_args!("endpoint port 443"));
+        add(&mut look.tls, &["endpoint port 443"]);
     } else if let Some(p) = ports.iter().find(|p| MAYBE_TLS_PORTS.contains(p)) {
-        add(&mut look.maybe_tls, format_args!("endpoint port {p}"));
+        add(
+            &mut look.maybe_tls,
+            &["endpoint port ", itoa::Buffer::new().format(*p)],
+        );
     } else if let Some(p) = ports.iter().find(|p| matches!(p, 80 | 8080)) {
-        add(&mut look.plain, format_args!("endpoint port {p}"));
+        add(
+            &mut look.plain,
+            &["endpoint port ", itoa::Buffer::new().format(*p)],
+        );
     }
     look
 }

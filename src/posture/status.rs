@@ -366,16 +366,17 @@ fn target_views(
         .enumerate()
         .map(|(i, t)| {
             let n = uses.get(&(pid(p), i)).copied().unwrap_or(0);
+            let target = t.display();
             let (role, detail) = if p.legacy_shape {
                 ("unattached", "written in the Gateway API v1.0 shape (v1alpha2 targetRef/tls): current controllers do not watch it".to_string())
             } else if n > 0 {
-                ("winner", format!("decides {n} edge{}", if n == 1 { "" } else { "s" }))
-            } else if let Some((winner, _)) = conflicted.filter(|(_, keys)| keys.contains(&t.display())) {
-                ("conflicted", format!("{winner} is older (or first by name) and claims the same target"))
+                ("winner", cat!("decides ", itoa::Buffer::new().format(n), if n == 1 { " edge" } else { " edges" }))
+            } else if let Some((winner, _)) = conflicted.filter(|(_, keys)| keys.contains(&target)) {
+                ("conflicted", cat!(winner, " is older (or first by name) and claims the same target"))
             } else {
                 ("unattached", unattached_reason(ctx, p, t, edges))
             };
-            TargetView { target: t.display(), role, detail, edges: n }
+            TargetView { target, role, detail, edges: n }
         })
         .collect()
 }

@@ -30,17 +30,17 @@ pub(crate) struct CaResolution {
 pub(crate) fn ca_ref_key(r: &ObjectRef, ns: &str) -> String {
     let kind = r.kind.as_deref().unwrap_or("ConfigMap");
     if kind == "ClusterTrustBundle" {
-        format!("{kind}/{}", r.name)
+        cat!(kind, "/", r.name)
     } else {
-        format!("{kind}/{ns}/{}", r.name)
+        cat!(kind, "/", ns, "/", r.name)
     }
 }
 
 fn ref_display(kind: &str, ns: &str, name: &str) -> String {
     if kind == "ClusterTrustBundle" {
-        format!("{kind}/{name}")
+        cat!(kind, "/", name)
     } else {
-        format!("{kind}/{ns}/{name}")
+        cat!(kind, "/", ns, "/", name)
     }
 }
 
@@ -299,8 +299,8 @@ pub(crate) fn client_cert(
             .clone()
             .unwrap_or_else(|| b.meta.namespace.clone());
         let cc = ClientCert {
-            source: format!("Backend/{}/{}", b.meta.namespace, b.meta.name),
-            secret: format!("{ns}/{}", r.name),
+            source: cat!("Backend/", b.meta.namespace, "/", b.meta.name),
+            secret: cat!(ns, "/", r.name),
             resolved: false,
         };
         if ns != b.meta.namespace {
@@ -331,8 +331,8 @@ pub(crate) fn client_cert(
             .clone()
             .unwrap_or_else(|| g.meta.namespace.clone());
         let cc = ClientCert {
-            source: format!("Gateway/{}/{}", g.meta.namespace, g.meta.name),
-            secret: format!("{ns}/{}", r.name),
+            source: cat!("Gateway/", g.meta.namespace, "/", g.meta.name),
+            secret: cat!(ns, "/", r.name),
             resolved: false,
         };
         let kind = r.kind.as_deref().unwrap_or("Secret");
@@ -389,8 +389,8 @@ pub(crate) fn client_cert(
             .clone()
             .unwrap_or_else(|| p.meta.namespace.clone());
         let cc = ClientCert {
-            source: format!("EnvoyProxy/{}/{}", p.meta.namespace, p.meta.name),
-            secret: format!("{ns}/{}", r.name),
+            source: cat!("EnvoyProxy/", p.meta.namespace, "/", p.meta.name),
+            secret: cat!(ns, "/", r.name),
             resolved: false,
         };
         if ns != p.meta.namespace {

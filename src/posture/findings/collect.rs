@@ -180,7 +180,7 @@ impl<'s> Collector<'s> {
                 None,
                 subject_of(e),
                 w.as_str().into(),
-                format!("Gateway/{}", e.gateway).into(),
+                cat!("Gateway/", e.gateway).into(),
                 Some(i),
             );
         }
@@ -189,7 +189,12 @@ impl<'s> Collector<'s> {
                 "tls-to-plain-port",
                 None,
                 subject_of(e),
-                format!("TLS to a port that looks plaintext ({})", e.port_look.plain).into(),
+                cat!(
+                    "TLS to a port that looks plaintext (",
+                    e.port_look.plain,
+                    ")"
+                )
+                .into(),
                 e.route.clone(),
                 Some(i),
             );
@@ -254,7 +259,7 @@ impl<'s> Collector<'s> {
     /// The findings of the policy at position `i`, from its report.
     pub fn policy(&mut self, i: usize, p: &BackendTlsPolicy, report: &PolicyReport) {
         self.at(Group::Policy, i);
-        let key: Arc<str> = format!("BackendTLSPolicy/{}", report.policy).into();
+        let key: Arc<str> = cat!("BackendTLSPolicy/", report.policy).into();
         match report.role {
             PolicyRole::Conflicted => {
                 let detail = report
@@ -323,7 +328,13 @@ impl<'s> Collector<'s> {
                 "policy-multiple-targets",
                 None,
                 key.clone(),
-                format!("{} has {} targetRefs", report.policy, p.targets.len()).into(),
+                cat!(
+                    report.policy,
+                    " has ",
+                    itoa::Buffer::new().format(p.targets.len()),
+                    " targetRefs"
+                )
+                .into(),
                 key.clone(),
                 None,
             );
@@ -336,9 +347,14 @@ impl<'s> Collector<'s> {
                 .map(|a| {
                     let rep = super::summary(&a.conditions);
                     let comp = super::summary(&a.computed);
-                    format!(
-                        "{} ({}): reported {rep}, computed {comp}",
-                        a.ancestor, a.controller
+                    cat!(
+                        a.ancestor,
+                        " (",
+                        a.controller,
+                        "): reported ",
+                        rep,
+                        ", computed ",
+                        comp
                     )
                 })
                 .collect();
@@ -476,11 +492,7 @@ impl<'s> Collector<'s> {
     /// The findings in their order (see [`Rank`]), with their ranks.
     pub fn sorted(mut self) -> Raised {
         let ranks = &self.ranks;
-        let mut at: Vec<u32> = (0..self.findings.len() as u32).collect();
-        at.sort_unstable_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            super::order(&self.findings[a], &self.findings[b]).then(ranks[a].cmp(&ranks[b]))
-        });
+        let at = super::sorted_positions(&self.findings, |a, b| ranks[a].cmp(&ranks[b]));
         let (findings, ranks) = (&mut self.findings, &mut self.ranks);
         super::permute(at, |a, b| {
             findings.swap(a, b);

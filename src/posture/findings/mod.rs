@@ -304,13 +304,65 @@ pub(crate) fn sort(findings: &mut [Finding]) {
     // finding once, rather than moving findings at every step of the sort. The moves follow
     // the permutation's cycles in place: no second array of findings (5 MiB at L, at the
     // moment the posture's heap peaks).
-    let mut at: Vec<u32> = (0..findings.len() as u32).collect();
-    at.sort_by(|&a, &b| order(&findings[a as usize], &findings[b as usize]));
+    let at = sorted_positions(findings, |_, _| std::cmp::Ordering::Equal);
     permute(at, |a, b| findings.swap(a, b));
 }
 
+/// The positions of `findings` in [`order`], ties broken by `tie` (of two positions) and then
+/// by position. Findings are first put in buckets of equal severity and rule by counting (a
+/// large snapshot has tens of thousands of findings but a few dozen buckets), then each bucket
+/// is sorted by subject: findings are raised in route order, so a bucket is mostly in order
+/// already and the stable sort runs through it in a few passes.
+pub(crate) fn sorted_positions(
+    findings: &[Finding],
+    tie: impl Fn(usize, usize) -> std::cmp::Ordering,
+) -> Vec<u32> {
+    let mut bucket_of: foldhash::HashMap<(Severity, &str), u32> = Default::default();
+    let mut keys: Vec<(Severity, &str)> = Vec::new();
+    let mut counts: Vec<u32> = Vec::new();
+    let buckets: Vec<u32> = findings
+        .iter()
+        .map(|f| {
+            let b = *bucket_of.entry((f.severity, f.id)).or_insert_with(|| {
+                keys.push((f.severity, f.id));
+                counts.push(0);
+                (keys.len() - 1) as u32
+            });
+            counts[b as usize] += 1;
+            b
+        })
+        .collect();
+    // Where each bucket starts, the buckets in order (most severe first, then rule id).
+    let mut in_order: Vec<usize> = (0..keys.len()).collect();
+    in_order.sort_by(|&a, &b| keys[b].0.cmp(&keys[a].0).then(keys[a].1.cmp(keys[b].1)));
+    let mut start = vec![0u32; keys.len()];
+    let mut ranges = Vec::with_capacity(keys.len());
+    let mut next = 0u32;
+    for b in in_order {
+        start[b] = next;
+        ranges.push(next as usize..(next + counts[b]) as usize);
+        next += counts[b];
+    }
+    let mut at = vec![0u32; findings.len()];
+    for (i, b) in buckets.into_iter().enumerate() {
+        let slot = &mut start[b as usize];
+        at[*slot as usize] = i as u32;
+        *slot += 1;
+    }
+    for range in ranges {
+        at[range].sort_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            findings[a]
+                .subject
+                .cmp(&findings[b].subject)
+                .then_with(|| tie(a, b))
+        });
+    }
+    at
+}
+
 fn edge_subject(e: &Edge) -> String {
-    format!("{} -> {} via Gateway {}", e.route, e.backend, e.gateway)
+    cat!(e.route, " -> ", e.backend, " via Gateway ", e.gateway)
 }
 
 /// Moves position `at[k]` to position `k` for every k, by following the permutation's cycles
@@ -356,7 +408,6 @@ fn summary(conds: &[super::ConditionView]) -> String {
     if conds.is_empty() {
         return "nothing".into();
     }
-    use std::fmt::Write;
     let mut out = String::with_capacity(64);
     for c in conds
         .iter()
@@ -365,7 +416,9 @@ fn summary(conds: &[super::ConditionView]) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        let _ = write!(out, "{}={}/{}", c.type_, c.status, c.reason);
+        for part in [&*c.type_, "=", &c.status, "/", &c.reason] {
+            out.push_str(part);
+        }
     }
     out
 }

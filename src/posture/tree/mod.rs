@@ -300,8 +300,8 @@ fn loose_policies(policies: &[PolicyReport]) -> Option<TreeNode> {
     for p in loose {
         let mut pn = TreeNode::new(
             NodeKind::Policy,
-            format!("BackendTLSPolicy {}", p.policy),
-            Some(format!("BackendTLSPolicy/{}", p.policy).into()),
+            cat!("BackendTLSPolicy ", p.policy),
+            Some(cat!("BackendTLSPolicy/", p.policy).into()),
             NodeState::Status {
                 ok: false,
                 text: p.role.as_str().into(),
@@ -310,7 +310,7 @@ fn loose_policies(policies: &[PolicyReport]) -> Option<TreeNode> {
         for t in &p.targets {
             pn.children.push(TreeNode::new(
                 NodeKind::Backend,
-                format!("target {}: {}", t.target, t.detail),
+                cat!("target ", t.target, ": ", t.detail),
                 None,
                 NodeState::None,
             ));
@@ -378,13 +378,13 @@ fn route_nodes<'a>(
 }
 
 fn edge_node<'a>(e: &'a Edge, i: usize, shared: &mut Shared<'a>) -> TreeNode {
-    use std::fmt::Write;
     shared.scratch.clear();
-    let _ = write!(
-        shared.scratch,
-        "backendRef {} -> {}",
-        e.backend_ref, e.backend
-    );
+    shared.scratch.push_str("backendRef ");
+    shared
+        .scratch
+        .push_str(itoa::Buffer::new().format(e.backend_ref));
+    shared.scratch.push_str(" -> ");
+    shared.scratch.push_str(&e.backend);
     let mut n = TreeNode::new(
         NodeKind::BackendRef,
         shared.scratch.as_str(),
@@ -416,7 +416,7 @@ fn edge_node<'a>(e: &'a Edge, i: usize, shared: &mut Shared<'a>) -> TreeNode {
     if let Some(cc) = &e.client_cert {
         target.children.push(TreeNode::new(
             NodeKind::ClientCert,
-            format!("client certificate {} (from {})", cc.secret, cc.source),
+            cat!("client certificate ", cc.secret, " (from ", cc.source, ")"),
             None,
             NodeState::Status {
                 ok: cc.resolved,
@@ -470,14 +470,14 @@ fn policy_node(e: &Edge, pk: &str, report: Option<&PolicyReport>) -> TreeNode {
     };
     let mut pn = TreeNode::new(
         NodeKind::Policy,
-        format!("BackendTLSPolicy {pk}"),
-        Some(format!("BackendTLSPolicy/{pk}").into()),
+        cat!("BackendTLSPolicy ", pk),
+        Some(cat!("BackendTLSPolicy/", pk).into()),
         state,
     );
     for s in e.ca_ref_states.iter() {
         pn.children.push(TreeNode::new(
             NodeKind::CaRef,
-            format!("{} {}", if s.resolved() { "✔" } else { "✘" }, s.reference),
+            cat!(if s.resolved() { "✔ " } else { "✘ " }, s.reference),
             Some(s.reference.as_str().into()),
             NodeState::Status {
                 ok: s.resolved(),
