@@ -131,8 +131,8 @@ impl ParentRef {
         let kind = self.kind.as_deref().unwrap_or("Gateway");
         let ns = self.namespace.as_deref().unwrap_or(default_ns);
         match &self.section_name {
-            Some(s) => format!("{kind}/{ns}/{}/{s}", self.name),
-            None => format!("{kind}/{ns}/{}", self.name),
+            Some(s) => cat!(kind, "/", ns, "/", self.name, "/", s),
+            None => cat!(kind, "/", ns, "/", self.name),
         }
     }
 

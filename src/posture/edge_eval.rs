@@ -199,10 +199,7 @@ fn route_into(
                     "/backend/",
                     itoa::Buffer::new().format(bi)
                 );
-                let mut edge = evaluate(ctx, rec, gw, &site, br, key);
-                for reason in &mut edge.reasons {
-                    shared.texts.share(reason);
-                }
+                let mut edge = evaluate(ctx, rec, &mut shared.texts, gw, &site, br, key);
                 shared.looks.share(&mut edge.port_look);
                 edges.push(edge);
             }
@@ -222,6 +219,21 @@ impl<T: ?Sized> Default for Shared<T> {
     }
 }
 
+impl Shared<str> {
+    /// `text`, shared with the edges that have it already (allocated only the first time).
+    fn text(&mut self, text: impl AsRef<str>) -> Arc<str> {
+        let text = text.as_ref();
+        match self.0.get(text) {
+            Some(kept) => kept.clone(),
+            None => {
+                let kept: Arc<str> = text.into();
+                self.0.insert(kept.clone());
+                kept
+            }
+        }
+    }
+}
+
 impl<T: ?Sized + std::hash::Hash + Eq> Shared<T> {
     fn share(&mut self, value: &mut Arc<T>) {
         match self.0.get(&**value) {
@@ -236,6 +248,7 @@ impl<T: ?Sized + std::hash::Hash + Eq> Shared<T> {
 /// Backends owned by Envoy Gateway policies and EnvoyProxy telemetry.
 pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
     let mut edges = Vec::new();
+    let mut texts = Shared::default();
     for owner in &ctx.snap.aux_owners {
         let gateways = aux_gateways(ctx, owner);
         let ns = owner.meta.namespace.as_str();
@@ -290,7 +303,7 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                         index: j,
                         via: Some(group.feature),
                     };
-                    edges.push(evaluate(ctx, rec, gw, &site, br, key));
+                    edges.push(evaluate(ctx, rec, &mut texts, gw, &site, br, key));
                 }
             }
         }
@@ -432,7 +445,13 @@ enum Target<'a> {
 }
 
 /// A fresh edge for `br`, named `key` (Envoy Gateway's name for the destination).
-fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef, key: String) -> Edge {
+fn new_edge(
+    texts: &mut Shared<str>,
+    gw: &GatewayCtx,
+    site: &Site,
+    br: &BackendRef,
+    key: String,
+) -> Edge {
     let ns = br.namespace.as_deref().unwrap_or(site.owner_ns);
     let kind = br.kind();
     let backend = match br.port {
@@ -449,7 +468,7 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef, key: String) -> Edge 
     };
     let mut reasons = Vec::new();
     if let Some(n) = site.attach_note {
-        reasons.push(n.into());
+        reasons.push(texts.text(n));
     }
     Edge {
         gateway: gw.key.clone(),
@@ -488,23 +507,26 @@ fn new_edge(gw: &GatewayCtx, site: &Site, br: &BackendRef, key: String) -> Edge 
     }
 }
 
-fn done(mut e: Edge, mode: Mode, reason: impl Into<Arc<str>>) -> Edge {
+/// `e` with `mode`, decided by `reason` (its last reason).
+fn done(texts: &mut Shared<str>, mut e: Edge, mode: Mode, reason: impl AsRef<str>) -> Edge {
     e.mode = mode;
-    e.reasons.push(reason.into());
+    e.reasons.push(texts.text(reason));
     e
 }
 
 fn evaluate(
     ctx: &Context,
     rec: &mut Recorder,
+    texts: &mut Shared<str>,
     gw: &GatewayCtx,
     site: &Site,
     br: &BackendRef,
     key: String,
 ) -> Edge {
-    let mut e = new_edge(gw, site, br, key);
+    let mut e = new_edge(texts, gw, site, br, key);
     let Some(semantics) = gw.semantics else {
         return done(
+            texts,
             e,
             Mode::Unknown,
             format!(
@@ -526,6 +548,7 @@ fn evaluate(
     if !supported {
         if semantics == Semantics::GatewayApiSpec && group == EG_GROUP {
             return done(
+                texts,
                 e,
                 Mode::Unresolved,
                 format!(
@@ -540,6 +563,7 @@ fn evaluate(
             format!(" ({group})")
         };
         return done(
+            texts,
             e,
             Mode::Unknown,
             format!(
@@ -566,6 +590,7 @@ fn evaluate(
         )
     {
         return done(
+            texts,
             e,
             Mode::Unresolved,
             format!(
@@ -578,6 +603,7 @@ fn evaluate(
         "Backend" => {
             if !ctx.opts.eg_backend_api {
                 return done(
+                    texts,
                     e,
                     Mode::Unresolved,
                     "the Envoy Gateway Backend API is disabled (extensionApis.enableBackend): Backend references are invalid",
@@ -587,6 +613,7 @@ fn evaluate(
                 Some(b) => {
                     if let Err(why) = eg_backend_endpoints_valid(b, site.route_kind.is_some()) {
                         return done(
+                            texts,
                             e,
                             Mode::Unresolved,
                             format!("Backend {ns}/{} is not usable: {why}", br.name),
@@ -596,6 +623,7 @@ fn evaluate(
                 }
                 None => {
                     return done(
+                        texts,
                         e,
                         Mode::Unresolved,
                         format!("Backend {ns}/{} not found (BackendNotFound)", br.name),
@@ -606,6 +634,7 @@ fn evaluate(
         _ => {
             let Some(svc) = snap.service(kind, ns, &br.name) else {
                 return done(
+                    texts,
                     e,
                     Mode::Unresolved,
                     format!("{kind} {ns}/{} not found (BackendNotFound)", br.name),
@@ -613,6 +642,7 @@ fn evaluate(
             };
             let Some(port) = br.port else {
                 return done(
+                    texts,
                     e,
                     Mode::Unresolved,
                     format!(
@@ -629,6 +659,7 @@ fn evaluate(
                     .map(|p| p.to_string())
                     .collect();
                 return done(
+                    texts,
                     e,
                     Mode::Unresolved,
                     format!(
@@ -671,7 +702,7 @@ fn evaluate(
     };
     if br.weight == Some(0) {
         e.reasons
-            .push("weight 0: this backend receives no traffic".into());
+            .push(texts.text("weight 0: this backend receives no traffic"));
     }
     // Policies a controller can see: current Gateway API releases serve BackendTLSPolicy v1;
     // an object in the Gateway API v1.0 shape comes from a v1alpha2-only CRD that they do not watch.
@@ -683,7 +714,6 @@ fn evaluate(
     let visible = select(snap, semantics, &key, |p| {
         !p.legacy_shape && blind.is_none()
     });
-    let would_be = select(snap, semantics, &key, |_| true);
     let backend_tls = backend
         .and_then(|b| b.tls.as_ref())
         .filter(|_| semantics == Semantics::EnvoyGateway);
@@ -693,6 +723,7 @@ fn evaluate(
         && let Err(why) = eg_backend_tls_valid(ctx, b, t)
     {
         return done(
+            texts,
             e,
             Mode::FailClosed,
             format!(
@@ -703,11 +734,14 @@ fn evaluate(
     }
 
     if visible.is_none() && backend_tls.is_none() {
-        return plaintext_outcome(e, site, would_be, blind);
+        // The policy the controller would take if it saw every version and shape.
+        let would_be = select(snap, semantics, &key, |_| true);
+        return plaintext_outcome(texts, e, site, would_be, blind);
     }
     tls_outcome(
         ctx,
         rec,
+        texts,
         gw,
         site,
         e,
@@ -720,6 +754,7 @@ fn evaluate(
 
 /// No policy and no Backend TLS: plaintext, one of its variants, or passthrough.
 fn plaintext_outcome(
+    texts: &mut Shared<str>,
     mut e: Edge,
     site: &Site,
     would_be: Option<Selected>,
@@ -730,6 +765,7 @@ fn plaintext_outcome(
     {
         e.policy = Some(w.policy.key());
         return done(
+            texts,
             e,
             Mode::FailOpenPlaintext,
             format!(
@@ -741,6 +777,7 @@ fn plaintext_outcome(
     if let Some(w) = would_be {
         e.policy = Some(w.policy.key());
         return done(
+            texts,
             e,
             Mode::FailOpenPlaintext,
             format!(
@@ -752,6 +789,7 @@ fn plaintext_outcome(
     }
     if site.passthrough {
         return done(
+            texts,
             e,
             Mode::Passthrough,
             "TLSRoute on a Passthrough listener: the client's TLS session reaches the backend untouched",
@@ -760,6 +798,7 @@ fn plaintext_outcome(
     if e.port_look.looks_tls() {
         let why = e.port_look.tls.clone();
         return done(
+            texts,
             e,
             Mode::PlaintextToTlsPort,
             format!(
@@ -776,7 +815,7 @@ fn plaintext_outcome(
     if site.terminates_tls {
         reason.push_str("; TLS from the client ends at the gateway");
     }
-    done(e, Mode::Plaintext, reason)
+    done(texts, e, Mode::Plaintext, reason)
 }
 
 /// Envoy Gateway's endpoint checks for Backends referenced from routes (Kubernetes infrastructure).
@@ -864,6 +903,7 @@ fn eg_backend_tls_valid(ctx: &Context, b: &Backend, t: &BackendTlsSettings) -> R
 fn tls_outcome(
     ctx: &Context,
     rec: &mut Recorder,
+    texts: &mut Shared<str>,
     gw: &GatewayCtx,
     site: &Site,
     mut e: Edge,
@@ -907,7 +947,7 @@ fn tls_outcome(
                 target.name
             ),
         };
-        e.reasons.push(how.into());
+        e.reasons.push(texts.text(how));
         // Validate the policy as the implementation does.
         let mut error: Option<(String, Option<&'static str>, String)> = None;
         if !p.problems.is_empty() {
@@ -954,9 +994,10 @@ fn tls_outcome(
                         cond("ResolvedRefs", false, reason, msg),
                     ],
                 );
-                e.reasons.push(
-                    format!("some CA references of {} are invalid: {msg}", policy_key).into(),
-                );
+                e.reasons.push(texts.text(format!(
+                    "some CA references of {} are invalid: {msg}",
+                    policy_key
+                )));
             }
         }
         if let Some((accepted_reason, resolved_reason, msg)) = error {
@@ -977,6 +1018,7 @@ fn tls_outcome(
                 (_, false) => "connections are reset",
             };
             return done(
+                texts,
                 e,
                 Mode::FailClosed,
                 format!(
@@ -1017,7 +1059,7 @@ fn tls_outcome(
                 policy_key, target.name
             ));
             e.reasons
-                .push(e.broad_policy_note.as_deref().unwrap_or_default().into());
+                .push(texts.text(e.broad_policy_note.as_deref().unwrap_or_default()));
         }
         sni = Some(p.hostname.clone()).filter(|h| !h.is_empty());
         sans = p.sans.clone();
@@ -1042,6 +1084,7 @@ fn tls_outcome(
                 trust = Trust::System;
             } else if t.well_known_ca_certificates.is_some() {
                 return done(
+                    texts,
                     e,
                     Mode::FailClosed,
                     format!(
@@ -1065,6 +1108,7 @@ fn tls_outcome(
                     .collect();
                 if let Some(err) = res.error {
                     return done(
+                        texts,
                         e,
                         Mode::FailClosed,
                         format!(
@@ -1077,8 +1121,10 @@ fn tls_outcome(
             }
         }
         if chosen.is_none() {
-            e.reasons
-                .push(format!("Backend {}/{} sets spec.tls", b.meta.namespace, b.meta.name).into());
+            e.reasons.push(texts.text(format!(
+                "Backend {}/{} sets spec.tls",
+                b.meta.namespace, b.meta.name
+            )));
         }
     }
     // Telemetry sinks take their SNI from a Backend's single FQDN endpoint.
@@ -1095,6 +1141,7 @@ fn tls_outcome(
     e.insecure_skip_verify = insecure;
     if !insecure && trust == Trust::None {
         return done(
+            texts,
             e,
             Mode::FailClosed,
             "TLS is required but no CA and no system trust is configured; requests get HTTP 500",
@@ -1102,10 +1149,9 @@ fn tls_outcome(
     }
     e.trust = if insecure { Trust::None } else { trust };
     if let Some(missing) = &gw.proxy_missing {
-        e.reasons.push(
-            format!("{missing} is referenced but not found: its backendTLS settings do not apply")
-                .into(),
-        );
+        e.reasons.push(texts.text(format!(
+            "{missing} is referenced but not found: its backendTLS settings do not apply"
+        )));
     }
     let (min, max, alpn) = tls_params(gw, backend, semantics);
     (e.min_version, e.max_version, e.alpn) = (min, max, alpn);
@@ -1115,6 +1161,7 @@ fn tls_outcome(
         ClientCertOutcome::Fatal(cc, why) => {
             e.client_cert = Some(cc);
             return done(
+                texts,
                 e,
                 Mode::FailClosed,
                 format!(
@@ -1128,20 +1175,20 @@ fn tls_outcome(
                 cc.source
             ));
             e.reasons
-                .push(e.client_cert_warning.as_deref().unwrap_or_default().into());
+                .push(texts.text(e.client_cert_warning.as_deref().unwrap_or_default()));
             e.client_cert = Some(cc);
         }
     }
     e.mtls = e.client_cert.as_ref().is_some_and(|c| c.resolved);
     if site.passthrough {
         e.double_tls = true;
-        e.reasons.push("TLSRoute on a Passthrough listener: the gateway wraps the client's TLS in a second TLS session; the backend will most likely reject it".into());
+        e.reasons.push(texts.text("TLSRoute on a Passthrough listener: the gateway wraps the client's TLS in a second TLS session; the backend will most likely reject it"));
     }
     if !e.port_look.plain.is_empty() && e.port_look.tls.is_empty() {
-        e.reasons.push(format!("TLS is sent to a port that looks plaintext ({}): expect a handshake failure (503) unless it serves TLS", e.port_look.plain).into());
+        e.reasons.push(texts.text(format!("TLS is sent to a port that looks plaintext ({}): expect a handshake failure (503) unless it serves TLS", e.port_look.plain)));
     }
     if e.sni.is_none() && !e.auto_sni && site.route_kind.is_none_or(RouteKind::is_http_family) {
-        e.reasons.push("no SNI configured: Envoy sends the client's Host header as SNI and checks the certificate against it".into());
+        e.reasons.push(texts.text("no SNI configured: Envoy sends the client's Host header as SNI and checks the certificate against it"));
     }
     if insecure {
         let what = match &e.policy {
@@ -1149,6 +1196,7 @@ fn tls_outcome(
             None => String::new(),
         };
         return done(
+            texts,
             e,
             Mode::TlsUnverified,
             format!(
@@ -1172,7 +1220,7 @@ fn tls_outcome(
         why.push_str(", presenting the client certificate from ");
         why.push_str(e.client_cert.as_ref().map_or("", |c| c.source.as_str()));
     }
-    done(e, Mode::TlsVerified, why)
+    done(texts, e, Mode::TlsVerified, why)
 }
 
 /// Appends `items` to `text`, separated by `, `.

@@ -375,6 +375,15 @@ impl Posture {
     }
 }
 
+/// The object part of an edge's backend, `KIND/NS/NAME[:PORT]` without `:PORT` (names hold no
+/// `:`).
+pub(crate) fn backend_object(backend: &str) -> &str {
+    match backend.bytes().position(|b| b == b':') {
+        Some(at) => &backend[..at],
+        None => backend,
+    }
+}
+
 /// Applies `f` to contiguous runs of `items`, one run per scoped thread (up to `threads`), and
 /// returns the runs' results in order; with one thread, `f(items)` on this one.
 fn in_runs<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {

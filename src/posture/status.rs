@@ -174,12 +174,9 @@ impl<'a> EdgesByBackend<'a> {
     pub fn new(edges: impl IntoIterator<Item = &'a Edge>) -> Self {
         let mut map: HashMap<&str, Vec<&Edge>> = HashMap::new();
         for e in edges {
-            let object = e
-                .backend
-                .split_once(':')
-                .map(|(o, _)| o)
-                .unwrap_or(&e.backend);
-            map.entry(object).or_default().push(e);
+            map.entry(super::backend_object(&e.backend))
+                .or_default()
+                .push(e);
         }
         EdgesByBackend { map }
     }

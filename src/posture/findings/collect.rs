@@ -4,7 +4,7 @@
 
 use super::{Finding, Severity, rule};
 use crate::model::CertFacts;
-use crate::model::{BackendTlsPolicy, Route};
+use crate::model::{BackendTlsPolicy, Origin, Route};
 use crate::posture::context::Context;
 use crate::posture::{CaRefState, Edge, Mode, PolicyReport, PolicyRole};
 use crate::snapshot::Snapshot;
@@ -39,6 +39,8 @@ pub(crate) struct Collector<'s> {
     ranks: Vec<Rank>,
     rank: Rank,
     certificates_change_at: Option<i64>,
+    /// The object of the last finding and where it was read from.
+    last_origin: Option<(Arc<str>, Option<Origin>)>,
 }
 
 /// Raised findings in their order, with their ranks.
@@ -57,6 +59,7 @@ impl<'s> Collector<'s> {
             findings: Vec::new(),
             ranks: Vec::new(),
             certificates_change_at: None,
+            last_origin: None,
             rank: Rank {
                 group: Group::Edge,
                 at: 0,
@@ -90,7 +93,16 @@ impl<'s> Collector<'s> {
         edge: Option<usize>,
     ) {
         let r = rule(id);
-        let origin = self.snap.origins.get(&*object).cloned();
+        // Findings about one object come one after another (a route's edges): look its origin
+        // up once.
+        let origin = match &self.last_origin {
+            Some((kept, origin)) if Arc::ptr_eq(kept, &object) => origin.clone(),
+            _ => {
+                let origin = self.snap.origins.get(&*object).cloned();
+                self.last_origin = Some((object.clone(), origin.clone()));
+                origin
+            }
+        };
         self.raise(Finding {
             id,
             severity: severity.unwrap_or(r.severity),

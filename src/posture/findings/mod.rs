@@ -292,7 +292,7 @@ pub fn rule_catalog() -> &'static [RuleInfo] {
 }
 
 pub(crate) fn rule(id: &str) -> &'static RuleInfo {
-    static BY_ID: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static RuleInfo>> =
+    static BY_ID: std::sync::LazyLock<foldhash::HashMap<&'static str, &'static RuleInfo>> =
         std::sync::LazyLock::new(|| RULES.iter().map(|r| (r.id, r)).collect());
     BY_ID.get(id).expect("rule id is in the catalog")
 }

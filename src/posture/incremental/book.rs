@@ -52,7 +52,7 @@ pub(super) struct Book {
 
 /// `KIND/NS/NAME[:PORT]` -> (`KIND`, `NS/NAME`, `NAME`).
 pub(super) fn backend_parts(backend: &str) -> (&str, &str, &str) {
-    let object = backend.split(':').next().unwrap_or(backend);
+    let object = crate::posture::backend_object(backend);
     let mut parts = object.rsplitn(3, '/');
     let name = parts.next().unwrap_or_default();
     let _ns = parts.next();

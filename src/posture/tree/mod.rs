@@ -329,12 +329,19 @@ fn route_nodes<'a>(
     // Routes in first-seen order, each with its edges (one pass, no per-route scans).
     let mut routes: Vec<(&Arc<str>, Vec<usize>)> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut last: Option<(&Arc<str>, usize)> = None;
     for &i in idx {
         let r = &edges[i].route;
-        let slot = *seen.entry(r).or_insert_with(|| {
-            routes.push((r, Vec::new()));
-            routes.len() - 1
-        });
+        // A route's edges come one after another and share its key: look the key up only when
+        // it changes.
+        let slot = match last {
+            Some((key, slot)) if Arc::ptr_eq(key, r) => slot,
+            _ => *seen.entry(r).or_insert_with(|| {
+                routes.push((r, Vec::new()));
+                routes.len() - 1
+            }),
+        };
+        last = Some((r, slot));
         routes[slot].1.push(i);
     }
     routes
@@ -392,7 +399,7 @@ fn edge_node<'a>(e: &'a Edge, i: usize, shared: &mut Shared<'a>) -> TreeNode {
         NodeState::Mode(e.mode),
     );
     n.edge = Some(i);
-    let object: Arc<str> = e.backend.split(':').next().unwrap_or(&e.backend).into();
+    let object: Arc<str> = super::backend_object(&e.backend).into();
     let mut target = TreeNode::new(
         NodeKind::Backend,
         object.clone(),
@@ -442,25 +449,17 @@ fn policy_node(e: &Edge, pk: &str, report: Option<&PolicyReport>) -> TreeNode {
     }) {
         Some(a) => {
             let acc = a.conditions.iter().find(|c| c.type_ == "Accepted");
-            let text = match acc {
-                Some(c) => format!(
-                    "Accepted={}{}",
-                    c.status,
-                    if c.status == "False" {
-                        format!("/{}", c.reason)
-                    } else {
-                        String::new()
-                    }
-                ),
+            let mut text = match acc {
+                Some(c) if c.status == "False" => cat!("Accepted=", c.status, "/", c.reason),
+                Some(c) => cat!("Accepted=", c.status),
                 None => "no status".into(),
             };
+            if !a.matches {
+                text.push_str(" (computed differs)");
+            }
             NodeState::Status {
                 ok: a.matches && acc.is_some_and(|c| c.status == "True"),
-                text: if a.matches {
-                    text.into()
-                } else {
-                    format!("{text} (computed differs)").into()
-                },
+                text: text.into(),
             }
         }
         None => NodeState::Status {
