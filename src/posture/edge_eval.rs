@@ -1,7 +1,7 @@
 //! Per-edge evaluation: from a backendRef to its effective backend TLS mode and the reasons.
 
 use super::context::{Context, GatewayCtx};
-use super::heuristics::{PortLook, backend_look, port_look};
+use super::heuristics::{PortLook, backend_look, port_look_into};
 use super::select::{Selected, TargetKey, select};
 use super::status::{Recorder, cond};
 use super::trust::{ClientCertOutcome, ca_ref_key, client_cert, resolve_cas, tls_params};
@@ -132,11 +132,51 @@ pub(crate) fn one_route(ctx: &Context, route: &Route, rec: &mut Recorder) -> Vec
     edges
 }
 
-/// Reason texts and port signs already made by a run of routes.
+/// Reason texts and port signs already made by a run of routes, and where the next ones are
+/// written before they are looked up (a text or port look seen before costs no allocation).
 #[derive(Default)]
 struct SharedTexts {
     texts: Shared<str>,
     looks: Shared<PortLook>,
+    scratch: String,
+    look: PortLook,
+}
+
+impl SharedTexts {
+    /// `text`, shared with the edges that have it already (allocated only the first time).
+    fn text(&mut self, text: impl AsRef<str>) -> Arc<str> {
+        self.texts.text(text.as_ref())
+    }
+
+    /// The text that `write` writes, shared as [`SharedTexts::text`] is.
+    fn text_with(&mut self, write: impl FnOnce(&mut String)) -> Arc<str> {
+        self.scratch.clear();
+        write(&mut self.scratch);
+        self.texts.text(&self.scratch)
+    }
+
+    /// The concatenation of `parts`, shared as [`SharedTexts::text`] is.
+    fn text_of(&mut self, parts: &[&str]) -> Arc<str> {
+        self.text_with(|text| {
+            for p in parts {
+                text.push_str(p);
+            }
+        })
+    }
+
+    /// The port look that `fill` writes, shared with the edges that have the same.
+    fn look(&mut self, fill: impl FnOnce(&mut PortLook)) -> Arc<PortLook> {
+        self.look.clear();
+        fill(&mut self.look);
+        match self.looks.0.get(&self.look) {
+            Some(kept) => kept.clone(),
+            None => {
+                let kept = Arc::new(self.look.clone());
+                self.looks.0.insert(kept.clone());
+                kept
+            }
+        }
+    }
 }
 
 /// Appends the edges of `route` to `edges`.
@@ -199,9 +239,7 @@ fn route_into(
                     "/backend/",
                     itoa::Buffer::new().format(bi)
                 );
-                let mut edge = evaluate(ctx, rec, &mut shared.texts, gw, &site, br, key);
-                shared.looks.share(&mut edge.port_look);
-                edges.push(edge);
+                edges.push(evaluate(ctx, rec, shared, gw, &site, br, key));
             }
         }
     }
@@ -220,9 +258,7 @@ impl<T: ?Sized> Default for Shared<T> {
 }
 
 impl Shared<str> {
-    /// `text`, shared with the edges that have it already (allocated only the first time).
-    fn text(&mut self, text: impl AsRef<str>) -> Arc<str> {
-        let text = text.as_ref();
+    fn text(&mut self, text: &str) -> Arc<str> {
         match self.0.get(text) {
             Some(kept) => kept.clone(),
             None => {
@@ -234,21 +270,10 @@ impl Shared<str> {
     }
 }
 
-impl<T: ?Sized + std::hash::Hash + Eq> Shared<T> {
-    fn share(&mut self, value: &mut Arc<T>) {
-        match self.0.get(&**value) {
-            Some(kept) => *value = kept.clone(),
-            None => {
-                self.0.insert(value.clone());
-            }
-        }
-    }
-}
-
 /// Backends owned by Envoy Gateway policies and EnvoyProxy telemetry.
 pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
     let mut edges = Vec::new();
-    let mut texts = Shared::default();
+    let mut texts = SharedTexts::default();
     for owner in &ctx.snap.aux_owners {
         let gateways = aux_gateways(ctx, owner);
         let ns = owner.meta.namespace.as_str();
@@ -446,7 +471,7 @@ enum Target<'a> {
 
 /// A fresh edge for `br`, named `key` (Envoy Gateway's name for the destination).
 fn new_edge(
-    texts: &mut Shared<str>,
+    texts: &mut SharedTexts,
     gw: &GatewayCtx,
     site: &Site,
     br: &BackendRef,
@@ -499,7 +524,8 @@ fn new_edge(
         weight: br.weight.unwrap_or(1),
         reasons,
         key,
-        port_look: Arc::default(),
+        // No signs until the backend is resolved (shared: many edges end before that).
+        port_look: texts.look(|_| {}),
         listener_terminates_tls: site.terminates_tls,
         double_tls: false,
         client_cert_warning: None,
@@ -508,7 +534,7 @@ fn new_edge(
 }
 
 /// `e` with `mode`, decided by `reason` (its last reason).
-fn done(texts: &mut Shared<str>, mut e: Edge, mode: Mode, reason: impl AsRef<str>) -> Edge {
+fn done(texts: &mut SharedTexts, mut e: Edge, mode: Mode, reason: impl AsRef<str>) -> Edge {
     e.mode = mode;
     e.reasons.push(texts.text(reason));
     e
@@ -517,7 +543,7 @@ fn done(texts: &mut Shared<str>, mut e: Edge, mode: Mode, reason: impl AsRef<str
 fn evaluate(
     ctx: &Context,
     rec: &mut Recorder,
-    texts: &mut Shared<str>,
+    texts: &mut SharedTexts,
     gw: &GatewayCtx,
     site: &Site,
     br: &BackendRef,
@@ -674,7 +700,7 @@ fn evaluate(
     };
     let (key, backend) = match &target {
         Target::Service(svc, sp) => {
-            e.port_look = port_look(sp, &svc.meta.annotations).into();
+            e.port_look = texts.look(|look| port_look_into(sp, &svc.meta.annotations, look));
             (
                 TargetKey {
                     group,
@@ -687,7 +713,7 @@ fn evaluate(
             )
         }
         Target::Backend(b) => {
-            e.port_look = backend_look(b, br.port).into();
+            e.port_look = texts.look(|look| *look = backend_look(b, br.port));
             (
                 TargetKey {
                     group,
@@ -754,7 +780,7 @@ fn evaluate(
 
 /// No policy and no Backend TLS: plaintext, one of its variants, or passthrough.
 fn plaintext_outcome(
-    texts: &mut Shared<str>,
+    texts: &mut SharedTexts,
     mut e: Edge,
     site: &Site,
     would_be: Option<Selected>,
@@ -806,16 +832,20 @@ fn plaintext_outcome(
             ),
         );
     }
-    let mut reason = "no BackendTLSPolicy and no Backend TLS: plaintext to the backend".to_string();
-    if !e.port_look.maybe_tls.is_empty() {
-        reason.push_str(" (the port may serve TLS: ");
-        reason.push_str(&e.port_look.maybe_tls);
-        reason.push(')');
-    }
-    if site.terminates_tls {
-        reason.push_str("; TLS from the client ends at the gateway");
-    }
-    done(texts, e, Mode::Plaintext, reason)
+    let reason = texts.text_with(|reason| {
+        reason.push_str("no BackendTLSPolicy and no Backend TLS: plaintext to the backend");
+        if !e.port_look.maybe_tls.is_empty() {
+            reason.push_str(" (the port may serve TLS: ");
+            reason.push_str(&e.port_look.maybe_tls);
+            reason.push(')');
+        }
+        if site.terminates_tls {
+            reason.push_str("; TLS from the client ends at the gateway");
+        }
+    });
+    e.mode = Mode::Plaintext;
+    e.reasons.push(reason);
+    e
 }
 
 /// Envoy Gateway's endpoint checks for Backends referenced from routes (Kubernetes infrastructure).
@@ -903,7 +933,7 @@ fn eg_backend_tls_valid(ctx: &Context, b: &Backend, t: &BackendTlsSettings) -> R
 fn tls_outcome(
     ctx: &Context,
     rec: &mut Recorder,
-    texts: &mut Shared<str>,
+    texts: &mut SharedTexts,
     gw: &GatewayCtx,
     site: &Site,
     mut e: Edge,
@@ -928,26 +958,26 @@ fn tls_outcome(
         e.policy = Some(policy_key.clone());
         let target = &p.targets[sel.target_index];
         let how = match &target.section_name {
-            Some(s) => cat!(
+            Some(s) => texts.text_of(&[
                 "policy ",
-                policy_key,
+                &policy_key,
                 " targets ",
-                target.kind,
+                &target.kind,
                 " ",
-                target.name,
+                &target.name,
                 " section ",
-                s
-            ),
-            None => cat!(
+                s,
+            ]),
+            None => texts.text_of(&[
                 "policy ",
-                policy_key,
+                &policy_key,
                 " targets the whole ",
-                target.kind,
+                &target.kind,
                 " ",
-                target.name
-            ),
+                &target.name,
+            ]),
         };
-        e.reasons.push(texts.text(how));
+        e.reasons.push(how);
         // Validate the policy as the implementation does.
         let mut error: Option<(String, Option<&'static str>, String)> = None;
         if !p.problems.is_empty() {
@@ -1204,23 +1234,27 @@ fn tls_outcome(
             ),
         );
     }
-    let mut why = String::from("TLS verified against ");
-    match e.trust {
-        Trust::System => why.push_str("the system trust store"),
-        _ => push_joined(&mut why, e.ca_refs.iter().map(String::as_str)),
-    }
-    if !e.sans.is_empty() {
-        why.push_str(" for SANs ");
-        push_joined(&mut why, e.sans.iter().map(|s| s.value()));
-    } else if let Some(sni) = &e.sni {
-        why.push_str(" for ");
-        why.push_str(sni);
-    }
-    if e.mtls {
-        why.push_str(", presenting the client certificate from ");
-        why.push_str(e.client_cert.as_ref().map_or("", |c| c.source.as_str()));
-    }
-    done(texts, e, Mode::TlsVerified, why)
+    let why = texts.text_with(|why| {
+        why.push_str("TLS verified against ");
+        match e.trust {
+            Trust::System => why.push_str("the system trust store"),
+            _ => push_joined(why, e.ca_refs.iter().map(String::as_str)),
+        }
+        if !e.sans.is_empty() {
+            why.push_str(" for SANs ");
+            push_joined(why, e.sans.iter().map(|s| s.value()));
+        } else if let Some(sni) = &e.sni {
+            why.push_str(" for ");
+            why.push_str(sni);
+        }
+        if e.mtls {
+            why.push_str(", presenting the client certificate from ");
+            why.push_str(e.client_cert.as_ref().map_or("", |c| c.source.as_str()));
+        }
+    });
+    e.mode = Mode::TlsVerified;
+    e.reasons.push(why);
+    e
 }
 
 /// Appends `items` to `text`, separated by `, `.

@@ -17,6 +17,13 @@ pub struct PortLook {
 }
 
 impl PortLook {
+    /// Empties the look, keeping its texts' capacity.
+    pub fn clear(&mut self) {
+        self.tls.clear();
+        self.maybe_tls.clear();
+        self.plain.clear();
+    }
+
     pub fn looks_tls(&self) -> bool {
         !self.tls.is_empty()
     }
@@ -66,6 +73,16 @@ pub fn port_look(
     annotations: &std::collections::BTreeMap<String, String>,
 ) -> PortLook {
     let mut look = PortLook::default();
+    port_look_into(port, annotations, &mut look);
+    look
+}
+
+/// [`port_look`], written into an empty `look`.
+pub(crate) fn port_look_into(
+    port: &ServicePort,
+    annotations: &std::collections::BTreeMap<String, String>,
+    look: &mut PortLook,
+) {
     if let Some(ap) = &port.app_protocol {
         if TLS_APP_PROTOCOLS.iter().any(|p| ap.eq_ignore_ascii_case(p)) {
             add(&mut look.tls, &["appProtocol ", ap]);
@@ -113,7 +130,6 @@ pub fn port_look(
             );
         }
     }
-    look
 }
 
 /// Looks at an Envoy Gateway Backend's endpoints and appProtocols.

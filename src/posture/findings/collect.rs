@@ -41,6 +41,8 @@ pub(crate) struct Collector<'s> {
     certificates_change_at: Option<i64>,
     /// The object of the last finding and where it was read from.
     last_origin: Option<(Arc<str>, Option<Origin>)>,
+    /// Where a subject is written before it is copied into its shared text.
+    scratch: String,
 }
 
 /// Raised findings in their order, with their ranks.
@@ -60,6 +62,7 @@ impl<'s> Collector<'s> {
             ranks: Vec::new(),
             certificates_change_at: None,
             last_origin: None,
+            scratch: String::new(),
             rank: Rank {
                 group: Group::Edge,
                 at: 0,
@@ -143,11 +146,16 @@ impl<'s> Collector<'s> {
     pub fn edge(&mut self, i: usize, e: &Edge) {
         self.at(Group::Edge, i);
         let last = || e.reasons.last().cloned().unwrap_or_default();
-        // Made once, shared by the edge's findings.
+        // Made once (in the collector's scratch text), shared by the edge's findings.
         let mut subject = None::<Arc<str>>;
+        let mut scratch = std::mem::take(&mut self.scratch);
         let mut subject_of = |e: &Edge| -> Arc<str> {
             subject
-                .get_or_insert_with(|| super::edge_subject(e).into())
+                .get_or_insert_with(|| {
+                    scratch.clear();
+                    super::write_edge_subject(&mut scratch, e);
+                    scratch.as_str().into()
+                })
                 .clone()
         };
         let id = match e.mode {
@@ -221,6 +229,7 @@ impl<'s> Collector<'s> {
                 Some(i),
             );
         }
+        self.scratch = scratch;
     }
 
     /// Gateways whose backend client certificate is dropped.

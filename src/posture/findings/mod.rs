@@ -362,7 +362,16 @@ pub(crate) fn sorted_positions(
 }
 
 fn edge_subject(e: &Edge) -> String {
-    cat!(e.route, " -> ", e.backend, " via Gateway ", e.gateway)
+    let mut subject = String::new();
+    write_edge_subject(&mut subject, e);
+    subject
+}
+
+/// Appends what a finding about `e` is about to `text`: `ROUTE -> BACKEND via Gateway GATEWAY`.
+fn write_edge_subject(text: &mut String, e: &Edge) {
+    for part in [&*e.route, " -> ", &e.backend, " via Gateway ", &e.gateway] {
+        text.push_str(part);
+    }
 }
 
 /// Moves position `at[k]` to position `k` for every k, by following the permutation's cycles
