@@ -95,7 +95,13 @@ fn computed(p: &Posture, policy: &str) -> Vec<(String, String, String)> {
         .ancestors
         .iter()
         .flat_map(|a| a.computed.iter())
-        .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+        .map(|c| {
+            (
+                c.type_.to_string(),
+                c.status.to_string(),
+                c.reason.to_string(),
+            )
+        })
         .collect();
     v.sort();
     v.dedup();

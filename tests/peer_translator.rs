@@ -263,7 +263,13 @@ fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
                 let conds = a
                     .conditions
                     .iter()
-                    .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+                    .map(|c| {
+                        (
+                            c.type_.to_string(),
+                            c.status.to_string(),
+                            c.reason.to_string(),
+                        )
+                    })
                     .collect();
                 (
                     format!("{kind}/{ns}/{}{sect}", a.name),
@@ -290,7 +296,13 @@ fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
                 let conds = a
                     .computed
                     .iter()
-                    .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+                    .map(|c| {
+                        (
+                            c.type_.to_string(),
+                            c.status.to_string(),
+                            c.reason.to_string(),
+                        )
+                    })
                     .collect();
                 (
                     format!("{kind}/{ns}/{}{sect}", r.name),

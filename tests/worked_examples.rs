@@ -213,7 +213,13 @@ fn computed(p: &Posture, policy: &str) -> Vec<(String, String, String)> {
     let mut v: Vec<(String, String, String)> = a
         .computed
         .iter()
-        .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+        .map(|c| {
+            (
+                c.type_.to_string(),
+                c.status.to_string(),
+                c.reason.to_string(),
+            )
+        })
         .collect();
     v.sort();
     v

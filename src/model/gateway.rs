@@ -71,12 +71,12 @@ impl Listener {
 
     /// Whether a route of `kind` can attach to this listener by protocol.
     pub fn accepts_kind(&self, kind: &str) -> bool {
-        let p = self.protocol.to_ascii_uppercase();
+        let is = |name: &str| self.protocol.eq_ignore_ascii_case(name);
         match kind {
-            "HTTPRoute" | "GRPCRoute" => p == "HTTP" || p == "HTTPS",
-            "TLSRoute" => p == "TLS",
-            "TCPRoute" => p == "TCP",
-            "UDPRoute" => p == "UDP",
+            "HTTPRoute" | "GRPCRoute" => is("HTTP") || is("HTTPS"),
+            "TLSRoute" => is("TLS"),
+            "TCPRoute" => is("TCP"),
+            "UDPRoute" => is("UDP"),
             _ => false,
         }
     }

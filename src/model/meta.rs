@@ -3,6 +3,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// The API group of Gateway API objects.
 pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
@@ -93,10 +94,10 @@ fn read_annotations<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, 
 #[serde(default, rename_all = "camelCase")]
 pub struct Condition {
     #[serde(rename = "type")]
-    pub type_: String,
-    pub status: String,
-    pub reason: String,
-    pub message: String,
+    pub type_: Arc<str>,
+    pub status: Arc<str>,
+    pub reason: Arc<str>,
+    pub message: Arc<str>,
     pub observed_generation: Option<i64>,
     #[serde(deserialize_with = "lenient_timestamp")]
     pub last_transition_time: Option<jiff::Timestamp>,
@@ -104,7 +105,7 @@ pub struct Condition {
 
 impl Condition {
     pub fn is_true(&self) -> bool {
-        self.status == "True"
+        &*self.status == "True"
     }
 }
 

@@ -411,12 +411,7 @@ fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
     if let Some(port) = pr.port {
         candidates.retain(|l| l.port == Some(port));
     }
-    let by_kind: Vec<&Listener> = candidates
-        .iter()
-        .copied()
-        .filter(|l| l.accepts_kind(kind))
-        .collect();
-    if note.is_none() && by_kind.is_empty() {
+    if note.is_none() && !candidates.iter().any(|l| l.accepts_kind(kind)) {
         note = Some(format!(
             "no listener of Gateway {}/{} accepts {kind} (protocols: {})",
             g.meta.namespace,
@@ -428,19 +423,18 @@ fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
                 .join(", ")
         ));
     }
-    let ns_ok: Vec<&Listener> = by_kind
-        .iter()
-        .copied()
-        .filter(|l| {
-            let from = l
-                .allowed_routes
-                .as_ref()
-                .and_then(|a| a.namespaces.as_ref())
-                .and_then(|n| n.from.as_deref())
-                .unwrap_or("Same");
-            from != "Same" || route.meta.namespace == g.meta.namespace
-        })
-        .collect();
+    // The candidates narrowed in place: those that accept the kind, then the namespace.
+    let mut ns_ok = candidates;
+    ns_ok.retain(|l| l.accepts_kind(kind));
+    ns_ok.retain(|l| {
+        let from = l
+            .allowed_routes
+            .as_ref()
+            .and_then(|a| a.namespaces.as_ref())
+            .and_then(|n| n.from.as_deref())
+            .unwrap_or("Same");
+        from != "Same" || route.meta.namespace == g.meta.namespace
+    });
     if note.is_none() && ns_ok.is_empty() {
         note = Some(format!(
             "listeners of Gateway {}/{} only allow routes from their own namespace (allowedRoutes Same)",

@@ -217,10 +217,10 @@ pub struct Edge {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConditionView {
     #[serde(rename = "type")]
-    pub type_: String,
-    pub status: String,
-    pub reason: String,
-    pub message: String,
+    pub type_: Arc<str>,
+    pub status: Arc<str>,
+    pub reason: Arc<str>,
+    pub message: Arc<str>,
     /// `observedGeneration < metadata.generation`.
     pub stale: bool,
     pub observed_generation: Option<i64>,

@@ -14,14 +14,40 @@ const MAX_ANCESTORS: usize = 16;
 /// Builds a computed condition.
 pub(crate) fn cond(type_: &str, status: bool, reason: &str, message: &str) -> ConditionView {
     ConditionView {
-        type_: type_.into(),
-        status: if status { "True" } else { "False" }.into(),
-        reason: reason.into(),
-        message: message.into(),
+        type_: shared(type_),
+        status: shared(if status { "True" } else { "False" }),
+        reason: shared(reason),
+        message: shared(message),
         stale: false,
         observed_generation: None,
         last_transition_time: None,
     }
+}
+
+/// `text` as a shared string: the few texts that computed conditions repeat (types, statuses,
+/// reasons and fixed messages) are held once for the whole program; others are copied.
+fn shared(text: &str) -> Arc<str> {
+    static KNOWN: std::sync::LazyLock<foldhash::HashMap<&'static str, Arc<str>>> =
+        std::sync::LazyLock::new(|| {
+            [
+                "Accepted",
+                "ResolvedRefs",
+                "True",
+                "False",
+                "Aggregated",
+                "Conflicted",
+                "Invalid",
+                "InvalidKind",
+                "NoValidCACertificate",
+                "InvalidCACertificateRef",
+                "Policy has been accepted.",
+                "Resolved all the Object references.",
+            ]
+            .into_iter()
+            .map(|t| (t, Arc::from(t)))
+            .collect()
+        });
+    KNOWN.get(text).cloned().unwrap_or_else(|| text.into())
 }
 
 #[derive(Debug, Clone)]
@@ -52,7 +78,7 @@ fn merge_into(
         .find(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller)
     {
         Some(a) => {
-            if conditions.iter().any(|c| c.status == "False") {
+            if conditions.iter().any(|c| &*c.status == "False") {
                 a.conditions = conditions;
             }
             None
@@ -275,7 +301,7 @@ pub(crate) fn report(
     let invalid = computed.iter().any(|a| {
         a.conditions
             .iter()
-            .any(|c| c.type_ == "Accepted" && c.status == "False" && c.reason != "Conflicted")
+            .any(|c| &*c.type_ == "Accepted" && &*c.status == "False" && &*c.reason != "Conflicted")
     });
     let eg_computed = computed
         .iter()
@@ -333,7 +359,7 @@ fn truncate(list: &mut Vec<ComputedAncestor>) {
     }
     let name_key = |a: &ComputedAncestor| {
         (
-            !a.conditions.iter().any(|c| c.status == "False"),
+            !a.conditions.iter().any(|c| &*c.status == "False"),
             a.ancestor_ref.namespace.clone().unwrap_or_default(),
             a.ancestor_ref.name.clone(),
             a.ancestor_ref.section_name.clone().unwrap_or_default(),
@@ -572,8 +598,8 @@ fn reconcile(
 /// same status and reason.
 fn conditions_agree(computed: &[ConditionView], reported: &[ConditionView]) -> bool {
     ["Accepted", "ResolvedRefs"].iter().all(|t| {
-        let c = computed.iter().find(|c| c.type_ == *t);
-        let r = reported.iter().find(|c| c.type_ == *t);
+        let c = computed.iter().find(|c| &*c.type_ == *t);
+        let r = reported.iter().find(|c| &*c.type_ == *t);
         match (c, r) {
             (Some(c), Some(r)) => c.status == r.status && c.reason == r.reason,
             (Some(c), None) => *t != "Accepted" || c.status.is_empty(),

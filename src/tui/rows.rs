@@ -140,12 +140,12 @@ fn status_cell(reports: &HashMap<&str, &PolicyReport>, e: &Edge) -> (String, Opt
             Some(false),
         );
     };
-    let cond = |t: &str| a.conditions.iter().find(|c| c.type_ == t);
+    let cond = |t: &str| a.conditions.iter().find(|c| &*c.type_ == t);
     let mut s = String::new();
     let mut ok = true;
     for (t, short) in [("Accepted", "A"), ("ResolvedRefs", "R")] {
         if let Some(c) = cond(t) {
-            let good = c.status == "True";
+            let good = &*c.status == "True";
             ok &= good;
             s.push_str(&format!("{short}{} ", if good { "✔" } else { "✘" }));
             if !good && t == "Accepted" {

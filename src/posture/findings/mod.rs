@@ -420,7 +420,7 @@ fn summary(conds: &[super::ConditionView]) -> String {
     let mut out = String::with_capacity(64);
     for c in conds
         .iter()
-        .filter(|c| c.type_ == "Accepted" || c.type_ == "ResolvedRefs")
+        .filter(|c| &*c.type_ == "Accepted" || &*c.type_ == "ResolvedRefs")
     {
         if !out.is_empty() {
             out.push(' ');

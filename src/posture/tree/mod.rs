@@ -165,7 +165,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
             None => format!("GatewayClass {class_name} (missing)"),
         };
         let state = match class {
-            Some(c) => match c.conditions.iter().find(|c| c.type_ == "Accepted") {
+            Some(c) => match c.conditions.iter().find(|c| &*c.type_ == "Accepted") {
                 Some(a) => NodeState::Status {
                     ok: a.is_true(),
                     text: format!("Accepted={}", a.status).into(),
@@ -448,9 +448,9 @@ fn policy_node(e: &Edge, pk: &str, report: Option<&PolicyReport>) -> TreeNode {
             .find(|a| *a.controller == *e.controller && (a.reported || !a.computed.is_empty()))
     }) {
         Some(a) => {
-            let acc = a.conditions.iter().find(|c| c.type_ == "Accepted");
+            let acc = a.conditions.iter().find(|c| &*c.type_ == "Accepted");
             let mut text = match acc {
-                Some(c) if c.status == "False" => cat!("Accepted=", c.status, "/", c.reason),
+                Some(c) if &*c.status == "False" => cat!("Accepted=", c.status, "/", c.reason),
                 Some(c) => cat!("Accepted=", c.status),
                 None => "no status".into(),
             };
@@ -458,7 +458,7 @@ fn policy_node(e: &Edge, pk: &str, report: Option<&PolicyReport>) -> TreeNode {
                 text.push_str(" (computed differs)");
             }
             NodeState::Status {
-                ok: a.matches && acc.is_some_and(|c| c.status == "True"),
+                ok: a.matches && acc.is_some_and(|c| &*c.status == "True"),
                 text: text.into(),
             }
         }

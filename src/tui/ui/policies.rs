@@ -130,14 +130,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             rows.push(Row::new(vec![
                 Cell::from(clean_owned(&a.ancestor)),
                 Cell::from(fit(&clean_owned(&a.controller), 46)),
-                Cell::from(c.type_.clone()),
+                Cell::from(clean_owned(&c.type_)),
                 Cell::from(Span::styled(
                     format!(
                         "{} {}",
-                        if c.status == "True" { "✔" } else { "✘" },
-                        c.status
+                        if &*c.status == "True" { "✔" } else { "✘" },
+                        clean_owned(&c.status)
                     ),
-                    t.ok(c.status == "True"),
+                    t.ok(&*c.status == "True"),
                 )),
                 Cell::from(clean_owned(&c.reason)),
                 Cell::from(clean_owned(&c.message)),
