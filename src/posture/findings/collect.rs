@@ -126,6 +126,11 @@ impl<'s> Collector<'s> {
         policies: &[PolicyReport],
         now: jiff::Timestamp,
     ) -> Self {
+        // About one finding per edge and per policy at most in practice (32,000 at L): room
+        // for them up front rather than copying them as the vectors double.
+        let expected = edges.len() + policies.len();
+        self.findings.reserve(expected);
+        self.ranks.reserve(expected);
         for (i, e) in edges.iter().enumerate() {
             self.edge(i, e);
         }
