@@ -528,9 +528,15 @@ fn new_edge(
 }
 
 /// `e` with `mode`, decided by `reason` (its last reason).
-fn done(texts: &mut SharedTexts, mut e: Edge, mode: Mode, reason: impl AsRef<str>) -> Edge {
+fn done(texts: &mut SharedTexts, e: Edge, mode: Mode, reason: impl AsRef<str>) -> Edge {
+    let reason = texts.text(reason);
+    decided(e, mode, reason)
+}
+
+/// [`done`] with a reason already shared.
+fn decided(mut e: Edge, mode: Mode, reason: Arc<str>) -> Edge {
     e.mode = mode;
-    e.reasons.push(texts.text(reason));
+    e.reasons.push(reason);
     e
 }
 
@@ -783,29 +789,28 @@ fn plaintext_outcome(
     if let (Some(w), Some(why)) = (&would_be, blind)
         && !w.policy.legacy_shape
     {
-        e.policy = Some(w.policy.key());
-        return done(
-            texts,
-            e,
-            Mode::FailOpenPlaintext,
-            format!(
-                "policy {} targets this backend, but {why}: traffic is plaintext",
-                w.policy.key()
-            ),
-        );
+        let key = w.policy.key();
+        let reason = texts.text_of(&[
+            "policy ",
+            &key,
+            " targets this backend, but ",
+            why,
+            ": traffic is plaintext",
+        ]);
+        e.policy = Some(key);
+        return decided(e, Mode::FailOpenPlaintext, reason);
     }
     if let Some(w) = would_be {
-        e.policy = Some(w.policy.key());
-        return done(
-            texts,
-            e,
-            Mode::FailOpenPlaintext,
-            format!(
-                "policy {} is written as {} in the Gateway API v1.0 shape (spec.targetRef/spec.tls); current controllers watch BackendTLSPolicy v1 only, so it is ignored and traffic is plaintext",
-                w.policy.key(),
-                w.policy.version.api_version()
-            ),
-        );
+        let key = w.policy.key();
+        let reason = texts.text_of(&[
+            "policy ",
+            &key,
+            " is written as ",
+            w.policy.version.api_version(),
+            " in the Gateway API v1.0 shape (spec.targetRef/spec.tls); current controllers watch BackendTLSPolicy v1 only, so it is ignored and traffic is plaintext",
+        ]);
+        e.policy = Some(key);
+        return decided(e, Mode::FailOpenPlaintext, reason);
     }
     if site.passthrough {
         return done(
@@ -816,15 +821,12 @@ fn plaintext_outcome(
         );
     }
     if e.port_look.looks_tls() {
-        let why = e.port_look.tls.clone();
-        return done(
-            texts,
-            e,
-            Mode::PlaintextToTlsPort,
-            format!(
-                "no BackendTLSPolicy and no Backend TLS: the gateway sends plaintext to a port that looks like TLS ({why}); HTTP backends answer 400 Bad Request, gRPC/h2 backends reset (503)"
-            ),
-        );
+        let reason = texts.text_of(&[
+            "no BackendTLSPolicy and no Backend TLS: the gateway sends plaintext to a port that looks like TLS (",
+            &e.port_look.tls,
+            "); HTTP backends answer 400 Bad Request, gRPC/h2 backends reset (503)",
+        ]);
+        return decided(e, Mode::PlaintextToTlsPort, reason);
     }
     let reason = texts.text_with(|reason| {
         reason.push_str("no BackendTLSPolicy and no Backend TLS: plaintext to the backend");
@@ -837,9 +839,7 @@ fn plaintext_outcome(
             reason.push_str("; TLS from the client ends at the gateway");
         }
     });
-    e.mode = Mode::Plaintext;
-    e.reasons.push(reason);
-    e
+    decided(e, Mode::Plaintext, reason)
 }
 
 /// Envoy Gateway's endpoint checks for Backends referenced from routes (Kubernetes infrastructure).
@@ -1018,10 +1018,9 @@ fn tls_outcome(
                         cond("ResolvedRefs", false, reason, msg),
                     ],
                 );
-                e.reasons.push(texts.text(format!(
-                    "some CA references of {} are invalid: {msg}",
-                    policy_key
-                )));
+                let reason =
+                    texts.text_of(&["some CA references of ", &policy_key, " are invalid: ", msg]);
+                e.reasons.push(reason);
             }
         }
         if let Some((accepted_reason, resolved_reason, msg)) = error {
@@ -1145,10 +1144,14 @@ fn tls_outcome(
             }
         }
         if chosen.is_none() {
-            e.reasons.push(texts.text(format!(
-                "Backend {}/{} sets spec.tls",
-                b.meta.namespace, b.meta.name
-            )));
+            let reason = texts.text_of(&[
+                "Backend ",
+                &b.meta.namespace,
+                "/",
+                &b.meta.name,
+                " sets spec.tls",
+            ]);
+            e.reasons.push(reason);
         }
     }
     // Telemetry sinks take their SNI from a Backend's single FQDN endpoint.
@@ -1173,9 +1176,11 @@ fn tls_outcome(
     }
     e.trust = if insecure { Trust::None } else { trust };
     if let Some(missing) = &gw.proxy_missing {
-        e.reasons.push(texts.text(format!(
-            "{missing} is referenced but not found: its backendTLS settings do not apply"
-        )));
+        let reason = texts.text_of(&[
+            missing,
+            " is referenced but not found: its backendTLS settings do not apply",
+        ]);
+        e.reasons.push(reason);
     }
     let (min, max, alpn) = tls_params(gw, backend, semantics);
     (e.min_version, e.max_version, e.alpn) = (min, max, alpn);
@@ -1209,7 +1214,12 @@ fn tls_outcome(
         e.reasons.push(texts.text("TLSRoute on a Passthrough listener: the gateway wraps the client's TLS in a second TLS session; the backend will most likely reject it"));
     }
     if !e.port_look.plain.is_empty() && e.port_look.tls.is_empty() {
-        e.reasons.push(texts.text(format!("TLS is sent to a port that looks plaintext ({}): expect a handshake failure (503) unless it serves TLS", e.port_look.plain)));
+        let reason = texts.text_of(&[
+            "TLS is sent to a port that looks plaintext (",
+            &e.port_look.plain,
+            "): expect a handshake failure (503) unless it serves TLS",
+        ]);
+        e.reasons.push(reason);
     }
     if e.sni.is_none() && !e.auto_sni && site.route_kind.is_none_or(RouteKind::is_http_family) {
         e.reasons.push(texts.text("no SNI configured: Envoy sends the client's Host header as SNI and checks the certificate against it"));
@@ -1246,9 +1256,7 @@ fn tls_outcome(
             why.push_str(e.client_cert.as_ref().map_or("", |c| c.source.as_str()));
         }
     });
-    e.mode = Mode::TlsVerified;
-    e.reasons.push(why);
-    e
+    decided(e, Mode::TlsVerified, why)
 }
 
 /// Appends `items` to `text`, separated by `, `.

@@ -408,7 +408,8 @@ fn edge_node<'a>(e: &'a Edge, i: usize, shared: &mut Shared<'a>) -> TreeNode {
         Some(object),
         NodeState::None,
     );
-    target.children = Vec::with_capacity(usize::from(e.policy.is_some()) + usize::from(e.client_cert.is_some()));
+    target.children =
+        Vec::with_capacity(usize::from(e.policy.is_some()) + usize::from(e.client_cert.is_some()));
     if let Some(pk) = &e.policy {
         let key = PolicyNodeKey {
             policy: pk,
