@@ -1,0 +1,661 @@
+//! Per-edge evaluation: from a backendRef to its effective backend TLS mode and the reasons.
+
+use super::context::{Context, GatewayCtx};
+use super::heuristics::{backend_look, port_look_into};
+use super::select::{TargetKey, select};
+use super::status::Recorder;
+use super::{Edge, Mode, Semantics, Trust};
+use crate::model::*;
+use crate::snapshot::ObjectId;
+use std::sync::Arc;
+
+mod aux;
+mod outcome;
+mod texts;
+
+pub(crate) use aux::aux_edges;
+use outcome::{eg_backend_tls_valid, plaintext_outcome, tls_outcome};
+use texts::SharedTexts;
+
+/// Where a backendRef sits: which gateway parentRef, route (or policy), rule and index.
+struct Site<'r> {
+    owner_kind: &'r str,
+    owner_group: &'r str,
+    owner_ns: &'r str,
+    owner_name: &'r str,
+    route_kind: Option<RouteKind>,
+    /// `KIND/NS/NAME` of the owner.
+    owner_key: &'r Arc<str>,
+    parent_ref: &'r ParentRef,
+    listener: Option<&'r str>,
+    attached: bool,
+    attach_note: Option<&'r str>,
+    passthrough: bool,
+    terminates_tls: bool,
+    rule: usize,
+    index: usize,
+    via: Option<&'static str>,
+}
+
+/// Below this many routes the work is not split across threads.
+pub(crate) const ROUTES_PER_THREAD: usize = 256;
+
+/// Edges of every route, once per (Gateway parentRef, route, rule, backendRef), in route order.
+/// Large snapshots are split into contiguous runs of routes evaluated on scoped threads; each
+/// run records policy use in its own recorder, merged in route order, so the result is the
+/// same as one sequential pass.
+/// `threads` is an upper bound: small snapshots use fewer.
+pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> Vec<Edge> {
+    let routes = &ctx.snap.routes;
+    let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
+    if threads == 1 {
+        return route_run(ctx, routes, rec, edge_bound(routes));
+    }
+    // The first run's vector becomes the result: it is made large enough for every route's
+    // edges, and the later runs are appended to it. Only they are copied (a vector of all the
+    // edges beside every run's own was 17 MiB more at the peak at L); capacity never written
+    // costs no memory.
+    let runs = super::in_runs(routes, threads, |run| {
+        let first = std::ptr::eq(run.as_ptr(), routes.as_ptr());
+        let mut local = Recorder::default();
+        let bound = edge_bound(if first { routes } else { run });
+        let edges = route_run(ctx, run, &mut local, bound);
+        (edges, local)
+    });
+    let mut runs = runs.into_iter();
+    let (mut edges, first) = runs.next().unwrap_or_default();
+    rec.merge(first);
+    for (run_edges, local) in runs {
+        edges.extend(run_edges);
+        rec.merge(local);
+    }
+    edges
+}
+
+/// At least as many edges as `routes` have: every Gateway parentRef times every backendRef
+/// (a parentRef whose Gateway is missing has none).
+fn edge_bound(routes: &[std::sync::Arc<Route>]) -> usize {
+    routes
+        .iter()
+        .map(|r| {
+            let parents = r.parent_refs.iter().filter(|p| p.is_gateway()).count();
+            parents * r.rules.iter().map(|x| x.backend_refs.len()).sum::<usize>()
+        })
+        .sum()
+}
+
+fn route_run(
+    ctx: &Context,
+    routes: &[std::sync::Arc<Route>],
+    rec: &mut Recorder,
+    bound: usize,
+) -> Vec<Edge> {
+    let mut edges = Vec::with_capacity(bound);
+    let mut shared = SharedTexts::default();
+    for route in routes {
+        route_into(ctx, route, rec, &mut edges, &mut shared);
+    }
+    edges
+}
+
+/// Edges of every route as [`route_edges`] gives them, with each route's own record of policy
+/// use and where its edges end: what the incremental evaluation keeps to evaluate one route
+/// again.
+pub(crate) fn route_edges_per_route(
+    ctx: &Context,
+    threads: usize,
+) -> (Vec<Edge>, Vec<usize>, Vec<Recorder>) {
+    let routes = &ctx.snap.routes;
+    let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
+    let runs = super::in_runs(routes, threads, |run| {
+        let mut edges = Vec::with_capacity(edge_bound(run));
+        let mut shared = SharedTexts::default();
+        let mut ends = Vec::with_capacity(run.len());
+        let mut records = Vec::with_capacity(run.len());
+        for route in run {
+            let mut rec = Recorder::default();
+            route_into(ctx, route, &mut rec, &mut edges, &mut shared);
+            ends.push(edges.len());
+            records.push(rec);
+        }
+        (edges, ends, records)
+    });
+    let mut all = Vec::with_capacity(edge_bound(routes));
+    let mut all_ends = Vec::with_capacity(routes.len());
+    let mut all_records = Vec::with_capacity(routes.len());
+    for (edges, ends, records) in runs {
+        let offset = all.len();
+        all.extend(edges);
+        all_ends.extend(ends.into_iter().map(|e| e + offset));
+        all_records.extend(records);
+    }
+    (all, all_ends, all_records)
+}
+
+/// The edges of one route, evaluated again on their own.
+pub(crate) fn one_route(ctx: &Context, route: &Route, rec: &mut Recorder) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    route_into(ctx, route, rec, &mut edges, &mut SharedTexts::default());
+    edges
+}
+
+/// Appends the edges of `route` to `edges`.
+fn route_into(
+    ctx: &Context,
+    route: &Route,
+    rec: &mut Recorder,
+    edges: &mut Vec<Edge>,
+    shared: &mut SharedTexts,
+) {
+    // One key for the route's edges on every parentRef (the tree groups them by it).
+    let owner_key: Arc<str> = cat!(
+        route.kind.as_str(),
+        "/",
+        route.meta.namespace,
+        "/",
+        route.meta.name
+    )
+    .into();
+    let lower = route.kind.lower();
+    for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
+        let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
+        let Some(gw) = ctx.gateway(gw_ns, &pr.name) else {
+            continue;
+        };
+        let att = attachment(gw, route, pr);
+        for (ri, rule) in route.rules.iter().enumerate() {
+            let mut rule_key = itoa::Buffer::new();
+            let rule_key = if route.kind.is_http_family() {
+                rule_key.format(ri)
+            } else {
+                "-1"
+            };
+            for (bi, br) in rule.backend_refs.iter().enumerate() {
+                let site = Site {
+                    owner_kind: route.kind.as_str(),
+                    owner_group: GATEWAY_GROUP,
+                    owner_ns: &route.meta.namespace,
+                    owner_name: &route.meta.name,
+                    route_kind: Some(route.kind),
+                    owner_key: &owner_key,
+                    parent_ref: pr,
+                    listener: att.listener.as_deref(),
+                    attached: att.attached,
+                    attach_note: att.note.as_deref(),
+                    passthrough: att.passthrough,
+                    terminates_tls: att.terminates_tls,
+                    rule: ri,
+                    index: bi,
+                    via: None,
+                };
+                let key = cat!(
+                    lower,
+                    "/",
+                    route.meta.namespace,
+                    "/",
+                    route.meta.name,
+                    "/rule/",
+                    rule_key,
+                    "/backend/",
+                    itoa::Buffer::new().format(bi)
+                );
+                edges.push(evaluate(ctx, rec, shared, gw, &site, br, key));
+            }
+        }
+    }
+}
+
+struct Attachment {
+    listener: Option<String>,
+    attached: bool,
+    note: Option<String>,
+    passthrough: bool,
+    terminates_tls: bool,
+}
+
+/// Which listener(s) a parentRef selects and whether the route attaches.
+fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
+    let g = gw.gateway;
+    let kind = route.kind.as_str();
+    let mut candidates: Vec<&Listener> = g.listeners.iter().collect();
+    let mut note = None;
+    if let Some(section) = &pr.section_name {
+        candidates.retain(|l| &l.name == section);
+        if candidates.is_empty() {
+            note = Some(format!(
+                "Gateway {}/{} has no listener named {section}: the route is not attached (NoMatchingParent)",
+                g.meta.namespace, g.meta.name
+            ));
+        }
+    }
+    if let Some(port) = pr.port {
+        candidates.retain(|l| l.port == Some(port));
+    }
+    if note.is_none() && !candidates.iter().any(|l| l.accepts_kind(kind)) {
+        note = Some(format!(
+            "no listener of Gateway {}/{} accepts {kind} (protocols: {})",
+            g.meta.namespace,
+            g.meta.name,
+            candidates
+                .iter()
+                .map(|l| l.protocol.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    // The candidates narrowed in place: those that accept the kind, then the namespace.
+    let mut ns_ok = candidates;
+    ns_ok.retain(|l| l.accepts_kind(kind));
+    ns_ok.retain(|l| {
+        let from = l
+            .allowed_routes
+            .as_ref()
+            .and_then(|a| a.namespaces.as_ref())
+            .and_then(|n| n.from.as_deref())
+            .unwrap_or("Same");
+        from != "Same" || route.meta.namespace == g.meta.namespace
+    });
+    if note.is_none() && ns_ok.is_empty() {
+        note = Some(format!(
+            "listeners of Gateway {}/{} only allow routes from their own namespace (allowedRoutes Same)",
+            g.meta.namespace, g.meta.name
+        ));
+    }
+    let listener = match (ns_ok.as_slice(), &pr.section_name) {
+        ([only], _) => Some(only.name.clone()),
+        (_, Some(s)) => Some(s.clone()),
+        _ => None,
+    };
+    Attachment {
+        listener,
+        attached: !ns_ok.is_empty(),
+        passthrough: route.kind == RouteKind::Tls
+            && !ns_ok.is_empty()
+            && ns_ok.iter().all(|l| l.is_passthrough()),
+        terminates_tls: ns_ok.iter().any(|l| l.terminates_tls()),
+        note,
+    }
+}
+
+/// What a backendRef resolved to.
+enum Target<'a> {
+    Service(&'a Service, &'a ServicePort),
+    Backend(&'a Backend),
+}
+
+/// A fresh edge for `br`, named `key` (Envoy Gateway's name for the destination).
+fn new_edge(
+    texts: &mut SharedTexts,
+    gw: &GatewayCtx,
+    site: &Site,
+    br: &BackendRef,
+    key: String,
+) -> Edge {
+    let ns = br.namespace.as_deref().unwrap_or(site.owner_ns);
+    let kind = br.kind();
+    let backend = match br.port {
+        Some(p) => cat!(
+            kind,
+            "/",
+            ns,
+            "/",
+            br.name,
+            ":",
+            itoa::Buffer::new().format(p)
+        ),
+        None => cat!(kind, "/", ns, "/", br.name),
+    };
+    let mut reasons = Vec::new();
+    if let Some(n) = site.attach_note {
+        reasons.push(texts.text(n));
+    }
+    Edge {
+        gateway: gw.key.clone(),
+        gateway_class: gw.class_name.clone(),
+        controller: gw.controller.clone(),
+        semantics: gw.semantics.unwrap_or(Semantics::GatewayApiSpec),
+        listener: site.listener.map(str::to_string),
+        route: site.owner_key.clone(),
+        rule: site.rule,
+        backend_ref: site.index,
+        backend,
+        via: site.via,
+        mode: Mode::Unknown,
+        mtls: false,
+        policy: None,
+        sni: None,
+        auto_sni: false,
+        trust: Trust::None,
+        ca_refs: Arc::default(),
+        ca_ref_states: Arc::default(),
+        sans: vec![],
+        client_cert: None,
+        insecure_skip_verify: false,
+        min_version: None,
+        max_version: None,
+        alpn: None,
+        attached: site.attached,
+        weight: br.weight.unwrap_or(1),
+        reasons,
+        key,
+        // No signs until the backend is resolved (shared: many edges end before that).
+        port_look: texts.look(|_| {}),
+        listener_terminates_tls: site.terminates_tls,
+        double_tls: false,
+        client_cert_warning: None,
+        broad_policy_note: None,
+    }
+}
+
+/// `e` with `mode`, decided by `reason` (its last reason).
+fn done(texts: &mut SharedTexts, e: Edge, mode: Mode, reason: impl AsRef<str>) -> Edge {
+    let reason = texts.text(reason);
+    decided(e, mode, reason)
+}
+
+/// [`done`] with a reason already shared.
+fn decided(mut e: Edge, mode: Mode, reason: Arc<str>) -> Edge {
+    e.mode = mode;
+    e.reasons.push(reason);
+    e
+}
+
+fn evaluate(
+    ctx: &Context,
+    rec: &mut Recorder,
+    texts: &mut SharedTexts,
+    gw: &GatewayCtx,
+    site: &Site,
+    br: &BackendRef,
+    key: String,
+) -> Edge {
+    let mut e = new_edge(texts, gw, site, br, key);
+    let Some(semantics) = gw.semantics else {
+        return done(
+            texts,
+            e,
+            Mode::Unknown,
+            format!(
+                "GatewayClass {} not found: no known controller programs this Gateway",
+                gw.gateway.class_name
+            ),
+        );
+    };
+    let snap = ctx.snap;
+    let ns = br.namespace.as_deref().unwrap_or(site.owner_ns);
+    let (group, kind) = (br.group(), br.kind());
+    let supported = match semantics {
+        Semantics::EnvoyGateway => matches!(
+            (group, kind),
+            ("", "Service") | ("multicluster.x-k8s.io", "ServiceImport") | (EG_GROUP, "Backend")
+        ),
+        Semantics::GatewayApiSpec => matches!((group, kind), ("", "Service")),
+    };
+    if !supported {
+        if semantics == Semantics::GatewayApiSpec && group == EG_GROUP {
+            return done(
+                texts,
+                e,
+                Mode::Unresolved,
+                format!(
+                    "{kind} is an Envoy Gateway kind; controller {} does not support it (InvalidKind)",
+                    gw.controller
+                ),
+            );
+        }
+        let g = if group.is_empty() {
+            String::new()
+        } else {
+            format!(" ({group})")
+        };
+        return done(
+            texts,
+            e,
+            Mode::Unknown,
+            format!(
+                "backend kind {kind}{g} is not modelled by lastmile; its TLS cannot be computed"
+            ),
+        );
+    }
+    // EnvoyProxy is infrastructure configuration: its telemetry sinks need no ReferenceGrant.
+    if ns != site.owner_ns
+        && site.owner_kind != "EnvoyProxy"
+        && !snap.reference_permitted(
+            ObjectId {
+                group: site.owner_group,
+                kind: site.owner_kind,
+                namespace: site.owner_ns,
+                name: site.owner_name,
+            },
+            ObjectId {
+                group,
+                kind,
+                namespace: ns,
+                name: &br.name,
+            },
+        )
+    {
+        return done(
+            texts,
+            e,
+            Mode::Unresolved,
+            format!(
+                "no ReferenceGrant in namespace {ns} lets {} from namespace {} refer to {kind} {} (RefNotPermitted): requests get HTTP 500",
+                site.owner_kind, site.owner_ns, br.name
+            ),
+        );
+    }
+    let target = match kind {
+        "Backend" => {
+            if !ctx.opts.eg_backend_api {
+                return done(
+                    texts,
+                    e,
+                    Mode::Unresolved,
+                    "the Envoy Gateway Backend API is disabled (extensionApis.enableBackend): Backend references are invalid",
+                );
+            }
+            match snap.backend(ns, &br.name) {
+                Some(b) => {
+                    if let Err(why) = eg_backend_endpoints_valid(b, site.route_kind.is_some()) {
+                        return done(
+                            texts,
+                            e,
+                            Mode::Unresolved,
+                            format!("Backend {ns}/{} is not usable: {why}", br.name),
+                        );
+                    }
+                    Target::Backend(b)
+                }
+                None => {
+                    return done(
+                        texts,
+                        e,
+                        Mode::Unresolved,
+                        format!("Backend {ns}/{} not found (BackendNotFound)", br.name),
+                    );
+                }
+            }
+        }
+        _ => {
+            let Some(svc) = snap.service(kind, ns, &br.name) else {
+                return done(
+                    texts,
+                    e,
+                    Mode::Unresolved,
+                    format!("{kind} {ns}/{} not found (BackendNotFound)", br.name),
+                );
+            };
+            let Some(port) = br.port else {
+                return done(
+                    texts,
+                    e,
+                    Mode::Unresolved,
+                    format!(
+                        "backendRef to {kind} {} has no port (a port is required)",
+                        br.name
+                    ),
+                );
+            };
+            let Some(sp) = svc.port(port) else {
+                let known: Vec<String> = svc
+                    .ports
+                    .iter()
+                    .filter_map(|p| p.port)
+                    .map(|p| p.to_string())
+                    .collect();
+                return done(
+                    texts,
+                    e,
+                    Mode::Unresolved,
+                    format!(
+                        "{kind} {ns}/{} has no port {port} (ports: {})",
+                        br.name,
+                        known.join(", ")
+                    ),
+                );
+            };
+            Target::Service(svc, sp)
+        }
+    };
+    let (key, backend) = match &target {
+        Target::Service(svc, sp) => {
+            e.port_look = texts.look(|look| port_look_into(sp, &svc.meta.annotations, look));
+            (
+                TargetKey {
+                    group,
+                    kind,
+                    name: &br.name,
+                    namespace: ns,
+                    section: sp.name.as_deref().map(Into::into),
+                },
+                None,
+            )
+        }
+        Target::Backend(b) => {
+            e.port_look = texts.look(|look| *look = backend_look(b, br.port));
+            (
+                TargetKey {
+                    group,
+                    kind,
+                    name: &br.name,
+                    namespace: ns,
+                    section: br.port.map(|p| p.to_string().into()),
+                },
+                Some(*b),
+            )
+        }
+    };
+    if br.weight == Some(0) {
+        e.reasons
+            .push(texts.text("weight 0: this backend receives no traffic"));
+    }
+    // Policies a controller can see: current Gateway API releases serve BackendTLSPolicy v1;
+    // an object in the Gateway API v1.0 shape comes from a v1alpha2-only CRD that they do not watch.
+    // A controller that reads a BackendTLSPolicy version the cluster does not serve sees none.
+    let blind = ctx
+        .eg_blind
+        .as_deref()
+        .filter(|_| semantics == Semantics::EnvoyGateway);
+    let visible = select(snap, semantics, &key, |p| {
+        !p.legacy_shape && blind.is_none()
+    });
+    let backend_tls = backend
+        .and_then(|b| b.tls.as_ref())
+        .filter(|_| semantics == Semantics::EnvoyGateway);
+
+    // Envoy Gateway validates the Backend's own TLS block when it validates the backendRef.
+    if let (Some(b), Some(t)) = (backend, backend_tls)
+        && let Err(why) = eg_backend_tls_valid(ctx, b, t)
+    {
+        return done(
+            texts,
+            e,
+            Mode::FailClosed,
+            format!(
+                "Backend {}/{} is invalid: {why} (route ResolvedRefs=False/InvalidBackendRef): requests get HTTP 500",
+                b.meta.namespace, b.meta.name
+            ),
+        );
+    }
+
+    if visible.is_none() && backend_tls.is_none() {
+        // The policy the controller would take if it saw every version and shape.
+        let would_be = select(snap, semantics, &key, |_| true);
+        return plaintext_outcome(texts, e, site, would_be, blind);
+    }
+    tls_outcome(
+        ctx,
+        rec,
+        texts,
+        gw,
+        site,
+        e,
+        semantics,
+        visible,
+        backend,
+        backend_tls,
+    )
+}
+
+/// Envoy Gateway's endpoint checks for Backends referenced from routes (Kubernetes infrastructure).
+/// Unix sockets are only refused for route backends (policy backends such as ext-auth may use them).
+fn eg_backend_endpoints_valid(b: &Backend, from_route: bool) -> Result<(), String> {
+    for ep in &b.endpoints {
+        if from_route && ep.unix.is_some() {
+            return Err("unix domain sockets are not supported in backend references (UnsupportedAddressType)".into());
+        }
+        if let Some(ip) = &ep.ip
+            && ip
+                .hostname
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_loopback())
+        {
+            return Err(format!(
+                "IP address {} in the loopback range is only supported with the Host infrastructure (Backend Accepted=False)",
+                ip.hostname
+            ));
+        }
+        if let Some(f) = &ep.fqdn
+            && !f.hostname.contains('.')
+        {
+            return Err(format!(
+                "hostname {} should be a domain with at least two segments separated by dots (Backend Accepted=False)",
+                f.hostname
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Envoy Gateway answers a whole HTTP rule with 500 when one of its backends fails TLS setup;
+/// the other backends of that rule are told so.
+pub(crate) fn mark_failed_rules(edges: &mut [Edge]) {
+    // (gateway, route, rule) -> the first backendRef of that rule that failed.
+    let mut failed: foldhash::HashMap<(&str, &str, usize), usize> = foldhash::HashMap::default();
+    for e in edges.iter() {
+        if e.mode == Mode::FailClosed
+            && e.semantics == Semantics::EnvoyGateway
+            && e.via.is_none()
+            && (e.route.starts_with("HTTPRoute/") || e.route.starts_with("GRPCRoute/"))
+        {
+            failed
+                .entry((&*e.gateway, &*e.route, e.rule))
+                .or_insert(e.backend_ref);
+        }
+    }
+    if failed.is_empty() {
+        return;
+    }
+    let notes: Vec<(usize, String)> = edges
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let &bad = failed.get(&(&*e.gateway, &*e.route, e.rule))?;
+            (bad != e.backend_ref).then(|| (i, format!("rule {} is answered with HTTP 500 as a whole because backendRef {bad} cannot set up TLS", e.rule)))
+        })
+        .collect();
+    for (i, note) in notes {
+        edges[i].reasons.push(note.into());
+    }
+}
