@@ -339,7 +339,7 @@ fn new_edge(
         reasons,
         key,
         // No signs until the backend is resolved (shared: many edges end before that).
-        port_look: texts.look(|_| {}),
+        port_look: texts.no_look(),
         listener_terminates_tls: site.terminates_tls,
         double_tls: false,
         client_cert_warning: None,

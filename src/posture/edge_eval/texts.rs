@@ -12,19 +12,20 @@ pub(super) struct SharedTexts {
     looks: Shared<PortLook>,
     scratch: String,
     look: PortLook,
+    no_look: Option<Arc<PortLook>>,
 }
 
 impl SharedTexts {
     /// `text`, shared with the edges that have it already (allocated only the first time).
     pub(super) fn text(&mut self, text: impl AsRef<str>) -> Arc<str> {
-        self.texts.text(text.as_ref())
+        self.texts.get_or_share(text.as_ref(), |t| Arc::from(t))
     }
 
     /// The text that `write` writes, shared as [`SharedTexts::text`] is.
     pub(super) fn text_with(&mut self, write: impl FnOnce(&mut String)) -> Arc<str> {
         self.scratch.clear();
         write(&mut self.scratch);
-        self.texts.text(&self.scratch)
+        self.texts.get_or_share(&self.scratch, |t| Arc::from(t))
     }
 
     /// The concatenation of `parts`, shared as [`SharedTexts::text`] is.
@@ -40,14 +41,19 @@ impl SharedTexts {
     pub(super) fn look(&mut self, fill: impl FnOnce(&mut PortLook)) -> Arc<PortLook> {
         self.look.clear();
         fill(&mut self.look);
-        match self.looks.0.get(&self.look) {
-            Some(kept) => kept.clone(),
-            None => {
-                let kept = Arc::new(self.look.clone());
-                self.looks.0.insert(kept.clone());
-                kept
-            }
+        self.looks
+            .get_or_share(&self.look, |look| Arc::new(look.clone()))
+    }
+
+    /// The look of an edge whose backend is not resolved yet (no signs), shared like the
+    /// others; kept at hand because every edge starts with it.
+    pub(super) fn no_look(&mut self) -> Arc<PortLook> {
+        if let Some(kept) = &self.no_look {
+            return kept.clone();
         }
+        let kept = self.look(|_| {});
+        self.no_look = Some(kept.clone());
+        kept
     }
 }
 
@@ -63,15 +69,14 @@ impl<T: ?Sized> Default for Shared<T> {
     }
 }
 
-impl Shared<str> {
-    fn text(&mut self, text: &str) -> Arc<str> {
-        match self.0.get(text) {
-            Some(kept) => kept.clone(),
-            None => {
-                let kept: Arc<str> = text.into();
-                self.0.insert(kept.clone());
-                kept
-            }
+impl<T: ?Sized + std::hash::Hash + Eq> Shared<T> {
+    /// The kept copy of `value`, or a new one made by `make` and kept.
+    fn get_or_share(&mut self, value: &T, make: impl FnOnce(&T) -> Arc<T>) -> Arc<T> {
+        if let Some(kept) = self.0.get(value) {
+            return kept.clone();
         }
+        let kept = make(value);
+        self.0.insert(kept.clone());
+        kept
     }
 }
