@@ -89,7 +89,7 @@ fn computed(p: &Posture, policy: &str) -> Vec<(String, String, String)> {
     let r = p
         .policies
         .iter()
-        .find(|r| r.policy == policy)
+        .find(|r| &*r.policy == policy)
         .unwrap_or_else(|| panic!("no policy {policy}"));
     let mut v: Vec<_> = r
         .ancestors

@@ -102,7 +102,7 @@ fn compare_tls(e: &Edge, x: &ExpectedTls) -> Vec<String> {
         d.push(format!("expected TLS, computed {}", e.mode));
         return d;
     }
-    if e.sni != x.sni {
+    if e.sni.as_deref() != x.sni.as_deref() {
         d.push(format!("SNI {:?} != expected {:?}", e.sni, x.sni));
     }
     if e.auto_sni != x.auto_sni {
@@ -281,7 +281,7 @@ fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
         let computed: BTreeSet<Anc> = p
             .policies
             .iter()
-            .filter(|r| r.policy == key)
+            .filter(|r| *r.policy == *key)
             .flat_map(|r| r.ancestors.iter())
             .filter(|a| !a.computed.is_empty())
             .map(|a| {

@@ -103,7 +103,7 @@ fn policies_view_shows_stale_and_mismatch_badges() {
     let pos = app
         .policy_indices()
         .iter()
-        .position(|&i| app.posture.policies[i].policy == "shop/inventory-tls")
+        .position(|&i| &*app.posture.policies[i].policy == "shop/inventory-tls")
         .unwrap();
     for _ in 0..pos {
         key(&mut app, KeyCode::Down);
@@ -117,7 +117,7 @@ fn policies_view_shows_stale_and_mismatch_badges() {
     let pos = app
         .policy_indices()
         .iter()
-        .position(|&i| app.posture.policies[i].policy == "search/query-tls")
+        .position(|&i| &*app.posture.policies[i].policy == "search/query-tls")
         .unwrap();
     key(&mut app, KeyCode::Char('g'));
     for _ in 0..pos {

@@ -193,7 +193,7 @@ fn assert_mode(p: &Posture, backend: &str, mode: Mode) {
 fn report<'a>(p: &'a Posture, policy: &str) -> &'a PolicyReport {
     p.policies
         .iter()
-        .find(|r| r.policy == policy)
+        .find(|r| &*r.policy == policy)
         .unwrap_or_else(|| {
             panic!(
                 "no policy {policy}; have {:?}",

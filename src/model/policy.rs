@@ -3,6 +3,7 @@
 use super::meta::{AncestorStatus, ObjectMeta, ObjectRef};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The apiVersion a policy was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -72,6 +73,8 @@ impl SanMatcher {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendTlsPolicy {
     pub meta: ObjectMeta,
+    /// `NS/NAME`, made once when the policy is read: every edge the policy decides names it.
+    pub key: Arc<str>,
     pub version: BtlspVersion,
     /// Written in the Gateway API v1.0 shape (`spec.targetRef` + `spec.tls`): only a
     /// v1alpha2-only CRD (Gateway API v1.0) serves it.
@@ -79,8 +82,10 @@ pub struct BackendTlsPolicy {
     pub targets: Vec<PolicyTarget>,
     pub ca_refs: Vec<ObjectRef>,
     pub well_known: Option<String>,
-    pub hostname: String,
-    pub sans: Vec<SanMatcher>,
+    /// Shared with the edges the policy decides (their SNI).
+    pub hostname: Arc<str>,
+    /// Shared with the edges the policy decides.
+    pub sans: Arc<[SanMatcher]>,
     /// SAN entries without a usable type; Envoy Gateway drops them.
     pub dropped_sans: usize,
     pub options: BTreeMap<String, String>,
@@ -91,8 +96,8 @@ pub struct BackendTlsPolicy {
 }
 
 impl BackendTlsPolicy {
-    /// `NS/NAME`.
-    pub fn key(&self) -> String {
-        cat!(self.meta.namespace, "/", self.meta.name)
+    /// `NS/NAME`, as the policy's `key` is made.
+    pub fn key_of(meta: &ObjectMeta) -> Arc<str> {
+        cat!(meta.namespace, "/", meta.name).into()
     }
 }

@@ -56,7 +56,7 @@ impl Conflicts {
             if let Some(winner) = lost_to {
                 self.winners.insert(pid(p), pid(winner));
                 self.conflicted_with
-                    .insert(pid(p), (winner.key(), lost_keys));
+                    .insert(pid(p), (winner.key.to_string(), lost_keys));
             } else {
                 for t in &p.targets {
                     claimed.entry(conflict_key(p, t)).or_insert(p);

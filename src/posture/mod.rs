@@ -25,6 +25,7 @@ pub use tree::{NodeKind, NodeState, TreeNode};
 use crate::model::{ParentRef, SanMatcher};
 use crate::snapshot::{ObjectError, Snapshot, SourceInfo};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -164,7 +165,8 @@ pub struct Edge {
     pub gateway_class: Arc<str>,
     pub controller: Arc<str>,
     pub semantics: Semantics,
-    pub listener: Option<String>,
+    /// The listener's name (shared by the edges of a route's parentRef).
+    pub listener: Option<Arc<str>>,
     /// `KIND/NS/NAME` of the route (or of the owning Envoy Gateway policy for auxiliary backends),
     /// shared by the route's edges.
     pub route: Arc<str>,
@@ -176,20 +178,23 @@ pub struct Edge {
     pub via: Option<&'static str>,
     pub mode: Mode,
     pub mtls: bool,
-    /// `NS/NAME` of the policy that decides this edge.
-    pub policy: Option<String>,
-    pub sni: Option<String>,
+    /// `NS/NAME` of the policy that decides this edge (shared with the policy).
+    pub policy: Option<Arc<str>>,
+    /// Shared with the policy or Backend that sets it.
+    pub sni: Option<Arc<str>>,
     /// SNI is taken from each endpoint's hostname (`Backend.spec.tls.autoSNIFromEndpointHostname`).
     pub auto_sni: bool,
     pub trust: Trust,
     /// `KIND/NS/NAME` of each CA reference (shared by the edges of a policy).
     pub ca_refs: Arc<[String]>,
     pub ca_ref_states: Arc<[CaRefState]>,
-    pub sans: Vec<SanMatcher>,
+    /// Shared with the policy that sets them.
+    pub sans: Arc<[SanMatcher]>,
     pub client_cert: Option<ClientCert>,
     pub insecure_skip_verify: bool,
-    pub min_version: Option<String>,
-    pub max_version: Option<String>,
+    /// TLS version bounds (the defaults are held once, not per edge).
+    pub min_version: Option<Cow<'static, str>>,
+    pub max_version: Option<Cow<'static, str>>,
     pub alpn: Option<Vec<String>>,
     /// The route is attached to the Gateway through this parentRef (listener and namespace match).
     pub attached: bool,
@@ -280,8 +285,8 @@ impl PolicyRole {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyReport {
-    /// `NS/NAME`.
-    pub policy: String,
+    /// `NS/NAME` (shared with the edges the policy decides).
+    pub policy: Arc<str>,
     pub api_version: String,
     pub role: PolicyRole,
     pub targets: Vec<TargetView>,
@@ -289,7 +294,7 @@ pub struct PolicyReport {
     pub reported_matches_computed: bool,
     pub generation: Option<i64>,
     pub problems: Vec<String>,
-    pub hostname: String,
+    pub hostname: Arc<str>,
     pub ca_refs: Arc<[CaRefState]>,
     pub well_known: Option<String>,
 }

@@ -337,7 +337,7 @@ pub(crate) fn report(
             .unwrap_or_default()
     };
     PolicyReport {
-        policy: p.key(),
+        policy: p.key.clone(),
         api_version: p.version.api_version().to_string(),
         role,
         targets,
@@ -495,7 +495,7 @@ fn unattached_reason(
     }
     if let Some(e) = referenced
         .iter()
-        .find(|e| e.policy.is_some() && e.policy.as_deref() != Some(&p.key()))
+        .find(|e| e.policy.is_some() && e.policy.as_deref() != Some(&*p.key))
     {
         return format!(
             "shadowed: {} decides {} on this target",

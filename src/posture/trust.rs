@@ -4,6 +4,7 @@ use super::context::GatewayCtx;
 use super::{CaRefState, ClientCert, Semantics};
 use crate::model::*;
 use crate::snapshot::{ObjectId, Snapshot};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Failure to build a trust source from a policy: the status it earns and why.
@@ -416,13 +417,20 @@ pub(crate) fn client_cert(
     ClientCertOutcome::None
 }
 
+/// Minimum and maximum TLS version, and the ALPN protocols.
+pub(crate) type TlsParams = (
+    Option<Cow<'static, str>>,
+    Option<Cow<'static, str>>,
+    Option<Vec<String>>,
+);
+
 /// TLS version bounds and ALPN in effect (Envoy Gateway: Backend inline settings over Gateway
 /// or EnvoyProxy settings; defaults 1.2/1.3).
 pub(crate) fn tls_params(
     gw: &GatewayCtx,
     backend: Option<&Backend>,
     semantics: Semantics,
-) -> (Option<String>, Option<String>, Option<Vec<String>>) {
+) -> TlsParams {
     if semantics != Semantics::EnvoyGateway {
         return (None, None, None);
     }
@@ -434,10 +442,11 @@ pub(crate) fn tls_params(
     let inline = backend.and_then(|b| b.tls.as_ref()).map(|t| &t.client);
     let pick =
         |f: fn(&ClientTlsParams) -> Option<String>| inline.and_then(f).or_else(|| base.and_then(f));
-    let min = pick(|c| c.min_version.clone()).or_else(|| Some("1.2".into()));
-    let max = pick(|c| c.max_version.clone()).or_else(|| Some("1.3".into()));
+    // The defaults borrowed, not copied for every edge.
+    let min = pick(|c| c.min_version.clone()).map_or(Cow::Borrowed("1.2"), Cow::Owned);
+    let max = pick(|c| c.max_version.clone()).map_or(Cow::Borrowed("1.3"), Cow::Owned);
     let alpn = inline
         .and_then(|c| c.alpn_protocols.clone())
         .or_else(|| base.and_then(|c| c.alpn_protocols.clone()));
-    (min, max, alpn)
+    (Some(min), Some(max), alpn)
 }

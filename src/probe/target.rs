@@ -97,7 +97,7 @@ pub fn for_edge(
             other => return Err(format!("lastmile cannot probe backends of kind {other}")),
         }
     };
-    let sni = edge.sni.clone().or(fallback_sni);
+    let sni = edge.sni.as_deref().map(str::to_string).or(fallback_sni);
     // The trust the gateway uses; for edges without verification, what it would use if it were
     // turned on (the configured CA), else this machine's roots as a reference point.
     let certs: Vec<CertificateDer<'static>> = edge
@@ -115,7 +115,7 @@ pub fn for_edge(
         _ => TrustSource::System,
     };
     let identity = if !edge.sans.is_empty() {
-        Some(Identity::Sans(edge.sans.clone()))
+        Some(Identity::Sans(edge.sans.to_vec()))
     } else {
         sni.clone().map(Identity::Name)
     };

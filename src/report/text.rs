@@ -104,8 +104,8 @@ pub fn write(p: &Posture, fail_on: Severity, o: &mut impl Write) -> std::fmt::Re
                 gw,
                 route,
                 e.backend.clone(),
-                e.policy.clone().unwrap_or_else(|| "-".into()),
-                e.sni.clone().unwrap_or_else(|| "-".into()),
+                e.policy.as_deref().unwrap_or("-").to_string(),
+                e.sni.as_deref().unwrap_or("-").to_string(),
             ]
         })
         .collect();

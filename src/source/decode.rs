@@ -447,14 +447,15 @@ fn decode_policy(
         _ => Default::default(),
     };
     Ok(BackendTlsPolicy {
+        key: BackendTlsPolicy::key_of(&meta),
         meta,
         version,
         legacy_shape,
         targets,
         ca_refs,
         well_known,
-        hostname,
-        sans,
+        hostname: Arc::from(hostname),
+        sans: sans.into(),
         dropped_sans,
         options,
         problems,

@@ -122,7 +122,7 @@ fn status_cell(reports: &HashMap<&str, &PolicyReport>, e: &Edge) -> (String, Opt
     let Some(pk) = &e.policy else {
         return ("—".into(), None);
     };
-    let Some(report) = reports.get(pk.as_str()) else {
+    let Some(report) = reports.get(&**pk) else {
         return ("?".into(), Some(false));
     };
     let gw_name = e.gateway.split('/').nth(1).unwrap_or("");
@@ -174,7 +174,7 @@ impl<'a> RowContext<'a> {
     fn new(p: &'a Posture) -> Self {
         let mut reports = HashMap::with_capacity(p.policies.len());
         for r in &p.policies {
-            reports.entry(r.policy.as_str()).or_insert(r);
+            reports.entry(&*r.policy).or_insert(r);
         }
         RowContext {
             posture: p,

@@ -931,7 +931,7 @@ pub fn assert_edges(snapshot: &lastmile::snapshot::Snapshot, posture: &lastmile:
         assert!(!e.gateway.is_empty() && !e.route.is_empty(), "{e:?}");
         if let Some(p) = &e.policy {
             assert!(
-                snapshot.policies.iter().any(|x| &x.key() == p),
+                snapshot.policies.iter().any(|x| x.key == *p),
                 "edge decided by a policy that is not there: {p}"
             );
         }

@@ -27,7 +27,7 @@ struct Site<'r> {
     /// `KIND/NS/NAME` of the owner.
     owner_key: &'r Arc<str>,
     parent_ref: &'r ParentRef,
-    listener: Option<&'r str>,
+    listener: Option<&'r Arc<str>>,
     attached: bool,
     attach_note: Option<&'r str>,
     passthrough: bool,
@@ -179,7 +179,7 @@ fn route_into(
                     route_kind: Some(route.kind),
                     owner_key: &owner_key,
                     parent_ref: pr,
-                    listener: att.listener.as_deref(),
+                    listener: att.listener.as_ref(),
                     attached: att.attached,
                     attach_note: att.note.as_deref(),
                     passthrough: att.passthrough,
@@ -206,7 +206,8 @@ fn route_into(
 }
 
 struct Attachment {
-    listener: Option<String>,
+    /// Shared by the edges of the parentRef.
+    listener: Option<Arc<str>>,
     attached: bool,
     note: Option<String>,
     passthrough: bool,
@@ -262,8 +263,8 @@ fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
         ));
     }
     let listener = match (ns_ok.as_slice(), &pr.section_name) {
-        ([only], _) => Some(only.name.clone()),
-        (_, Some(s)) => Some(s.clone()),
+        ([only], _) => Some(only.name.as_str().into()),
+        (_, Some(s)) => Some(s.as_str().into()),
         _ => None,
     };
     Attachment {
@@ -314,7 +315,7 @@ fn new_edge(
         gateway_class: gw.class_name.clone(),
         controller: gw.controller.clone(),
         semantics: gw.semantics.unwrap_or(Semantics::GatewayApiSpec),
-        listener: site.listener.map(str::to_string),
+        listener: site.listener.cloned(),
         route: site.owner_key.clone(),
         rule: site.rule,
         backend_ref: site.index,
@@ -328,7 +329,7 @@ fn new_edge(
         trust: Trust::None,
         ca_refs: Arc::default(),
         ca_ref_states: Arc::default(),
-        sans: vec![],
+        sans: Arc::default(),
         client_cert: None,
         insecure_skip_verify: false,
         min_version: None,

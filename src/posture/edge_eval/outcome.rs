@@ -22,7 +22,7 @@ pub(super) fn plaintext_outcome(
     if let (Some(w), Some(why)) = (&would_be, blind)
         && !w.policy.legacy_shape
     {
-        let key = w.policy.key();
+        let key = w.policy.key.clone();
         let reason = texts.text_of(&[
             "policy ",
             &key,
@@ -34,7 +34,7 @@ pub(super) fn plaintext_outcome(
         return decided(e, Mode::FailOpenPlaintext, reason);
     }
     if let Some(w) = would_be {
-        let key = w.policy.key();
+        let key = w.policy.key.clone();
         let reason = texts.text_of(&[
             "policy ",
             &key,
@@ -152,16 +152,16 @@ pub(super) fn tls_outcome(
     let controller: &str = &gw.controller;
     let mut trust = Trust::None;
     let mut sni = None;
-    let mut sans = Vec::new();
+    let mut sans: Arc<[crate::model::SanMatcher]> = Arc::default();
     if let Some(sel) = chosen {
         let p = sel.policy;
-        let policy_key = p.key();
+        let policy_key = &p.key;
         e.policy = Some(policy_key.clone());
         let target = &p.targets[sel.target_index];
         let how = match &target.section_name {
             Some(s) => texts.text_of(&[
                 "policy ",
-                &policy_key,
+                policy_key,
                 " targets ",
                 &target.kind,
                 " ",
@@ -171,7 +171,7 @@ pub(super) fn tls_outcome(
             ]),
             None => texts.text_of(&[
                 "policy ",
-                &policy_key,
+                policy_key,
                 " targets the whole ",
                 &target.kind,
                 " ",
@@ -226,7 +226,7 @@ pub(super) fn tls_outcome(
                     ],
                 );
                 let reason =
-                    texts.text_of(&["some CA references of ", &policy_key, " are invalid: ", msg]);
+                    texts.text_of(&["some CA references of ", policy_key, " are invalid: ", msg]);
                 e.reasons.push(reason);
             }
         }
@@ -306,7 +306,7 @@ pub(super) fn tls_outcome(
     if let (Some(b), Some(t)) = (backend, backend_tls) {
         insecure = t.insecure_skip_verify.unwrap_or(false);
         if sni.is_none() {
-            sni = t.sni.clone();
+            sni = t.sni.as_deref().map(Arc::from);
             e.auto_sni = t.auto_sni_from_endpoint_hostname.unwrap_or(false);
         }
         if trust == Trust::None {
@@ -368,7 +368,7 @@ pub(super) fn tls_outcome(
         && let [only] = b.endpoints.as_slice()
         && let Some(f) = &only.fqdn
     {
-        sni = Some(f.hostname.clone());
+        sni = Some(f.hostname.as_str().into());
     }
     e.sni = sni;
     e.sans = sans;

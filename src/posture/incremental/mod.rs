@@ -125,7 +125,7 @@ impl Incremental {
         }
         for (i, p) in snapshot.policies.iter().enumerate() {
             book.policy_at.insert(pid(p), i);
-            book.policy_named.insert(p.key(), i);
+            book.policy_named.insert(p.key.clone(), i);
         }
         drop(ctx);
         let posture = Posture::of(&snapshot, now, edges, policies, raised.findings, tree);
@@ -339,7 +339,7 @@ impl Incremental {
         };
         // Policies whose nodes in the tree change (they show the ancestors' status), and
         // whether the group of policies that decide no edge does.
-        let mut shown_again: HashSet<String> = HashSet::default();
+        let mut shown_again: HashSet<Arc<str>> = HashSet::default();
         let mut loose_again = false;
         for &q in &policies {
             let p = &snapshot.policies[q];

@@ -420,7 +420,7 @@ fn a_loser_follows_its_winner_through_a_target_it_does_not_name() {
     let loser = full
         .policies
         .iter()
-        .find(|p| p.policy == "app/b-lose")
+        .find(|p| &*p.policy == "app/b-lose")
         .unwrap();
     assert_eq!(loser.role, PolicyRole::Conflicted);
     assert!(
@@ -440,7 +440,8 @@ fn a_conflict_two_target_names_away_is_reported() {
     objects.push(service_policy("p2", &["x", "y"]));
     objects.push(service_policy("p3", &["y"]));
     let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
-    let role = |p: &Posture, name: &str| p.policies.iter().find(|r| r.policy == name).unwrap().role;
+    let role =
+        |p: &Posture, name: &str| p.policies.iter().find(|r| &*r.policy == name).unwrap().role;
     assert_eq!(role(engine.posture(), "app/p3"), PolicyRole::Unattached);
     // Then back: p3 no longer loses (it is nobody's loser, so only the link finds it).
     for (step, (target, p3)) in [("z", PolicyRole::Conflicted), ("x", PolicyRole::Unattached)]

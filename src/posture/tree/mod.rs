@@ -142,7 +142,7 @@ impl<'a> Shared<'a> {
 
 pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let snap = ctx.snap;
-    let mut shared = Shared::new(policies.iter().map(|p| (p.policy.as_str(), p)).collect());
+    let mut shared = Shared::new(policies.iter().map(|p| (&*p.policy, p)).collect());
     let mut by_gateway: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, e) in edges.iter().enumerate() {
         by_gateway.entry(&*e.gateway).or_default().push(i);
@@ -236,7 +236,7 @@ fn gateway_node<'a>(
         let in_listener: Vec<usize> = gw_edges
             .iter()
             .copied()
-            .filter(|&i| edges[i].listener == ln && edges[i].via.is_none())
+            .filter(|&i| edges[i].listener.as_deref() == ln.as_deref() && edges[i].via.is_none())
             .collect();
         let label = match &ln {
             Some(n) => {
@@ -417,7 +417,7 @@ fn edge_node<'a>(e: &'a Edge, i: usize, shared: &mut Shared<'a>) -> TreeNode {
             ca_refs: e.ca_ref_states.as_ptr() as usize,
             system_trust: e.trust == super::Trust::System,
         };
-        let report = shared.policies.get(pk.as_str()).copied();
+        let report = shared.policies.get(&**pk).copied();
         let pn = shared
             .policy_nodes
             .entry(key)
@@ -534,11 +534,8 @@ mod tests {
     fn check_policy_nodes(snap: &crate::snapshot::Snapshot, at_least: usize) {
         let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
         let posture = super::super::evaluate(snap, now, &Default::default());
-        let reports: HashMap<&str, &PolicyReport> = posture
-            .policies
-            .iter()
-            .map(|p| (p.policy.as_str(), p))
-            .collect();
+        let reports: HashMap<&str, &PolicyReport> =
+            posture.policies.iter().map(|p| (&*p.policy, p)).collect();
         let mut checked = 0;
         let mut controllers = std::collections::BTreeSet::new();
         visit(&posture.tree, &mut |n| {
@@ -549,7 +546,7 @@ mod tests {
             let Some(pk) = &e.policy else {
                 return;
             };
-            let expected = policy_node(e, pk, reports.get(pk.as_str()).copied());
+            let expected = policy_node(e, pk, reports.get(&**pk).copied());
             let shown = n.children[0]
                 .children
                 .iter()

@@ -123,8 +123,9 @@ fn edge_lines(app: &App, i: usize) -> Vec<Line<'static>> {
         t,
         "Listener",
         e.listener
-            .clone()
-            .unwrap_or_else(|| "(several or none)".into()),
+            .as_deref()
+            .unwrap_or("(several or none)")
+            .to_string(),
     ));
     let via = e
         .via
@@ -161,12 +162,12 @@ fn edge_lines(app: &App, i: usize) -> Vec<Line<'static>> {
     l.push(kv(
         t,
         "Policy",
-        e.policy.clone().unwrap_or_else(|| "—".into()),
+        e.policy.as_deref().unwrap_or("—").to_string(),
     ));
     l.push(kv(
         t,
         "SNI",
-        e.sni.clone().unwrap_or_else(|| {
+        e.sni.as_deref().map(str::to_string).unwrap_or_else(|| {
             if e.auto_sni {
                 "from the endpoint hostname".into()
             } else {
@@ -285,7 +286,7 @@ fn policy_lines(app: &App, r: &PolicyReport) -> Vec<Line<'static>> {
     let mut l = vec![heading(t, &format!("BackendTLSPolicy {}", r.policy))];
     l.push(kv(t, "API version", r.api_version.clone()));
     l.push(kv(t, "Role", r.role.as_str().to_string()));
-    l.push(kv(t, "Hostname", r.hostname.clone()));
+    l.push(kv(t, "Hostname", r.hostname.to_string()));
     if let Some(w) = &r.well_known {
         l.push(kv(t, "Trust", format!("wellKnownCACertificates: {w}")));
     }
@@ -350,7 +351,7 @@ fn object_lines(app: &App, o: &str) -> Vec<Line<'static>> {
     let p = &app.posture;
     let mut l = Vec::new();
     if let Some(key) = o.strip_prefix("BackendTLSPolicy/")
-        && let Some(r) = p.policies.iter().find(|r| r.policy == key)
+        && let Some(r) = p.policies.iter().find(|r| *r.policy == *key)
     {
         l.extend(policy_lines(app, r));
         l.push(Line::raw(""));
