@@ -25,30 +25,45 @@ pub(crate) fn cond(type_: &str, status: bool, reason: &str, message: &str) -> Co
 }
 
 /// `text` as a shared string: the few texts that computed conditions repeat (types, statuses,
-/// reasons and fixed messages) are held once for the whole program; others are copied.
+/// reasons and fixed messages) are held once for the whole program; others are copied. Every
+/// recorded condition passes here, so the known texts are found by a `match` (length, then
+/// bytes) rather than by hashing.
 fn shared(text: &str) -> Arc<str> {
-    static KNOWN: std::sync::LazyLock<foldhash::HashMap<&'static str, Arc<str>>> =
-        std::sync::LazyLock::new(|| {
-            [
-                "Accepted",
-                "ResolvedRefs",
-                "True",
-                "False",
-                "Aggregated",
-                "Conflicted",
-                "Invalid",
-                "InvalidKind",
-                "NoValidCACertificate",
-                "InvalidCACertificateRef",
-                "Policy has been accepted.",
-                "Resolved all the Object references.",
-            ]
-            .into_iter()
-            .map(|t| (t, Arc::from(t)))
-            .collect()
-        });
-    KNOWN.get(text).cloned().unwrap_or_else(|| text.into())
+    static HELD: std::sync::LazyLock<[Arc<str>; 12]> =
+        std::sync::LazyLock::new(|| KNOWN_TEXTS.map(Arc::from));
+    let at = match text {
+        "Accepted" => 0,
+        "ResolvedRefs" => 1,
+        "True" => 2,
+        "False" => 3,
+        "Aggregated" => 4,
+        "Conflicted" => 5,
+        "Invalid" => 6,
+        "InvalidKind" => 7,
+        "NoValidCACertificate" => 8,
+        "InvalidCACertificateRef" => 9,
+        "Policy has been accepted." => 10,
+        "Resolved all the Object references." => 11,
+        _ => return text.into(),
+    };
+    HELD[at].clone()
 }
+
+/// The texts [`shared`] holds, in the order of its `match`.
+const KNOWN_TEXTS: [&str; 12] = [
+    "Accepted",
+    "ResolvedRefs",
+    "True",
+    "False",
+    "Aggregated",
+    "Conflicted",
+    "Invalid",
+    "InvalidKind",
+    "NoValidCACertificate",
+    "InvalidCACertificateRef",
+    "Policy has been accepted.",
+    "Resolved all the Object references.",
+];
 
 #[derive(Debug, Clone)]
 pub(crate) struct ComputedAncestor {
@@ -607,4 +622,23 @@ fn conditions_agree(computed: &[ConditionView], reported: &[ConditionView]) -> b
             (None, None) => true,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each known text is found by the `match` at its own place (a text listed in one but not
+    /// the other, or out of order, would come back as another text), and is held once.
+    #[test]
+    fn known_condition_texts_are_held_once() {
+        for text in KNOWN_TEXTS {
+            let (a, b) = (shared(text), shared(text));
+            assert_eq!(&*a, text);
+            assert!(Arc::ptr_eq(&a, &b), "{text} is copied");
+        }
+        let (a, b) = (shared("SomethingElse"), shared("SomethingElse"));
+        assert_eq!(&*a, "SomethingElse");
+        assert!(!Arc::ptr_eq(&a, &b));
+    }
 }
