@@ -7,9 +7,13 @@
 //! position in `posture.tree`, and its text is drawn from the node when the row is on screen.
 //! The row list holds only the nodes whose ancestors are all open; it is rebuilt when the posture
 //! changes or a node is opened or closed, not on every frame.
+//!
+//! The posture's tree stops at the backendRefs ([`crate::posture::edge_children`]): the nodes
+//! below a backendRef that is open or on the selected path are built when the rows are, and
+//! kept with them until the next posture.
 
 use super::keymap::Action;
-use crate::posture::{Posture, TreeNode};
+use crate::posture::{Posture, TreeNode, edge_children};
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -102,12 +106,38 @@ pub struct TreeView {
     /// Scroll the selection into view on the next frame (it moved).
     follow: Cell<bool>,
     initialised: bool,
+    /// The children of the backendRef nodes that are open or on the selected path, by edge.
+    below: Below,
+}
+
+/// Children of backendRef nodes, built from the posture when needed.
+#[derive(Debug, Default)]
+struct Below(HashMap<usize, Vec<TreeNode>>);
+
+impl Below {
+    /// `n`'s children: its own, or for a backendRef node those built for its edge (none when
+    /// they were not built).
+    fn of<'a>(&'a self, n: &'a TreeNode) -> &'a [TreeNode] {
+        match n.edge_below() {
+            Some(i) if n.children.is_empty() => self.0.get(&i).map_or(&[], Vec::as_slice),
+            _ => &n.children,
+        }
+    }
+
+    /// Builds the children of edge `i`'s backendRef node, unless they are built already.
+    fn build(&mut self, posture: &Posture, i: usize) {
+        self.0
+            .entry(i)
+            .or_insert_with(|| edge_children(&posture.edges, &posture.policies, i));
+    }
 }
 
 impl TreeView {
     /// Takes a new posture: keeps the open nodes and the selection when their labels are still
     /// there (the selection otherwise moves to the first row).
     pub fn rebuild(&mut self, posture: &Posture) {
+        // Built from the previous posture's edges and reports.
+        self.below.0.clear();
         if !self.initialised {
             // Open classes, gateways and listeners so routes are visible at first sight.
             open_to_depth(&posture.tree, &mut self.opened, 3);
@@ -118,7 +148,7 @@ impl TreeView {
         self.flatten(posture);
         if self.selected_row.is_none()
             && !self.selected.is_empty()
-            && resolve(&posture.tree, &self.selected).is_none()
+            && resolve(&posture.tree, &self.below, &self.selected).is_none()
         {
             self.select_row(posture, Some(0));
         }
@@ -140,7 +170,7 @@ impl TreeView {
     }
 
     /// The node of visible row `row`, if the rows belong to `posture`.
-    pub fn node<'p>(&self, posture: &'p Posture, row: usize) -> Option<&'p TreeNode> {
+    pub fn node<'a>(&'a self, posture: &'a Posture, row: usize) -> Option<&'a TreeNode> {
         let mut chain = Vec::with_capacity(usize::from(self.rows.get(row)?.depth) + 1);
         let mut r = row;
         loop {
@@ -151,11 +181,11 @@ impl TreeView {
             }
             r = x.parent as usize;
         }
-        let mut nodes = &posture.tree;
+        let mut nodes: &[TreeNode] = &posture.tree;
         let mut node = None;
         for &i in chain.iter().rev() {
             let n = nodes.get(i)?;
-            nodes = &n.children;
+            nodes = self.below.of(n);
             node = Some(n);
         }
         node
@@ -180,16 +210,29 @@ impl TreeView {
         start
     }
 
-    /// Recomputes the visible rows and where the selection is among them.
+    /// Recomputes the visible rows and where the selection is among them. The children of
+    /// open backendRef nodes (and of one on the selected path) are built first when they are
+    /// missing: the walk notes them, and runs again once they are there.
     fn flatten(&mut self, posture: &Posture) {
-        self.rows.clear();
-        self.selected_row = None;
-        let mut ctx = Flatten {
-            rows: &mut self.rows,
-            selected_row: &mut self.selected_row,
-        };
         let sel = (!self.selected.is_empty()).then_some(self.selected.as_slice());
-        ctx.walk(&posture.tree, Some(&self.opened), NO_PARENT, 0, sel);
+        loop {
+            self.rows.clear();
+            self.selected_row = None;
+            let mut ctx = Flatten {
+                rows: &mut self.rows,
+                selected_row: &mut self.selected_row,
+                below: &self.below,
+                missing: Vec::new(),
+            };
+            ctx.walk(&posture.tree, Some(&self.opened), NO_PARENT, 0, sel);
+            let missing = ctx.missing;
+            if missing.is_empty() {
+                return;
+            }
+            for i in missing {
+                self.below.build(posture, i);
+            }
+        }
     }
 
     /// The identifier path of visible row `row`.
@@ -289,10 +332,10 @@ impl TreeView {
         self.flatten(posture);
     }
 
-    fn selected_node<'p>(&self, posture: &'p Posture) -> Option<&'p TreeNode> {
+    fn selected_node<'a>(&'a self, posture: &'a Posture) -> Option<&'a TreeNode> {
         match self.selected_row {
             Some(r) => self.node(posture, r),
-            None => resolve(&posture.tree, &self.selected),
+            None => resolve(&posture.tree, &self.below, &self.selected),
         }
     }
 
@@ -313,6 +356,9 @@ impl TreeView {
 struct Flatten<'a> {
     rows: &'a mut Vec<Row>,
     selected_row: &'a mut Option<usize>,
+    below: &'a Below,
+    /// Edges of backendRef nodes whose children are needed and not built yet.
+    missing: Vec<usize>,
 }
 
 impl Flatten<'_> {
@@ -341,20 +387,34 @@ impl Flatten<'_> {
             };
             let open = child_opened.is_some_and(|o| o.open);
             let row = self.rows.len();
+            // A backendRef node always has its backend below it.
+            let lazy = n.edge_below().filter(|_| n.children.is_empty());
             self.rows.push(Row {
                 parent,
                 child: i as u32,
                 repeat,
                 depth,
-                has_children: !n.children.is_empty(),
+                has_children: lazy.is_some() || !n.children.is_empty(),
                 open,
             });
             if child_sel.is_some_and(|r| r.is_empty()) {
                 *self.selected_row = Some(row);
             }
-            if open && !n.children.is_empty() {
-                let below = child_sel.filter(|r| !r.is_empty());
-                self.walk(&n.children, child_opened, row as u32, depth + 1, below);
+            let below = child_sel.filter(|r| !r.is_empty());
+            if let Some(edge) = lazy
+                && (open || below.is_some())
+                && !self.below.0.contains_key(&edge)
+            {
+                self.missing.push(edge);
+                continue;
+            }
+            let built = self.below;
+            let children = match lazy {
+                Some(_) => built.of(n),
+                None => &n.children,
+            };
+            if open && !children.is_empty() {
+                self.walk(children, child_opened, row as u32, depth + 1, below);
             }
         }
     }
@@ -374,8 +434,8 @@ fn open_to_depth(nodes: &[TreeNode], opened: &mut Opened, max: usize) {
     }
 }
 
-/// The node at identifier path `path`.
-fn resolve<'p>(nodes: &'p [TreeNode], path: &[String]) -> Option<&'p TreeNode> {
+/// The node at identifier path `path` (below a backendRef node, among the children built).
+fn resolve<'a>(nodes: &'a [TreeNode], below: &'a Below, path: &[String]) -> Option<&'a TreeNode> {
     let (first, rest) = path.split_first()?;
     let mut repeats = Repeats::default();
     let n = nodes
@@ -384,7 +444,7 @@ fn resolve<'p>(nodes: &'p [TreeNode], path: &[String]) -> Option<&'p TreeNode> {
     if rest.is_empty() {
         Some(n)
     } else {
-        resolve(&n.children, rest)
+        resolve(below.of(n), below, rest)
     }
 }
 

@@ -36,8 +36,6 @@ pub(super) struct Book {
     pub ca_lists: HashMap<usize, (usize, Arc<[CaRefState]>)>,
     /// Policy (by `status::pid`) -> its position.
     pub policy_at: HashMap<usize, usize>,
-    /// `NS/NAME` of a policy -> its position.
-    pub policy_named: HashMap<Arc<str>, usize>,
     /// When the certificate findings were raised (second since the epoch), and the second from
     /// which they may say something else with the same CA bundles.
     pub certificates_at: i64,

@@ -125,7 +125,6 @@ impl Incremental {
         }
         for (i, p) in snapshot.policies.iter().enumerate() {
             book.policy_at.insert(pid(p), i);
-            book.policy_named.insert(p.key.clone(), i);
         }
         drop(ctx);
         let posture = Posture::of(&snapshot, now, edges, policies, raised.findings, tree);
@@ -337,9 +336,8 @@ impl Incremental {
             by_backend: &by_backend,
             controllers: &controllers,
         };
-        // Policies whose nodes in the tree change (they show the ancestors' status), and
-        // whether the group of policies that decide no edge does.
-        let mut shown_again: HashSet<Arc<str>> = HashSet::default();
+        // Whether the group of policies that decide no edge changes. (A policy's node under a
+        // backend is not in the posture's tree: it is built from the report when it is shown.)
         let mut loose_again = false;
         for &q in &policies {
             let p = &snapshot.policies[q];
@@ -348,9 +346,6 @@ impl Incremental {
             let before = std::mem::replace(&mut posture.policies[q], report);
             let after = &posture.policies[q];
             lists_changed |= before.ca_refs != after.ca_refs;
-            if before.ancestors != after.ancestors {
-                shown_again.insert(after.policy.clone());
-            }
             loose_again |= (is_loose(before.role) || is_loose(after.role))
                 && (before.role != after.role || before.targets != after.targets);
         }
@@ -409,18 +404,6 @@ impl Incremental {
         if splices.shifted() {
             tree::remap_edges(&mut posture.tree, &|i| splices.now_at(i).unwrap_or(i));
         }
-        if !shown_again.is_empty() {
-            for &r in &target_routes {
-                for e in &posture.edges[book.range(r, posture.edges.len())] {
-                    if e.policy.as_ref().is_some_and(|p| shown_again.contains(p)) {
-                        fresh.insert(e.route.clone());
-                        gateways.insert(e.gateway.clone());
-                    }
-                }
-            }
-        }
-        let policy_named = &book.policy_named;
-        let reports = &posture.policies;
         for gw in &gateways {
             let gw_edges: Vec<usize> = book
                 .gateway_routes
@@ -437,7 +420,6 @@ impl Incremental {
                 &posture.edges,
                 &gw_edges,
                 &fresh,
-                |k| policy_named.get(k).map(|&q| &reports[q]),
             );
         }
         if loose_again {

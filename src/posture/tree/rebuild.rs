@@ -11,16 +11,14 @@ use std::sync::Arc;
 
 /// Builds again the node of the Gateway `gw_key` (`NS/NAME`) in `tree` from its edges as they
 /// are now (`gw_edges`, in order), keeping the nodes of the routes not in `fresh` (by key) as
-/// they are; `report` finds a policy's report by `NS/NAME`. Returns whether the tree has that
-/// Gateway.
-pub(crate) fn rebuild_gateway<'a>(
+/// they are. Returns whether the tree has that Gateway.
+pub(crate) fn rebuild_gateway(
     tree: &mut [TreeNode],
     ctx: &Context,
     gw_key: &str,
-    edges: &'a [Edge],
+    edges: &[Edge],
     gw_edges: &[usize],
     fresh: &foldhash::HashSet<Arc<str>>,
-    report: impl Fn(&str) -> Option<&'a PolicyReport>,
 ) -> bool {
     let Some((ns, name)) = gw_key.split_once('/') else {
         return false;
@@ -36,12 +34,6 @@ pub(crate) fn rebuild_gateway<'a>(
     else {
         return false;
     };
-    let policies = gw_edges
-        .iter()
-        .filter(|&&i| fresh.contains(&edges[i].route))
-        .filter_map(|&i| edges[i].policy.as_deref())
-        .filter_map(|k| report(k).map(|r| (k, r)))
-        .collect();
     let mut reuse = Reuse::from(
         std::mem::replace(
             node,
@@ -54,7 +46,7 @@ pub(crate) fn rebuild_gateway<'a>(
         gw_key,
         edges,
         gw_edges,
-        &mut Shared::new(policies),
+        &mut Shared::default(),
         &mut reuse,
     );
     true
