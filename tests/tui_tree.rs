@@ -270,3 +270,76 @@ fn the_selected_backend_stays_selected_when_edges_shift() {
     let after = app.selected_edge().expect("still a selection");
     assert_eq!((&after.gateway, &after.key), (&before.gateway, &before.key));
 }
+
+/// Below a backendRef the tree shows its backend, and under it the policy that decides the
+/// edge with its status and its CA references. They are built when the node is opened (the
+/// posture's tree stops at the backendRefs), stay open when a new posture arrives, and Enter
+/// on a CA reference opens that object.
+#[test]
+fn an_opened_backend_ref_shows_its_backend_policy_and_ca_references() {
+    let mut app = app_of(demo::snapshot());
+    key(&mut app, KeyCode::Char('2'));
+    let (i, e) = app
+        .posture
+        .edges
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.policy.is_some() && !e.ca_ref_states.is_empty())
+        .expect("an edge with a policy and CA references in the demo");
+    let (policy, ca) = (
+        e.policy.as_deref().unwrap().to_string(),
+        e.ca_ref_states[0].reference.clone(),
+    );
+    let backend = e.backend.split(':').next().unwrap().to_string();
+    app.tree.reveal_edge(&app.posture, i);
+    let s = screen(&app);
+    let (l, sel) = line_with(&s, &format!("-> {}", e.backend));
+    assert!(sel && l.contains('▶'), "{l}");
+    assert!(
+        !s.iter()
+            .any(|l| l.contains(&format!("BackendTLSPolicy {policy}")))
+    );
+
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Right);
+    let s = screen(&app);
+    let l = selected_line(&s).unwrap_or_else(|| panic!("{}", s.join("\n")));
+    assert!(l.contains(&backend), "the backend is selected: {l}");
+    assert!(!l.contains("backendRef"), "{l}");
+    let backend_indent = indent(l);
+    // The window follows the selection down to the policy and its CA reference.
+    key(&mut app, KeyCode::Down);
+    let s = screen(&app);
+    let (p, sel) = line_with(&s, &format!("BackendTLSPolicy {policy}"));
+    assert!(sel && p.contains("Accepted="), "{p}");
+    assert!(
+        indent(p) > backend_indent,
+        "the policy is below the backend:\n{}",
+        s.join("\n")
+    );
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Down);
+    let s = screen(&app);
+    let (c, sel) = line_with(&s, &ca);
+    assert!(sel && indent(c) > indent(p), "{}", s.join("\n"));
+
+    // A new posture: the same rows, built again from it.
+    let snap = demo::snapshot();
+    let p = posture::evaluate(&snap, now(), &Default::default());
+    app.update(Msg::Evaluated(Box::new(Evaluation::new(
+        snap,
+        p,
+        app.row_query().borrow().clone(),
+    ))));
+    assert_eq!(screen(&app), s);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.breadcrumbs(), "Tree › Detail");
+    let name = ca.rsplit('/').next().unwrap();
+    let s = screen(&app);
+    assert!(
+        s.iter().any(|l| l.contains(name)),
+        "the CA reference's details:\n{}",
+        s.join("\n")
+    );
+}
