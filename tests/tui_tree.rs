@@ -63,6 +63,14 @@ fn line_with<'a>(lines: &'a [String], needle: &str) -> (&'a str, bool) {
     (l, l.starts_with("│▶ "))
 }
 
+/// The demo evaluated again, arriving as the UI takes a new posture.
+fn new_demo_posture(app: &mut App) {
+    let snap = demo::snapshot();
+    let p = posture::evaluate(&snap, now(), &Default::default());
+    let query = app.row_query().borrow().clone();
+    app.update(Msg::Evaluated(Box::new(Evaluation::new(snap, p, query))));
+}
+
 fn selected_line(lines: &[String]) -> Option<&str> {
     lines
         .iter()
@@ -143,13 +151,7 @@ fn open_nodes_and_the_selection_survive_a_new_posture() {
     let object = app.tree.selected_object(&app.posture);
     assert!(selected_line(&before).is_some());
 
-    let snap = demo::snapshot();
-    let p = posture::evaluate(&snap, now(), &Default::default());
-    app.update(Msg::Evaluated(Box::new(Evaluation::new(
-        snap,
-        p,
-        app.row_query().borrow().clone(),
-    ))));
+    new_demo_posture(&mut app);
     assert_eq!(screen(&app), before);
     app.update(Msg::Snapshot(Box::new(demo::snapshot())));
     assert_eq!(screen(&app), before);
@@ -325,13 +327,7 @@ fn an_opened_backend_ref_shows_its_backend_policy_and_ca_references() {
     assert!(sel && indent(c) > indent(p), "{}", s.join("\n"));
 
     // A new posture: the same rows, built again from it.
-    let snap = demo::snapshot();
-    let p = posture::evaluate(&snap, now(), &Default::default());
-    app.update(Msg::Evaluated(Box::new(Evaluation::new(
-        snap,
-        p,
-        app.row_query().borrow().clone(),
-    ))));
+    new_demo_posture(&mut app);
     assert_eq!(screen(&app), s);
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.breadcrumbs(), "Tree › Detail");
