@@ -118,10 +118,15 @@ impl Below {
     /// `n`'s children: its own, or for a backendRef node those built for its edge (none when
     /// they were not built).
     fn of<'a>(&'a self, n: &'a TreeNode) -> &'a [TreeNode] {
-        match n.edge_below() {
-            Some(i) if n.children.is_empty() => self.0.get(&i).map_or(&[], Vec::as_slice),
-            _ => &n.children,
+        match Below::edge_of(n) {
+            Some(i) => self.0.get(&i).map_or(&[], Vec::as_slice),
+            None => &n.children,
         }
+    }
+
+    /// The edge whose children `n` shows, when they are built here rather than held by `n`.
+    fn edge_of(n: &TreeNode) -> Option<usize> {
+        n.edge_below().filter(|_| n.children.is_empty())
     }
 
     /// Builds the children of edge `i`'s backendRef node, unless they are built already.
@@ -388,7 +393,7 @@ impl Flatten<'_> {
             let open = child_opened.is_some_and(|o| o.open);
             let row = self.rows.len();
             // A backendRef node always has its backend below it.
-            let lazy = n.edge_below().filter(|_| n.children.is_empty());
+            let lazy = Below::edge_of(n);
             self.rows.push(Row {
                 parent,
                 child: i as u32,
@@ -408,11 +413,7 @@ impl Flatten<'_> {
                 self.missing.push(edge);
                 continue;
             }
-            let built = self.below;
-            let children = match lazy {
-                Some(_) => built.of(n),
-                None => &n.children,
-            };
+            let children = self.below.of(n);
             if open && !children.is_empty() {
                 self.walk(children, child_opened, row as u32, depth + 1, below);
             }
