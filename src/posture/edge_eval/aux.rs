@@ -4,7 +4,7 @@
 use super::super::context::{Context, GatewayCtx};
 use super::super::status::Recorder;
 use super::super::{Edge, Semantics};
-use super::{SharedTexts, Site, evaluate};
+use super::{SharedTexts, Site, evaluate_into};
 use crate::model::*;
 use std::sync::Arc;
 
@@ -66,7 +66,7 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                         index: j,
                         via: Some(group.feature),
                     };
-                    edges.push(evaluate(ctx, rec, &mut texts, gw, &site, br, key));
+                    evaluate_into(ctx, rec, &mut texts, gw, &site, br, key, &mut edges);
                 }
             }
         }

@@ -199,7 +199,7 @@ fn route_into(
                     "/backend/",
                     itoa::Buffer::new().format(bi)
                 );
-                edges.push(evaluate(ctx, rec, shared, gw, &site, br, key));
+                evaluate_into(ctx, rec, shared, gw, &site, br, key, edges);
             }
         }
     }
@@ -348,17 +348,34 @@ fn new_edge(
     }
 }
 
-/// `e` with `mode`, decided by `reason` (its last reason).
-fn done(texts: &mut SharedTexts, e: Edge, mode: Mode, reason: impl AsRef<str>) -> Edge {
+/// Gives `e` its `mode`, decided by `reason` (its last reason).
+fn done(texts: &mut SharedTexts, e: &mut Edge, mode: Mode, reason: impl AsRef<str>) {
     let reason = texts.text(reason);
     decided(e, mode, reason)
 }
 
 /// [`done`] with a reason already shared.
-fn decided(mut e: Edge, mode: Mode, reason: Arc<str>) -> Edge {
+fn decided(e: &mut Edge, mode: Mode, reason: Arc<str>) {
     e.mode = mode;
     e.reasons.push(reason);
-    e
+}
+
+/// Appends the edge of `br` to `edges`, evaluated where it lies (an edge is large: it is not
+/// moved from step to step).
+#[allow(clippy::too_many_arguments)]
+fn evaluate_into(
+    ctx: &Context,
+    rec: &mut Recorder,
+    texts: &mut SharedTexts,
+    gw: &GatewayCtx,
+    site: &Site,
+    br: &BackendRef,
+    key: String,
+    edges: &mut Vec<Edge>,
+) {
+    edges.push(new_edge(texts, gw, site, br, key));
+    let last = edges.len() - 1;
+    evaluate(ctx, rec, texts, gw, site, br, &mut edges[last]);
 }
 
 fn evaluate(
@@ -368,9 +385,8 @@ fn evaluate(
     gw: &GatewayCtx,
     site: &Site,
     br: &BackendRef,
-    key: String,
-) -> Edge {
-    let mut e = new_edge(texts, gw, site, br, key);
+    e: &mut Edge,
+) {
     let Some(semantics) = gw.semantics else {
         return done(
             texts,

@@ -14,11 +14,11 @@ use std::sync::Arc;
 /// No policy and no Backend TLS: plaintext, one of its variants, or passthrough.
 pub(super) fn plaintext_outcome(
     texts: &mut SharedTexts,
-    mut e: Edge,
+    e: &mut Edge,
     site: &Site,
     would_be: Option<Selected>,
     blind: Option<&str>,
-) -> Edge {
+) {
     if let (Some(w), Some(why)) = (&would_be, blind)
         && !w.policy.legacy_shape
     {
@@ -137,12 +137,12 @@ pub(super) fn tls_outcome(
     texts: &mut SharedTexts,
     gw: &GatewayCtx,
     site: &Site,
-    mut e: Edge,
+    e: &mut Edge,
     semantics: Semantics,
     chosen: Option<Selected>,
     backend: Option<&Backend>,
     backend_tls: Option<&BackendTlsSettings>,
-) -> Edge {
+) {
     let snap = ctx.snap;
     let sds = ctx.opts.eg_sds_secret_refs;
     let ancestor = match semantics {
