@@ -418,14 +418,11 @@ fn on_threads<C: Send, R: Send>(
 ) -> Vec<R> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = runs.map(|run| scope.spawn(move || f(run))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+        handles.into_iter().map(joined).collect()
     })
 }
 
-/// From this many edges on, findings and the tree are built on two threads.
+/// From this many edges on, the reports, findings and the tree are built on two threads.
 const PARALLEL_EDGES: usize = 2_000;
 
 /// Computes the posture of `snapshot` at time `now`.
@@ -469,8 +466,8 @@ fn evaluate_on(
     edges.extend(edge_eval::aux_edges(&ctx, &mut recorder));
     edge_eval::mark_failed_rules(&mut edges);
     cluster::mark_unreadable(snapshot, &mut edges);
-    let policies = status::policy_reports(&ctx, &edges, recorder, threads);
-    let (raised, tree) = findings_and_tree(&ctx, &edges, &policies, now, threads, parts);
+    let (policies, raised, tree) =
+        reports_findings_and_tree(&ctx, &edges, recorder, now, threads, parts);
     Posture::of(snapshot, now, edges, policies, raised.findings, tree)
 }
 
@@ -497,29 +494,55 @@ impl Posture {
     }
 }
 
-/// The sorted findings (with where each was raised) and the tree, which only read the edges and
-/// reports: on a large snapshot they are built side by side.
-fn findings_and_tree(
+/// The policy reports, the sorted findings (with where each was raised) and the tree. On a large
+/// snapshot the findings and the tree, which only read the edges and reports, are built on two
+/// threads: one raises the edges' findings then builds the tree, the other raises the rest of
+/// the findings and sorts them all (about the same work each at L).
+fn reports_findings_and_tree(
     ctx: &context::Context,
     edges: &[Edge],
-    policies: &[PolicyReport],
+    recorder: status::Recorder,
     now: jiff::Timestamp,
     threads: usize,
     parts: Parts,
-) -> (findings::Raised, Vec<TreeNode>) {
-    let all_findings = || findings::collect(ctx, edges, policies, now);
-    if parts == Parts::WithoutTree {
-        (all_findings(), Vec::new())
-    } else if threads > 1 && edges.len() >= PARALLEL_EDGES {
-        std::thread::scope(|scope| {
-            let tree = scope.spawn(|| tree::build(ctx, edges, policies));
-            let raised = all_findings();
-            let tree = tree.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (raised, tree)
-        })
-    } else {
-        (all_findings(), tree::build(ctx, edges, policies))
+) -> (Vec<PolicyReport>, findings::Raised, Vec<TreeNode>) {
+    let tree = |policies: &[PolicyReport]| match parts {
+        Parts::All => tree::build(ctx, edges, policies),
+        Parts::WithoutTree => Vec::new(),
+    };
+    if threads <= 1 || edges.len() < PARALLEL_EDGES {
+        let policies = status::policy_reports(ctx, edges, recorder, threads);
+        let raised = findings::collect(ctx, edges, &policies, now);
+        let tree = tree(&policies);
+        return (policies, raised, tree);
     }
+    let policies = status::policy_reports(ctx, edges, recorder, threads);
+    let (raised, tree) = std::thread::scope(|scope| {
+        // The other thread raises the edges' findings first and hands them over, then builds
+        // the tree; this one raises the other findings meanwhile, then sorts them all.
+        let (send, edge_findings) = std::sync::mpsc::sync_channel(1);
+        let policies = &policies;
+        let tree = scope.spawn(move || {
+            // The receiver waits below until this is sent (or this thread panics).
+            let _ = send.send(findings::collect_edges(ctx.snap, edges));
+            tree(policies)
+        });
+        let later = findings::collect_after_edges(ctx, edges, policies, now);
+        let raised = edge_findings
+            .recv()
+            .map(|edge_findings| findings::sorted(edge_findings, later));
+        // Passes on a panic of the other thread: the only way nothing was received.
+        let tree = joined(tree);
+        (raised.expect("the edges' findings are sent first"), tree)
+    });
+    (policies, raised, tree)
+}
+
+/// The result of a scoped thread, its panic passed on.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 #[cfg(test)]

@@ -120,20 +120,38 @@ impl<'s> Collector<'s> {
 
     /// Every group, in rank order: what [`super::collect`] returns, with the ranks.
     pub fn everything(
+        self,
+        ctx: &Context,
+        edges: &[Edge],
+        policies: &[PolicyReport],
+        now: jiff::Timestamp,
+    ) -> Self {
+        self.edges(edges).after_edges(ctx, edges, policies, now)
+    }
+
+    /// The first group: the findings of every edge, which read nothing but the edges.
+    pub fn edges(mut self, edges: &[Edge]) -> Self {
+        // About one finding per edge at most in practice: room for them up front rather than
+        // copying them as the vectors double.
+        self.findings.reserve(edges.len());
+        self.ranks.reserve(edges.len());
+        for (i, e) in edges.iter().enumerate() {
+            self.edge(i, e);
+        }
+        self
+    }
+
+    /// The groups after the edges' (raised by [`Collector::edges`], here or on another
+    /// thread), in rank order.
+    pub fn after_edges(
         mut self,
         ctx: &Context,
         edges: &[Edge],
         policies: &[PolicyReport],
         now: jiff::Timestamp,
     ) -> Self {
-        // About one finding per edge and per policy at most in practice (32,000 at L): room
-        // for them up front rather than copying them as the vectors double.
-        let expected = edges.len() + policies.len();
-        self.findings.reserve(expected);
-        self.ranks.reserve(expected);
-        for (i, e) in edges.iter().enumerate() {
-            self.edge(i, e);
-        }
+        self.findings.reserve(policies.len());
+        self.ranks.reserve(policies.len());
         self.gateways(ctx);
         for (i, route) in ctx.snap.routes.iter().enumerate() {
             self.route(ctx, i, route);
@@ -513,6 +531,14 @@ impl<'s> Collector<'s> {
         {
             self.raise(f);
         }
+    }
+
+    /// These findings, then those `later` raised (in later groups).
+    pub fn followed_by(mut self, mut later: Collector) -> Self {
+        self.findings.append(&mut later.findings);
+        self.ranks.append(&mut later.ranks);
+        self.certificates_change_at = self.certificates_change_at.or(later.certificates_change_at);
+        self
     }
 
     /// The findings in their order (see [`Rank`]), with their ranks.

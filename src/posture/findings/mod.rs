@@ -405,6 +405,30 @@ pub(crate) fn collect(
         .sorted()
 }
 
+/// The findings of the edges alone, to be finished by [`collect_after_edges`]: they need
+/// neither the policy reports nor the tree, so a large evaluation raises them beside those.
+pub(crate) fn collect_edges<'s>(
+    snap: &'s crate::snapshot::Snapshot,
+    edges: &[Edge],
+) -> Collector<'s> {
+    Collector::new(snap).edges(edges)
+}
+
+/// The findings after the edges' (see [`collect_edges`]).
+pub(crate) fn collect_after_edges<'s>(
+    ctx: &Context<'s>,
+    edges: &[Edge],
+    policies: &[PolicyReport],
+    now: jiff::Timestamp,
+) -> Collector<'s> {
+    Collector::new(ctx.snap).after_edges(ctx, edges, policies, now)
+}
+
+/// [`collect`] from its two parts.
+pub(crate) fn sorted(edges: Collector, after_edges: Collector) -> Raised {
+    edges.followed_by(after_edges).sorted()
+}
+
 /// The findings order: most severe first, then rule id, then subject (ties keep their order).
 pub(crate) fn order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
     b.severity

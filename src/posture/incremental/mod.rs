@@ -101,9 +101,8 @@ impl Incremental {
         for r in records.iter().chain([&aux_record]) {
             recorder.merge(r.clone());
         }
-        let policies = status::policy_reports(&ctx, &edges, recorder, threads);
-        let (raised, tree) =
-            super::findings_and_tree(&ctx, &edges, &policies, now, threads, Parts::All);
+        let (policies, raised, tree) =
+            super::reports_findings_and_tree(&ctx, &edges, recorder, now, threads, Parts::All);
         let mut book = Book {
             route_ends,
             records,
