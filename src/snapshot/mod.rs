@@ -3,7 +3,7 @@
 use crate::model::*;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use foldhash::HashMap as FastMap;
@@ -310,7 +310,7 @@ pub struct Snapshot {
     /// text: one copy each, parsed only when a view shows it ([`Snapshot::raw_value`]).
     pub raw: BTreeMap<String, Arc<str>>,
     /// Where each object (by `KIND/NS/NAME`) was read from.
-    pub origins: HashMap<String, Origin>,
+    pub origins: FastMap<String, Origin>,
     idx: Indexes,
 }
 

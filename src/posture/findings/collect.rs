@@ -384,29 +384,25 @@ impl<'s> Collector<'s> {
             );
         }
         if !p.ancestors.is_empty() && !report.reported_matches_computed {
-            let diffs: Vec<String> = report
-                .ancestors
-                .iter()
-                .filter(|a| !a.matches)
-                .map(|a| {
-                    let rep = super::summary(&a.conditions);
-                    let comp = super::summary(&a.computed);
-                    cat!(
-                        a.ancestor,
-                        " (",
-                        a.controller,
-                        "): reported ",
-                        rep,
-                        ", computed ",
-                        comp
-                    )
-                })
-                .collect();
+            // `ANCESTOR (CONTROLLER): reported …, computed …` for each ancestor that differs,
+            // `; `-separated, written in one text.
+            let mut diffs = String::with_capacity(256);
+            for a in report.ancestors.iter().filter(|a| !a.matches) {
+                if !diffs.is_empty() {
+                    diffs.push_str("; ");
+                }
+                for part in [&*a.ancestor, " (", &a.controller, "): reported "] {
+                    diffs.push_str(part);
+                }
+                super::write_summary(&mut diffs, &a.conditions);
+                diffs.push_str(", computed ");
+                super::write_summary(&mut diffs, &a.computed);
+            }
             self.push(
                 "policy-status-mismatch",
                 None,
                 key.clone(),
-                diffs.join("; ").into(),
+                diffs.into(),
                 key.clone(),
                 None,
             );

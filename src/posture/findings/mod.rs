@@ -437,23 +437,25 @@ pub(crate) fn order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
         .then_with(|| a.subject.cmp(&b.subject))
 }
 
-fn summary(conds: &[super::ConditionView]) -> String {
-    if conds.is_empty() {
-        return "nothing".into();
-    }
-    let mut out = String::with_capacity(64);
+/// Writes the Accepted and ResolvedRefs conditions of `conds` (`TYPE=STATUS/REASON`, space
+/// separated, or `nothing`) to `out`.
+fn write_summary(out: &mut String, conds: &[super::ConditionView]) {
+    let mut first = true;
     for c in conds
         .iter()
         .filter(|c| &*c.type_ == "Accepted" || &*c.type_ == "ResolvedRefs")
     {
-        if !out.is_empty() {
+        if !first {
             out.push(' ');
         }
+        first = false;
         for part in [&*c.type_, "=", &c.status, "/", &c.reason] {
             out.push_str(part);
         }
     }
-    out
+    if conds.is_empty() {
+        out.push_str("nothing");
+    }
 }
 
 /// The first second (since the epoch) at which [`cert_issues`] of `c` may say something else

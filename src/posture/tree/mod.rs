@@ -315,9 +315,11 @@ fn route_nodes(
     shared: &mut Shared,
     mut reuse: Option<&mut HashMap<Arc<str>, TreeNode>>,
 ) -> Vec<TreeNode> {
-    // Routes in first-seen order, each with its edges (one pass, no per-route scans).
+    // Routes in first-seen order, each with its edges (one pass, no per-route scans). A
+    // route's edges share one key text (made once per route by the edge evaluation): they are
+    // told apart by where it lies, without reading it.
     let mut routes: Vec<(&Arc<str>, Vec<usize>)> = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<*const u8, usize> = HashMap::new();
     let mut last: Option<(&Arc<str>, usize)> = None;
     for &i in idx {
         let r = &edges[i].route;
@@ -325,7 +327,7 @@ fn route_nodes(
         // it changes.
         let slot = match last {
             Some((key, slot)) if Arc::ptr_eq(key, r) => slot,
-            _ => *seen.entry(r).or_insert_with(|| {
+            _ => *seen.entry(Arc::as_ptr(r).cast()).or_insert_with(|| {
                 routes.push((r, Vec::new()));
                 routes.len() - 1
             }),
