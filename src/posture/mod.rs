@@ -422,6 +422,11 @@ fn on_threads<C: Send, R: Send>(
     })
 }
 
+/// The share of the edges (numerator, denominator) whose findings the tree's thread raises
+/// before the tree; the other thread raises the rest of the findings and sorts them all. At L
+/// this gives both about the same work.
+const EDGE_FINDINGS_BESIDE_TREE: (usize, usize) = (3, 4);
+
 /// From this many edges on, the reports, findings and the tree are built on two threads.
 const PARALLEL_EDGES: usize = 2_000;
 
@@ -496,8 +501,8 @@ impl Posture {
 
 /// The policy reports, the sorted findings (with where each was raised) and the tree. On a large
 /// snapshot the findings and the tree, which only read the edges and reports, are built on two
-/// threads: one raises the edges' findings then builds the tree, the other raises the rest of
-/// the findings and sorts them all (about the same work each at L).
+/// threads: one raises most of the edges' findings then builds the tree, the other raises the
+/// rest of the findings and sorts them all.
 fn reports_findings_and_tree(
     ctx: &context::Context,
     edges: &[Edge],
@@ -517,23 +522,24 @@ fn reports_findings_and_tree(
         return (policies, raised, tree);
     }
     let policies = status::policy_reports(ctx, edges, recorder, threads);
+    let split = edges.len() * EDGE_FINDINGS_BESIDE_TREE.0 / EDGE_FINDINGS_BESIDE_TREE.1;
     let (raised, tree) = std::thread::scope(|scope| {
-        // The other thread raises the edges' findings first and hands them over, then builds
+        // The other thread raises the first edges' findings and hands them over, then builds
         // the tree; this one raises the other findings meanwhile, then sorts them all.
-        let (send, edge_findings) = std::sync::mpsc::sync_channel(1);
+        let (send, first_findings) = std::sync::mpsc::sync_channel(1);
         let policies = &policies;
         let tree = scope.spawn(move || {
             // The receiver waits below until this is sent (or this thread panics).
-            let _ = send.send(findings::collect_edges(ctx.snap, edges));
+            let _ = send.send(findings::collect_edges(ctx.snap, edges, split));
             tree(policies)
         });
-        let later = findings::collect_after_edges(ctx, edges, policies, now);
-        let raised = edge_findings
+        let rest = findings::collect_after(ctx, edges, split, policies, now);
+        let raised = first_findings
             .recv()
-            .map(|edge_findings| findings::sorted(edge_findings, later));
+            .map(|first| findings::sorted(first, rest));
         // Passes on a panic of the other thread: the only way nothing was received.
         let tree = joined(tree);
-        (raised.expect("the edges' findings are sent first"), tree)
+        (raised.expect("the first findings are sent first"), tree)
     });
     (policies, raised, tree)
 }

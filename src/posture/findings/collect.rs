@@ -126,17 +126,24 @@ impl<'s> Collector<'s> {
         policies: &[PolicyReport],
         now: jiff::Timestamp,
     ) -> Self {
-        self.edges(edges).after_edges(ctx, edges, policies, now)
+        self.edges(edges, 0..edges.len())
+            .after_edges(ctx, edges, policies, now)
     }
 
-    /// The first group: the findings of every edge, which read nothing but the edges.
-    pub fn edges(mut self, edges: &[Edge]) -> Self {
-        // About one finding per edge at most in practice: room for them up front rather than
-        // copying them as the vectors double.
-        self.findings.reserve(edges.len());
-        self.ranks.reserve(edges.len());
-        for (i, e) in edges.iter().enumerate() {
-            self.edge(i, e);
+    /// The first group for the edges at positions `range`: their findings, which read nothing
+    /// but the edges.
+    pub fn edges(mut self, edges: &[Edge], range: std::ops::Range<usize>) -> Self {
+        // About one finding per edge and per policy at most in practice (32,000 at L): room
+        // for them up front, rather than copying them as the vectors double. A collector that
+        // starts with the first edge is the one the others' findings are added to.
+        let expected = match range.start {
+            0 => edges.len() + self.snap.policies.len(),
+            _ => range.len(),
+        };
+        self.findings.reserve(expected);
+        self.ranks.reserve(expected);
+        for (i, e) in edges[range.clone()].iter().enumerate() {
+            self.edge(range.start + i, e);
         }
         self
     }

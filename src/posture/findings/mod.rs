@@ -405,28 +405,34 @@ pub(crate) fn collect(
         .sorted()
 }
 
-/// The findings of the edges alone, to be finished by [`collect_after_edges`]: they need
-/// neither the policy reports nor the tree, so a large evaluation raises them beside those.
+/// The findings of the edges before position `upto` alone, to be finished by
+/// [`collect_after`]: they need neither the policy reports nor the tree, so a large evaluation
+/// raises them beside those.
 pub(crate) fn collect_edges<'s>(
     snap: &'s crate::snapshot::Snapshot,
     edges: &[Edge],
+    upto: usize,
 ) -> Collector<'s> {
-    Collector::new(snap).edges(edges)
+    Collector::new(snap).edges(edges, 0..upto)
 }
 
-/// The findings after the edges' (see [`collect_edges`]).
-pub(crate) fn collect_after_edges<'s>(
+/// The findings of the edges from position `from` on and every later group (see
+/// [`collect_edges`]).
+pub(crate) fn collect_after<'s>(
     ctx: &Context<'s>,
     edges: &[Edge],
+    from: usize,
     policies: &[PolicyReport],
     now: jiff::Timestamp,
 ) -> Collector<'s> {
-    Collector::new(ctx.snap).after_edges(ctx, edges, policies, now)
+    Collector::new(ctx.snap)
+        .edges(edges, from..edges.len())
+        .after_edges(ctx, edges, policies, now)
 }
 
 /// [`collect`] from its two parts.
-pub(crate) fn sorted(edges: Collector, after_edges: Collector) -> Raised {
-    edges.followed_by(after_edges).sorted()
+pub(crate) fn sorted(first: Collector, rest: Collector) -> Raised {
+    first.followed_by(rest).sorted()
 }
 
 /// The findings order: most severe first, then rule id, then subject (ties keep their order).
