@@ -4,9 +4,10 @@
 
 use super::super::context::{Context, GatewayCtx};
 use super::super::select::Selected;
-use super::super::status::{Recorder, cond};
+use super::super::status::{Recorder, cond, pid};
 use super::super::trust::{ClientCertOutcome, ca_ref_key, client_cert, resolve_cas, tls_params};
 use super::super::{Edge, Mode, Semantics, Trust};
+use super::texts::TextKey;
 use super::{SharedTexts, Site, decided, done};
 use crate::model::*;
 use std::sync::Arc;
@@ -53,19 +54,35 @@ pub(super) fn plaintext_outcome(
             "TLSRoute on a Passthrough listener: the client's TLS session reaches the backend untouched",
         );
     }
-    if e.port_look.looks_tls() {
-        let reason = texts.text_of(&[
-            "no BackendTLSPolicy and no Backend TLS: the gateway sends plaintext to a port that looks like TLS (",
-            &e.port_look.tls,
-            "); HTTP backends answer 400 Bad Request, gRPC/h2 backends reset (503)",
-        ]);
+    // Both texts are decided by the port look (shared: its address tells it) and the listener.
+    let look = &e.port_look;
+    if look.looks_tls() {
+        let key = TextKey {
+            which: 1,
+            of: Arc::as_ptr(look) as usize,
+            and: 0,
+        };
+        let reason = texts.text_for(key, |reason| {
+            for part in [
+                "no BackendTLSPolicy and no Backend TLS: the gateway sends plaintext to a port that looks like TLS (",
+                &look.tls,
+                "); HTTP backends answer 400 Bad Request, gRPC/h2 backends reset (503)",
+            ] {
+                reason.push_str(part);
+            }
+        });
         return decided(e, Mode::PlaintextToTlsPort, reason);
     }
-    let reason = texts.text_with(|reason| {
+    let key = TextKey {
+        which: 2,
+        of: Arc::as_ptr(look) as usize,
+        and: usize::from(site.terminates_tls),
+    };
+    let reason = texts.text_for(key, |reason| {
         reason.push_str("no BackendTLSPolicy and no Backend TLS: plaintext to the backend");
-        if !e.port_look.maybe_tls.is_empty() {
+        if !look.maybe_tls.is_empty() {
             reason.push_str(" (the port may serve TLS: ");
-            reason.push_str(&e.port_look.maybe_tls);
+            reason.push_str(&look.maybe_tls);
             reason.push(')');
         }
         if site.terminates_tls {
@@ -158,26 +175,37 @@ pub(super) fn tls_outcome(
         let policy_key = &p.key;
         e.policy = Some(policy_key.clone());
         let target = &p.targets[sel.target_index];
-        let how = match &target.section_name {
-            Some(s) => texts.text_of(&[
-                "policy ",
-                policy_key,
-                " targets ",
-                &target.kind,
-                " ",
-                &target.name,
-                " section ",
-                s,
-            ]),
-            None => texts.text_of(&[
-                "policy ",
-                policy_key,
-                " targets the whole ",
-                &target.kind,
-                " ",
-                &target.name,
-            ]),
+        // Decided by the policy and which of its targets.
+        let key = TextKey {
+            which: 3,
+            of: pid(p),
+            and: sel.target_index,
         };
+        let how = texts.text_for(key, |how| {
+            let parts: &[&str] = match &target.section_name {
+                Some(s) => &[
+                    "policy ",
+                    policy_key,
+                    " targets ",
+                    &target.kind,
+                    " ",
+                    &target.name,
+                    " section ",
+                    s,
+                ],
+                None => &[
+                    "policy ",
+                    policy_key,
+                    " targets the whole ",
+                    &target.kind,
+                    " ",
+                    &target.name,
+                ],
+            };
+            for part in parts {
+                how.push_str(part);
+            }
+        });
         e.reasons.push(how);
         // Validate the policy as the implementation does.
         let mut error: Option<(String, Option<&'static str>, String)> = None;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 #[derive(Default)]
 pub(super) struct SharedTexts {
     texts: Shared<str>,
+    /// Texts by what decides them (see [`SharedTexts::text_for`]).
+    by_key: foldhash::HashMap<TextKey, Arc<str>>,
     looks: Shared<PortLook>,
     scratch: String,
     look: PortLook,
@@ -26,6 +28,19 @@ impl SharedTexts {
         self.scratch.clear();
         write(&mut self.scratch);
         self.texts.get_or_share(&self.scratch, |t| Arc::from(t))
+    }
+
+    /// The text that `write` writes, made once per `key`: most edges' reasons are one of a few
+    /// texts decided by a few things they refer to (a shared port look, a policy's target). The
+    /// key is looked up by those things' addresses, without writing or reading the text.
+    /// `key` must decide everything `write` writes.
+    pub(super) fn text_for(&mut self, key: TextKey, write: impl FnOnce(&mut String)) -> Arc<str> {
+        if let Some(kept) = self.by_key.get(&key) {
+            return kept.clone();
+        }
+        let text = self.text_with(write);
+        self.by_key.insert(key, text.clone());
+        text
     }
 
     /// The concatenation of `parts`, shared as [`SharedTexts::text`] is.
@@ -55,6 +70,16 @@ impl SharedTexts {
         self.no_look = Some(kept.clone());
         kept
     }
+}
+
+/// What decides a text of [`SharedTexts::text_for`]: which text it is, and the addresses or
+/// numbers of what it is made from. Addresses are of values that live as long as the
+/// [`SharedTexts`] (shared port looks it keeps, a snapshot's objects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct TextKey {
+    pub which: u8,
+    pub of: usize,
+    pub and: usize,
 }
 
 /// Keeps each distinct value once, shared by the edges that have it. Most edges give one of a
