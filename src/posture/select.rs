@@ -37,34 +37,67 @@ fn target_matches(semantics: Semantics, t: &PolicyTarget, key: &TargetKey) -> bo
 
 /// Picks the policy for `key` among the policies in the target's namespace (already in
 /// creationTimestamp/namespace/name order): a sectioned entry for the key's section wins, then a
-/// whole-object entry; first in order within each. `include` filters visible policies.
-pub(crate) fn select<'a>(
+/// whole-object entry; first in order within each. Picks it twice in one pass over the policies
+/// naming the target: among those `include` lets through (visible ones), and among every policy.
+pub(crate) fn select_both<'a>(
     snap: &'a Snapshot,
     semantics: Semantics,
     key: &TargetKey,
     include: impl Fn(&BackendTlsPolicy) -> bool,
-) -> Option<Selected<'a>> {
-    let mut whole: Option<Selected<'a>> = None;
+) -> (Option<Selected<'a>>, Option<Selected<'a>>) {
+    let mut visible = Choice::default();
+    let mut any = Choice::default();
     for (policy, target_index) in snap.policy_targets_named(key.namespace, key.name) {
         let t = &policy.targets[target_index];
-        if !target_matches(semantics, t, key) || !include(policy) {
+        if !target_matches(semantics, t, key) {
             continue;
         }
-        match (&t.section_name, &key.section) {
-            (Some(s), Some(want)) if s.as_str() == want.as_ref() => {
-                return Some(Selected {
-                    policy,
-                    target_index,
-                });
-            }
-            (None, _) if whole.is_none() => {
-                whole = Some(Selected {
-                    policy,
-                    target_index,
-                })
-            }
-            _ => {}
+        let sel = Selected {
+            policy,
+            target_index,
+        };
+        let sectioned = match (&t.section_name, &key.section) {
+            (Some(s), Some(want)) if s.as_str() == want.as_ref() => Some(true),
+            (None, _) => Some(false),
+            _ => None,
+        };
+        let Some(sectioned) = sectioned else {
+            continue;
+        };
+        any.offer(sel, sectioned);
+        if include(policy) {
+            visible.offer(sel, sectioned);
+        }
+        if visible.settled() && any.settled() {
+            break;
         }
     }
-    whole
+    (visible.chosen(), any.chosen())
+}
+
+/// The first sectioned match and the first whole-object match seen so far.
+#[derive(Default)]
+struct Choice<'a> {
+    section: Option<Selected<'a>>,
+    whole: Option<Selected<'a>>,
+}
+
+impl<'a> Choice<'a> {
+    fn offer(&mut self, sel: Selected<'a>, sectioned: bool) {
+        let slot = if sectioned {
+            &mut self.section
+        } else {
+            &mut self.whole
+        };
+        slot.get_or_insert(sel);
+    }
+
+    /// A sectioned match wins over any later one.
+    fn settled(&self) -> bool {
+        self.section.is_some()
+    }
+
+    fn chosen(self) -> Option<Selected<'a>> {
+        self.section.or(self.whole)
+    }
 }

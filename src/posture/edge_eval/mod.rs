@@ -2,7 +2,7 @@
 
 use super::context::{Context, GatewayCtx};
 use super::heuristics::{backend_look, port_look_into};
-use super::select::{TargetKey, select};
+use super::select::{TargetKey, select_both};
 use super::status::Recorder;
 use super::{Edge, Mode, Semantics, Trust};
 use crate::model::*;
@@ -574,7 +574,9 @@ fn evaluate(
         .eg_blind
         .as_deref()
         .filter(|_| semantics == Semantics::EnvoyGateway);
-    let visible = select(snap, semantics, &key, |p| {
+    // With the policy the controller would take if it saw every version and shape (found in
+    // the same pass).
+    let (visible, would_be) = select_both(snap, semantics, &key, |p| {
         !p.legacy_shape && blind.is_none()
     });
     let backend_tls = backend
@@ -597,8 +599,6 @@ fn evaluate(
     }
 
     if visible.is_none() && backend_tls.is_none() {
-        // The policy the controller would take if it saw every version and shape.
-        let would_be = select(snap, semantics, &key, |_| true);
         return plaintext_outcome(texts, e, site, would_be, blind);
     }
     tls_outcome(
