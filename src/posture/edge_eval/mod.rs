@@ -537,7 +537,9 @@ fn evaluate(
     };
     let (key, backend) = match &target {
         Target::Service(svc, sp) => {
-            e.port_look = texts.look(|look| port_look_into(sp, &svc.meta.annotations, look));
+            e.port_look = texts.look_for(std::ptr::from_ref(*sp) as usize, |look| {
+                port_look_into(sp, &svc.meta.annotations, look)
+            });
             (
                 TargetKey {
                     group,

@@ -11,6 +11,8 @@ pub(super) struct SharedTexts {
     texts: Shared<str>,
     /// Texts by what decides them (see [`SharedTexts::text_for`]).
     by_key: foldhash::HashMap<TextKey, Arc<str>>,
+    /// Port looks by the address of what decides them (see [`SharedTexts::look_for`]).
+    looks_by_key: foldhash::HashMap<usize, Arc<PortLook>>,
     looks: Shared<PortLook>,
     scratch: String,
     look: PortLook,
@@ -58,6 +60,22 @@ impl SharedTexts {
         fill(&mut self.look);
         self.looks
             .get_or_share(&self.look, |look| Arc::new(look.clone()))
+    }
+
+    /// The port look that `fill` writes, made once per `key`: the address of what decides it
+    /// (a Service port of the snapshot, whose Service's annotations are the rest). Half the
+    /// edges of a large cluster share their backend with an earlier one.
+    pub(super) fn look_for(
+        &mut self,
+        key: usize,
+        fill: impl FnOnce(&mut PortLook),
+    ) -> Arc<PortLook> {
+        if let Some(kept) = self.looks_by_key.get(&key) {
+            return kept.clone();
+        }
+        let look = self.look(fill);
+        self.looks_by_key.insert(key, look.clone());
+        look
     }
 
     /// The look of an edge whose backend is not resolved yet (no signs), shared like the
