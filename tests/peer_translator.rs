@@ -306,7 +306,7 @@ fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
                     .collect();
                 (
                     format!("{kind}/{ns}/{}{sect}", r.name),
-                    a.controller.clone(),
+                    a.controller.to_string(),
                     conds,
                 )
             })

@@ -209,7 +209,7 @@ fn computed(p: &Posture, policy: &str) -> Vec<(String, String, String)> {
     let ancestors: Vec<&str> = r.ancestors.iter().map(|a| a.ancestor.as_str()).collect();
     assert_eq!(ancestors, vec![GW_ANCESTOR], "{policy}: ancestors");
     let a = &r.ancestors[0];
-    assert_eq!(a.controller, EG_CONTROLLER, "{policy}: controller");
+    assert_eq!(&*a.controller, EG_CONTROLLER, "{policy}: controller");
     let mut v: Vec<(String, String, String)> = a
         .computed
         .iter()

@@ -169,9 +169,11 @@ impl ObjectRef {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct AncestorStatus {
+    /// Shared with the policy reports that show it.
     #[serde(alias = "parentRef")]
-    pub ancestor_ref: ParentRef,
-    pub controller_name: String,
+    pub ancestor_ref: std::sync::Arc<ParentRef>,
+    /// Shared with the policy reports that show it.
+    pub controller_name: std::sync::Arc<str>,
     #[serde(deserialize_with = "null_as_default")]
     pub conditions: Vec<Condition>,
 }

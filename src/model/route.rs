@@ -61,7 +61,7 @@ impl fmt::Display for RouteKind {
 pub struct Route {
     pub kind: RouteKind,
     pub meta: ObjectMeta,
-    pub parent_refs: Vec<ParentRef>,
+    pub parent_refs: Vec<std::sync::Arc<ParentRef>>,
     pub hostnames: Vec<String>,
     pub rules: Vec<RouteRule>,
     pub parents_status: Vec<AncestorStatus>,

@@ -16,7 +16,7 @@ pub(crate) struct GatewayCtx<'a> {
     pub class_name: Arc<str>,
     pub controller: Arc<str>,
     /// The Gateway as a policy ancestor, as the Gateway API specification names it.
-    pub ancestor_ref: ParentRef,
+    pub ancestor_ref: Arc<ParentRef>,
     pub class: Option<&'a GatewayClass>,
     /// `None` when the GatewayClass is missing.
     pub semantics: Option<Semantics>,
@@ -149,14 +149,14 @@ impl<'a> Context<'a> {
                         key: format!("{}/{}", gw.meta.namespace, gw.meta.name).into(),
                         class_name: gw.class_name.as_str().into(),
                         controller: class.map_or("", |c| c.controller_name.as_str()).into(),
-                        ancestor_ref: ParentRef {
+                        ancestor_ref: Arc::new(ParentRef {
                             group: Some(GATEWAY_GROUP.into()),
                             kind: Some("Gateway".into()),
                             namespace: Some(gw.meta.namespace.clone()),
                             name: gw.meta.name.clone(),
                             section_name: None,
                             port: None,
-                        },
+                        }),
                         class,
                         semantics,
                         proxy,

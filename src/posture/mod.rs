@@ -237,7 +237,7 @@ pub struct ConditionView {
 pub struct AncestorView {
     /// `KIND/NS/NAME[/SECTION]`.
     pub ancestor: String,
-    pub controller: String,
+    pub controller: Arc<str>,
     /// Reported conditions (empty when the controller wrote none for this ancestor).
     pub conditions: Vec<ConditionView>,
     /// What lastmile computes for this ancestor (empty when it computes none).
@@ -245,7 +245,7 @@ pub struct AncestorView {
     pub reported: bool,
     pub matches: bool,
     #[serde(skip)]
-    pub ancestor_ref: ParentRef,
+    pub ancestor_ref: Arc<ParentRef>,
 }
 
 /// Per-target outcome of a policy.

@@ -67,8 +67,10 @@ const KNOWN_TEXTS: [&str; 12] = [
 
 #[derive(Debug, Clone)]
 pub(crate) struct ComputedAncestor {
-    pub ancestor_ref: ParentRef,
-    pub controller: String,
+    /// Shared with the route or Gateway it comes from.
+    pub ancestor_ref: Arc<ParentRef>,
+    /// Shared with the Gateway's context.
+    pub controller: Arc<str>,
     pub semantics: Semantics,
     pub conditions: Vec<ConditionView>,
 }
@@ -90,7 +92,7 @@ fn merge_into(
 ) -> Option<Vec<ConditionView>> {
     match list
         .iter_mut()
-        .find(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller)
+        .find(|a| *a.ancestor_ref == *ancestor_ref && &*a.controller == controller)
     {
         Some(a) => {
             if conditions.iter().any(|c| &*c.status == "False") {
@@ -116,8 +118,8 @@ impl Recorder {
         &mut self,
         p: &BackendTlsPolicy,
         target: usize,
-        ancestor_ref: &ParentRef,
-        controller: &str,
+        ancestor_ref: &Arc<ParentRef>,
+        controller: &Arc<str>,
         semantics: Semantics,
         conditions: Vec<ConditionView>,
     ) {
@@ -126,7 +128,7 @@ impl Recorder {
         if let Some(conditions) = merge_into(list, ancestor_ref, controller, conditions) {
             list.push(ComputedAncestor {
                 ancestor_ref: ancestor_ref.clone(),
-                controller: controller.into(),
+                controller: controller.clone(),
                 semantics,
                 conditions,
             });
@@ -165,7 +167,7 @@ impl Recorder {
     pub fn has(&self, p: &BackendTlsPolicy, ancestor_ref: &ParentRef, controller: &str) -> bool {
         self.ancestors.get(&pid(p)).is_some_and(|l| {
             l.iter()
-                .any(|a| &a.ancestor_ref == ancestor_ref && a.controller == controller)
+                .any(|a| *a.ancestor_ref == *ancestor_ref && &*a.controller == controller)
         })
     }
 
@@ -340,7 +342,7 @@ pub(crate) fn report(
         let semantics = if p
             .ancestors
             .iter()
-            .any(|a| a.controller_name != EG_CONTROLLER)
+            .any(|a| &*a.controller_name != EG_CONTROLLER)
             && !eg_computed
         {
             Semantics::GatewayApiSpec
@@ -581,7 +583,7 @@ fn reconcile(
             }
             // A controller lastmile does not model may report what it likes; an entry of a
             // modelled controller that lastmile does not compute is a disagreement.
-            None => (vec![], !controllers.contains(&rep.controller_name.as_str())),
+            None => (vec![], !controllers.contains(&&*rep.controller_name)),
         };
         out.push(AncestorView {
             ancestor: rep.ancestor_ref.display(default_ns),

@@ -15,14 +15,14 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
     for owner in &ctx.snap.aux_owners {
         let gateways = aux_gateways(ctx, owner);
         let ns = owner.meta.namespace.as_str();
-        let ancestor = ParentRef {
+        let ancestor = Arc::new(ParentRef {
             group: Some(EG_GROUP.into()),
             kind: Some(owner.kind.as_str().into()),
             namespace: Some(ns.into()),
             name: owner.meta.name.clone(),
             section_name: None,
             port: None,
-        };
+        });
         let owner_key: Arc<str> =
             format!("{}/{ns}/{}", owner.kind.as_str(), owner.meta.name).into();
         for gw in gateways {

@@ -26,7 +26,7 @@ struct Site<'r> {
     route_kind: Option<RouteKind>,
     /// `KIND/NS/NAME` of the owner.
     owner_key: &'r Arc<str>,
-    parent_ref: &'r ParentRef,
+    parent_ref: &'r Arc<ParentRef>,
     listener: Option<&'r Arc<str>>,
     attached: bool,
     attach_note: Option<&'r str>,

@@ -166,7 +166,7 @@ pub(super) fn tls_outcome(
         Semantics::EnvoyGateway => site.parent_ref,
         Semantics::GatewayApiSpec => &gw.ancestor_ref,
     };
-    let controller: &str = &gw.controller;
+    let controller = &gw.controller;
     let mut trust = Trust::None;
     let mut sni = None;
     let mut sans: Arc<[crate::model::SanMatcher]> = Arc::default();
