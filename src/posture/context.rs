@@ -17,6 +17,8 @@ pub(crate) struct GatewayCtx<'a> {
     pub controller: Arc<str>,
     /// The Gateway as a policy ancestor, as the Gateway API specification names it.
     pub ancestor_ref: Arc<ParentRef>,
+    /// The names of the Gateway's listeners, in order, shared by the edges through them.
+    pub listener_names: Vec<Arc<str>>,
     pub class: Option<&'a GatewayClass>,
     /// `None` when the GatewayClass is missing.
     pub semantics: Option<Semantics>,
@@ -157,6 +159,11 @@ impl<'a> Context<'a> {
                             section_name: None,
                             port: None,
                         }),
+                        listener_names: gw
+                            .listeners
+                            .iter()
+                            .map(|l| Arc::from(l.name.as_str()))
+                            .collect(),
                         class,
                         semantics,
                         proxy,

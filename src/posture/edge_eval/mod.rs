@@ -263,7 +263,13 @@ fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
         ));
     }
     let listener = match (ns_ok.as_slice(), &pr.section_name) {
-        ([only], _) => Some(only.name.as_str().into()),
+        ([only], _) => Some(
+            g.listeners
+                .iter()
+                .position(|l| std::ptr::eq(l, *only))
+                .and_then(|i| gw.listener_names.get(i))
+                .map_or_else(|| only.name.as_str().into(), Arc::clone),
+        ),
         (_, Some(s)) => Some(s.as_str().into()),
         _ => None,
     };
