@@ -381,18 +381,7 @@ fn evaluate_into(
 ) {
     edges.push(new_edge(texts, gw, site, br, key));
     let last = edges.len() - 1;
-    evaluate(ctx, rec, texts, gw, site, br, &mut edges[last]);
-}
-
-fn evaluate(
-    ctx: &Context,
-    rec: &mut Recorder,
-    texts: &mut SharedTexts,
-    gw: &GatewayCtx,
-    site: &Site,
-    br: &BackendRef,
-    e: &mut Edge,
-) {
+    let e = &mut edges[last];
     let Some(semantics) = gw.semantics else {
         return done(
             texts,
