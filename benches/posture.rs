@@ -6,7 +6,8 @@
 //!
 //! `cargo bench --bench posture`; targets are in docs/PERFORMANCE.md. It first prints how many
 //! allocations building L's snapshot and its posture make and how much heap each holds: exact
-//! figures, where the times on a shared machine are not.
+//! figures, where the times on a shared machine are not. It runs with the allocator settings
+//! of the terminal UI (`lastmile::memory::keep_freed_memory_for_recomputes`).
 
 use lastmile::model::Origin;
 use lastmile::posture::{self, Options};
@@ -82,6 +83,8 @@ fn cpu_time() -> f64 {
 }
 
 fn main() {
+    // The allocator settings of the terminal UI, which recomputes the posture on every change.
+    lastmile::memory::keep_freed_memory_for_recomputes();
     // The decoder consumes its input: what the snapshot holds is what is left of the input's
     // heap plus what decoding added.
     LazyLock::force(&L_OBJECTS);

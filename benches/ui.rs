@@ -19,6 +19,8 @@ use std::sync::LazyLock;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // The allocator settings of the terminal UI, whose work these benchmarks measure.
+    lastmile::memory::keep_freed_memory_for_recomputes();
     divan::main();
 }
 

@@ -165,6 +165,8 @@ fn ui(cli: &Cli) -> Result<ExitCode, String> {
     if cli.ui.watch && (cli.source.demo || cli.source.files.iter().any(|p| p.as_os_str() == "-")) {
         return Err("--watch needs -f files or directories (not --demo or stdin)".into());
     }
+    // Every change is evaluated again: what one evaluation frees, the next one needs.
+    lastmile::memory::keep_freed_memory_for_recomputes();
     let _guard = lastmile::logging::init(cli.ui.log_file.clone())?;
     let cluster = cli.source.cluster_target();
     let snapshot = match &cluster {

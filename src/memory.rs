@@ -8,6 +8,12 @@
 //! counted in its peak RSS, which at L was about 50 MiB more than with the pages returned at
 //! once (docs/PERFORMANCE.md).
 //!
+//! The terminal UI is the other way round: it evaluates a new posture on every change, and
+//! each evaluation frees what the one before built. mimalloc's arenas handed those pages back
+//! to the kernel within a recompute at twice the size of the L benchmark cluster, and the next
+//! recompute faulted them in again (about 6,000 minor faults, 10–15% of its time). The UI
+//! keeps freed pages for ten seconds, long enough to be used again by the next evaluation.
+//!
 //! mimalloc also asks the kernel for transparent huge pages (`madvise(MADV_HUGEPAGE)` on its
 //! arenas). Memory then comes in 2 MiB pages, part of which a one-shot run never uses: about
 //! 12 MiB of `check`'s peak RSS at L.
@@ -22,6 +28,16 @@ const MI_OPTION_PURGE_DELAY: c_int = 15;
 pub fn return_freed_memory_at_once() {
     // SAFETY: sets one integer option; mimalloc reads it when it next purges.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
+/// How long the terminal UI keeps freed pages before handing them back (milliseconds).
+const UI_PURGE_DELAY_MS: std::ffi::c_long = 10_000;
+
+/// From now on, pages mimalloc frees are kept for [`UI_PURGE_DELAY_MS`] before they go back
+/// to the operating system: what the terminal UI, which evaluates again on every change, sets.
+pub fn keep_freed_memory_for_recomputes() {
+    // SAFETY: sets one integer option; mimalloc reads it when it next purges.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, UI_PURGE_DELAY_MS) }
 }
 
 /// From now on, memory this process touches comes in base pages, not transparent huge pages
@@ -56,6 +72,8 @@ mod tests {
         assert_eq!(get(), 1000, "mimalloc's default purge delay (ms)");
         return_freed_memory_at_once();
         assert_eq!(get(), 0);
+        keep_freed_memory_for_recomputes();
+        assert_eq!(get(), UI_PURGE_DELAY_MS);
     }
 
     #[cfg(target_os = "linux")]
