@@ -218,10 +218,12 @@ struct Attachment {
 fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
     let g = gw.gateway;
     let kind = route.kind.as_str();
-    let mut candidates: Vec<&Listener> = g.listeners.iter().collect();
+    // Each listener with its shared name.
+    let mut candidates: Vec<(&Listener, &Arc<str>)> =
+        g.listeners.iter().zip(&gw.listener_names).collect();
     let mut note = None;
     if let Some(section) = &pr.section_name {
-        candidates.retain(|l| &l.name == section);
+        candidates.retain(|(l, _)| &l.name == section);
         if candidates.is_empty() {
             note = Some(format!(
                 "Gateway {}/{} has no listener named {section}: the route is not attached (NoMatchingParent)",
@@ -230,24 +232,24 @@ fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
         }
     }
     if let Some(port) = pr.port {
-        candidates.retain(|l| l.port == Some(port));
+        candidates.retain(|(l, _)| l.port == Some(port));
     }
-    if note.is_none() && !candidates.iter().any(|l| l.accepts_kind(kind)) {
+    if note.is_none() && !candidates.iter().any(|(l, _)| l.accepts_kind(kind)) {
         note = Some(format!(
             "no listener of Gateway {}/{} accepts {kind} (protocols: {})",
             g.meta.namespace,
             g.meta.name,
             candidates
                 .iter()
-                .map(|l| l.protocol.as_str())
+                .map(|(l, _)| l.protocol.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
     }
     // The candidates narrowed in place: those that accept the kind, then the namespace.
     let mut ns_ok = candidates;
-    ns_ok.retain(|l| l.accepts_kind(kind));
-    ns_ok.retain(|l| {
+    ns_ok.retain(|(l, _)| l.accepts_kind(kind));
+    ns_ok.retain(|(l, _)| {
         let from = l
             .allowed_routes
             .as_ref()
@@ -263,13 +265,7 @@ fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
         ));
     }
     let listener = match (ns_ok.as_slice(), &pr.section_name) {
-        ([only], _) => Some(
-            g.listeners
-                .iter()
-                .position(|l| std::ptr::eq(l, *only))
-                .and_then(|i| gw.listener_names.get(i))
-                .map_or_else(|| only.name.as_str().into(), Arc::clone),
-        ),
+        ([(_, name)], _) => Some(Arc::clone(name)),
         (_, Some(s)) => Some(s.as_str().into()),
         _ => None,
     };
@@ -278,8 +274,8 @@ fn attachment(gw: &GatewayCtx, route: &Route, pr: &ParentRef) -> Attachment {
         attached: !ns_ok.is_empty(),
         passthrough: route.kind == RouteKind::Tls
             && !ns_ok.is_empty()
-            && ns_ok.iter().all(|l| l.is_passthrough()),
-        terminates_tls: ns_ok.iter().any(|l| l.terminates_tls()),
+            && ns_ok.iter().all(|(l, _)| l.is_passthrough()),
+        terminates_tls: ns_ok.iter().any(|(l, _)| l.terminates_tls()),
         note,
     }
 }

@@ -7,7 +7,7 @@ use super::super::select::Selected;
 use super::super::status::{Recorder, cond, pid};
 use super::super::trust::{ClientCertOutcome, ca_ref_key, client_cert, resolve_cas, tls_params};
 use super::super::{Edge, Mode, Semantics, Trust};
-use super::texts::TextKey;
+use super::texts::{Reason, TextKey};
 use super::{SharedTexts, Site, decided, done};
 use crate::model::*;
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub(super) fn plaintext_outcome(
     let look = &e.port_look;
     if look.looks_tls() {
         let key = TextKey {
-            which: 1,
+            which: Reason::PlaintextToTlsPort,
             of: Arc::as_ptr(look) as usize,
             and: 0,
         };
@@ -74,7 +74,7 @@ pub(super) fn plaintext_outcome(
         return decided(e, Mode::PlaintextToTlsPort, reason);
     }
     let key = TextKey {
-        which: 2,
+        which: Reason::Plaintext,
         of: Arc::as_ptr(look) as usize,
         and: usize::from(site.terminates_tls),
     };
@@ -177,7 +177,7 @@ pub(super) fn tls_outcome(
         let target = &p.targets[sel.target_index];
         // Decided by the policy and which of its targets.
         let key = TextKey {
-            which: 3,
+            which: Reason::PolicyTarget,
             of: pid(p),
             and: sel.target_index,
         };

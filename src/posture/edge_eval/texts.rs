@@ -95,9 +95,20 @@ impl SharedTexts {
 /// [`SharedTexts`] (shared port looks it keeps, a snapshot's objects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct TextKey {
-    pub which: u8,
+    pub which: Reason,
     pub of: usize,
     pub and: usize,
+}
+
+/// The reasons made through [`SharedTexts::text_for`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Reason {
+    /// Plaintext to a port that looks like TLS: decided by the port look.
+    PlaintextToTlsPort,
+    /// Plaintext: decided by the port look and whether the listener terminates TLS.
+    Plaintext,
+    /// Which target of which policy matched: decided by the policy and the target's position.
+    PolicyTarget,
 }
 
 /// Keeps each distinct value once, shared by the edges that have it. Most edges give one of a
