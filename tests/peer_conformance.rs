@@ -75,7 +75,7 @@ fn both(test: &str, check: impl Fn(&Posture, &str)) {
 fn edge<'a>(p: &'a Posture, backend: &str) -> &'a Edge {
     p.edges
         .iter()
-        .find(|e| e.backend == backend)
+        .find(|e| &*e.backend == backend)
         .unwrap_or_else(|| {
             panic!(
                 "no edge to {backend}: {:?}",

@@ -179,7 +179,7 @@ fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
         let Some(e) = p
             .edges
             .iter()
-            .find(|e| &*e.gateway == gw.as_str() && &e.key == name)
+            .find(|e| &*e.gateway == gw.as_str() && &*e.key == name.as_str())
         else {
             diffs.push(format!("{gw} {name}: no computed edge"));
             continue;
@@ -233,7 +233,7 @@ fn compare_case(p: &Posture, x: &ExpectedCase) -> Vec<String> {
             .unwrap_or_default();
         let known_dest = x
             .destinations
-            .contains_key(&(e.gateway.to_string(), e.key.clone()));
+            .contains_key(&(e.gateway.to_string(), e.key.to_string()));
         if !x
             .failed_rules
             .contains(&(e.gateway.to_string(), prefix.clone()))

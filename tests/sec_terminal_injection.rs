@@ -74,7 +74,7 @@ fn probe_view(app: &mut App, pki: &hostile::HostilePki, what: &str) {
     for _ in 0..pos {
         key(app, KeyCode::Down);
     }
-    let backend = app.selected_edge().unwrap().backend.clone();
+    let backend = app.selected_edge().unwrap().backend.to_string();
     app.probe_overrides.insert(backend, addr.to_string());
     let effects = ch(app, 'p');
     check(app, &format!("{what} probe running"));

@@ -205,7 +205,7 @@ fn probes_finishing_one_by_one_equal_attaching_them_all_at_once() {
         req.address = addr.to_string();
         let report = rt.block_on(lastmile::probe::probe(&req));
         for (i, e) in app.posture.edges.iter().enumerate() {
-            if (&*e.gateway, &e.key) == (id.0.as_str(), &id.1) {
+            if (&*e.gateway, &*e.key) == (id.0.as_str(), id.1.as_str()) {
                 all.insert(i, report.clone());
             }
         }

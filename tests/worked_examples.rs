@@ -171,7 +171,7 @@ fn run(docs: &[String]) -> Posture {
 
 /// The one edge to `backend` (`KIND/NS/NAME[:PORT]`).
 fn edge<'a>(p: &'a Posture, backend: &str) -> &'a Edge {
-    let found: Vec<&Edge> = p.edges.iter().filter(|e| e.backend == backend).collect();
+    let found: Vec<&Edge> = p.edges.iter().filter(|e| &*e.backend == backend).collect();
     match found.as_slice() {
         [only] => only,
         _ => panic!(
@@ -352,7 +352,7 @@ fn b_whole_service_policy_notes_that_other_ports_must_serve_tls() {
     let idx = p
         .edges
         .iter()
-        .position(|e| e.backend == SHOP_9090)
+        .position(|e| &*e.backend == SHOP_9090)
         .expect("edge to port 9090");
     assert!(
         p.findings
@@ -364,7 +364,7 @@ fn b_whole_service_policy_notes_that_other_ports_must_serve_tls() {
     let on_443 = p
         .edges
         .iter()
-        .position(|e| e.backend == SHOP_443)
+        .position(|e| &*e.backend == SHOP_443)
         .expect("edge to port 443");
     assert!(
         !p.findings

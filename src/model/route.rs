@@ -6,6 +6,7 @@ use super::meta::{
 };
 use serde::Deserialize;
 use std::fmt;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RouteKind {
@@ -61,22 +62,135 @@ impl fmt::Display for RouteKind {
 pub struct Route {
     pub kind: RouteKind,
     pub meta: ObjectMeta,
-    pub parent_refs: Vec<std::sync::Arc<ParentRef>>,
+    pub parent_refs: Vec<Arc<ParentRef>>,
     pub hostnames: Vec<String>,
     pub rules: Vec<RouteRule>,
     pub parents_status: Vec<AncestorStatus>,
+    /// The texts the route's edges carry, made once with the route.
+    pub edge_names: EdgeNames,
 }
 
 impl Route {
+    /// A route with its [`EdgeNames`].
+    pub fn new(
+        kind: RouteKind,
+        meta: ObjectMeta,
+        parent_refs: Vec<Arc<ParentRef>>,
+        hostnames: Vec<String>,
+        rules: Vec<RouteRule>,
+        parents_status: Vec<AncestorStatus>,
+    ) -> Route {
+        let edge_names = EdgeNames::new(kind, &meta, &parent_refs, &rules);
+        Route {
+            kind,
+            meta,
+            parent_refs,
+            hostnames,
+            rules,
+            parents_status,
+            edge_names,
+        }
+    }
+
     /// `KIND/NS/NAME`.
-    pub fn key(&self) -> String {
-        cat!(
-            self.kind.as_str(),
-            "/",
-            self.meta.namespace,
-            "/",
-            self.meta.name
-        )
+    pub fn key(&self) -> &Arc<str> {
+        &self.edge_names.route
+    }
+}
+
+/// What every evaluation of a route's edges would otherwise make again: its key, each
+/// backendRef's names, and how many edges it can have. Made when the route is decoded; a
+/// changed route is a new [`Route`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeNames {
+    /// `KIND/NS/NAME` of the route.
+    pub route: Arc<str>,
+    /// Per rule, per backendRef (the same shape as `rules`).
+    pub backends: Vec<Vec<BackendNames>>,
+    /// At most this many edges: every Gateway parentRef times every backendRef.
+    pub edge_bound: usize,
+}
+
+impl EdgeNames {
+    fn new(
+        kind: RouteKind,
+        meta: &ObjectMeta,
+        parent_refs: &[Arc<ParentRef>],
+        rules: &[RouteRule],
+    ) -> EdgeNames {
+        let (ns, name) = (&meta.namespace, &meta.name);
+        let backends = rules
+            .iter()
+            .enumerate()
+            .map(|(ri, rule)| {
+                let mut rule_index = itoa::Buffer::new();
+                // Envoy Gateway numbers the rules of HTTP-family routes only.
+                let rule_index = if kind.is_http_family() {
+                    rule_index.format(ri)
+                } else {
+                    "-1"
+                };
+                rule.backend_refs
+                    .iter()
+                    .enumerate()
+                    .map(|(bi, br)| {
+                        let destination = cat!(
+                            kind.lower(),
+                            "/",
+                            ns,
+                            "/",
+                            name,
+                            "/rule/",
+                            rule_index,
+                            "/backend/",
+                            itoa::Buffer::new().format(bi)
+                        );
+                        BackendNames::new(br, ns, destination.into())
+                    })
+                    .collect()
+            })
+            .collect();
+        let gateway_parents = parent_refs.iter().filter(|p| p.is_gateway()).count();
+        let backend_refs: usize = rules.iter().map(|r| r.backend_refs.len()).sum();
+        EdgeNames {
+            route: cat!(kind.as_str(), "/", ns, "/", name).into(),
+            backends,
+            edge_bound: gateway_parents * backend_refs,
+        }
+    }
+}
+
+/// The names an edge of a backendRef carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendNames {
+    /// `KIND/NS/NAME:PORT` (`:PORT` omitted when the ref has no port), the namespace
+    /// defaulting to the referrer's.
+    pub target: Arc<str>,
+    /// Envoy Gateway's name for the destination (`httproute/NS/NAME/rule/R/backend/B`).
+    pub destination: Arc<str>,
+}
+
+impl BackendNames {
+    /// The names of `br`, written by an object in `default_ns`, whose destination Envoy
+    /// Gateway names `destination`.
+    pub fn new(br: &BackendRef, default_ns: &str, destination: Arc<str>) -> BackendNames {
+        let ns = br.namespace.as_deref().unwrap_or(default_ns);
+        let target = match br.port {
+            Some(p) => cat!(
+                br.kind(),
+                "/",
+                ns,
+                "/",
+                br.name,
+                ":",
+                itoa::Buffer::new().format(p)
+            ),
+            None => cat!(br.kind(), "/", ns, "/", br.name),
+        };
+        BackendNames {
+            target: target.into(),
+            destination,
+        }
     }
 }
 

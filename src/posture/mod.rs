@@ -172,8 +172,8 @@ pub struct Edge {
     pub route: Arc<str>,
     pub rule: usize,
     pub backend_ref: usize,
-    /// `KIND/NS/NAME:PORT` (`:PORT` omitted when the ref has no port).
-    pub backend: String,
+    /// `KIND/NS/NAME:PORT` (`:PORT` omitted when the ref has no port), shared with the route.
+    pub backend: Arc<str>,
     /// For auxiliary backends: `extproc`, `extauth`, `jwt`, `oidc`, `accesslog_otel`, `tracing`.
     pub via: Option<&'static str>,
     pub mode: Mode,
@@ -202,8 +202,9 @@ pub struct Edge {
     /// Why the edge has its mode, in the order found (the last one decides; a finding about
     /// the edge shares its text).
     pub reasons: Vec<Arc<str>>,
-    /// Envoy Gateway's name for this destination (`httproute/NS/NAME/rule/R/backend/B`).
-    pub key: String,
+    /// Envoy Gateway's name for this destination (`httproute/NS/NAME/rule/R/backend/B`),
+    /// shared with the route.
+    pub key: Arc<str>,
     /// Port hints that explain the plaintext modes.
     #[serde(skip)]
     pub port_look: Arc<PortLook>,

@@ -494,7 +494,7 @@ fn unattached_reason(
                 let referenced_with_port = edges
                     .get(&format!("Backend/{ns}/{}", t.name))
                     .iter()
-                    .any(|e| e.backend == with_port);
+                    .any(|e| *e.backend == *with_port);
                 if !referenced_with_port {
                     return format!(
                         "sectionName {section} only matches backendRefs that give port {section}; the routes reference Backend {} without it",

@@ -46,7 +46,7 @@ pub fn for_edge(
         .ok_or_else(|| format!("cannot probe {}", edge.backend))?;
     let mut fallback_sni = None;
     let mut dial = Dial::Tcp;
-    let (address, transport) = if let Some(a) = overrides.get(&edge.backend) {
+    let (address, transport) = if let Some(a) = overrides.get(&*edge.backend) {
         (a.clone(), "direct")
     } else {
         match kind {

@@ -103,7 +103,7 @@ pub fn write(p: &Posture, fail_on: Severity, o: &mut impl Write) -> std::fmt::Re
                 mode,
                 gw,
                 route,
-                e.backend.clone(),
+                e.backend.to_string(),
                 e.policy.as_deref().unwrap_or("-").to_string(),
                 e.sni.as_deref().unwrap_or("-").to_string(),
             ]

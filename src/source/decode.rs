@@ -203,14 +203,14 @@ fn decode(
             }))
         }
         (GATEWAY_GROUP, "HTTPRoute" | "GRPCRoute" | "TLSRoute" | "TCPRoute") => {
-            Object::Route(Arc::new(Route {
-                kind: RouteKind::from_kind(kind).expect("matched above"),
+            Object::Route(Arc::new(Route::new(
+                RouteKind::from_kind(kind).expect("matched above"),
                 meta,
-                parent_refs: field(v, &["spec", "parentRefs"])?,
-                hostnames: field(v, &["spec", "hostnames"])?,
-                rules: field(v, &["spec", "rules"])?,
-                parents_status: field(v, &["status", "parents"])?,
-            }))
+                field(v, &["spec", "parentRefs"])?,
+                field(v, &["spec", "hostnames"])?,
+                field(v, &["spec", "rules"])?,
+                field(v, &["status", "parents"])?,
+            )))
         }
         (GATEWAY_GROUP, "BackendTLSPolicy") => {
             Object::Policy(Arc::new(decode_policy(api_version, meta, spec, v)?))

@@ -286,7 +286,7 @@ impl App {
     /// `(gateway, edge key)` of the edge under the cursor in the Backends view.
     fn selected_edge_id(&self) -> Option<(String, String)> {
         self.selected_edge()
-            .map(|e| (e.gateway.to_string(), e.key.clone()))
+            .map(|e| (e.gateway.to_string(), e.key.to_string()))
     }
 
     /// Rebuilds the rows, filters and sorts them, and selects the edge `keep` again if it is
@@ -345,7 +345,7 @@ impl App {
         if let Some((gw, key)) = keep
             && let Some(pos) = self.visible.iter().position(|&r| {
                 let e = &self.posture.edges[self.rows[r].edge];
-                *e.gateway == *gw && e.key == key
+                *e.gateway == *gw && *e.key == *key
             })
         {
             self.backends_nav.selected = pos;
@@ -712,7 +712,7 @@ impl App {
                     }
                     _ => self
                         .selected_edge()
-                        .map(|e| (e.gateway.to_string(), e.key.clone())),
+                        .map(|e| (e.gateway.to_string(), e.key.to_string())),
                 };
                 if let Some(id) = target {
                     let effects = self.start_probes(std::slice::from_ref(&id));
@@ -732,7 +732,7 @@ impl App {
                     .iter()
                     .map(|&r| &self.posture.edges[self.rows[r].edge])
                     .filter(|e| crate::probe::target::worth_probing(e))
-                    .map(|e| (e.gateway.to_string(), e.key.clone()))
+                    .map(|e| (e.gateway.to_string(), e.key.to_string()))
                     .collect();
                 self.message = Some((format!("probing {} edges…", ids.len()), false));
                 return self.start_probes(&ids);
@@ -769,7 +769,7 @@ impl App {
                 .posture
                 .edges
                 .iter()
-                .find(|e| *e.gateway == *id.0 && e.key == id.1)
+                .find(|e| *e.gateway == *id.0 && *e.key == *id.1)
             else {
                 continue;
             };
@@ -815,7 +815,7 @@ impl App {
             .enumerate()
             .filter(|_| !done.is_empty())
         {
-            if let Some(r) = done.get(&(&*e.gateway, e.key.as_str())) {
+            if let Some(r) = done.get(&(&*e.gateway, &*e.key)) {
                 by_index.insert(i, (*r).clone());
             }
         }
@@ -831,7 +831,7 @@ impl App {
         let at: Vec<usize> = (0..self.posture.edges.len())
             .filter(|&i| {
                 let e = &self.posture.edges[i];
-                *e.gateway == *id.0 && e.key == id.1
+                *e.gateway == *id.0 && *e.key == *id.1
             })
             .collect();
         let by_index = at.iter().map(|&i| (i, (**report).clone())).collect();
@@ -850,7 +850,7 @@ impl App {
     /// The reference `c` copies for the current selection.
     pub fn selected_reference(&self) -> Option<String> {
         match self.view().kind {
-            ViewKind::Backends => self.selected_edge().map(|e| e.backend.clone()),
+            ViewKind::Backends => self.selected_edge().map(|e| e.backend.to_string()),
             ViewKind::Policies => {
                 let i = *self.policy_indices().get(self.policies_nav.selected)?;
                 Some(format!(
@@ -868,8 +868,8 @@ impl App {
                     .posture
                     .edges
                     .iter()
-                    .find(|e| &*e.gateway == gateway.as_str() && &e.key == key)
-                    .map(|e| e.backend.clone()),
+                    .find(|e| &*e.gateway == gateway.as_str() && *e.key == **key)
+                    .map(|e| e.backend.to_string()),
                 Some(DetailTarget::Object(o)) => Some(o.clone()),
                 None => None,
             },
@@ -881,7 +881,7 @@ impl App {
         let target = match self.view().kind {
             ViewKind::Backends => self.selected_edge().map(|e| DetailTarget::Edge {
                 gateway: e.gateway.to_string(),
-                key: e.key.clone(),
+                key: e.key.to_string(),
             }),
             ViewKind::Policies => self
                 .policy_indices()
@@ -902,7 +902,7 @@ impl App {
                                 let e = &self.posture.edges[e];
                                 DetailTarget::Edge {
                                     gateway: e.gateway.to_string(),
-                                    key: e.key.clone(),
+                                    key: e.key.to_string(),
                                 }
                             }
                             None => DetailTarget::Object(f.object.to_string()),
@@ -912,7 +912,7 @@ impl App {
             ViewKind::Tree => match self.tree.selected_edge(&self.posture) {
                 Some(i) => self.posture.edges.get(i).map(|e| DetailTarget::Edge {
                     gateway: e.gateway.to_string(),
-                    key: e.key.clone(),
+                    key: e.key.to_string(),
                 }),
                 None => self
                     .tree

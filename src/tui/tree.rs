@@ -353,7 +353,7 @@ impl TreeView {
         n.object.as_deref().map(str::to_string).or_else(|| {
             n.edge
                 .and_then(|e| posture.edges.get(e))
-                .map(|e| e.backend.clone())
+                .map(|e| e.backend.to_string())
         })
     }
 }

@@ -922,7 +922,7 @@ pub fn assert_edges(snapshot: &lastmile::snapshot::Snapshot, posture: &lastmile:
         let route = snapshot
             .routes
             .iter()
-            .find(|r| *r.key() == *e.route)
+            .find(|r| **r.key() == *e.route)
             .unwrap_or_else(|| panic!("edge names a route that is not there: {}", e.route));
         let rule = route.rules.get(e.rule).expect("rule index in range");
         assert!(e.backend_ref < rule.backend_refs.len(), "backendRef index");

@@ -31,7 +31,7 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
             }
             for group in &owner.groups {
                 for (j, br) in group.refs.iter().enumerate() {
-                    let key = match owner.kind {
+                    let destination = match owner.kind {
                         // Envoy Gateway names telemetry destinations without a backend index.
                         AuxOwnerKind::EnvoyProxy if group.feature == "tracing" => {
                             "tracing/backend/-1".to_string()
@@ -66,7 +66,8 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                         index: j,
                         via: Some(group.feature),
                     };
-                    evaluate_into(ctx, rec, &mut texts, gw, &site, br, key, &mut edges);
+                    let names = BackendNames::new(br, ns, destination.into());
+                    evaluate_into(ctx, rec, &mut texts, gw, &site, br, &names, &mut edges);
                 }
             }
         }

@@ -73,15 +73,9 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
 }
 
 /// At least as many edges as `routes` have: every Gateway parentRef times every backendRef
-/// (a parentRef whose Gateway is missing has none).
+/// (a parentRef whose Gateway is missing has none), as each route counted them when decoded.
 fn edge_bound(routes: &[std::sync::Arc<Route>]) -> usize {
-    routes
-        .iter()
-        .map(|r| {
-            let parents = r.parent_refs.iter().filter(|p| p.is_gateway()).count();
-            parents * r.rules.iter().map(|x| x.backend_refs.len()).sum::<usize>()
-        })
-        .sum()
+    routes.iter().map(|r| r.edge_names.edge_bound).sum()
 }
 
 fn route_run(
@@ -147,37 +141,24 @@ fn route_into(
     edges: &mut Vec<Edge>,
     shared: &mut SharedTexts,
 ) {
-    // One key for the route's edges on every parentRef (the tree groups them by it).
-    let owner_key: Arc<str> = cat!(
-        route.kind.as_str(),
-        "/",
-        route.meta.namespace,
-        "/",
-        route.meta.name
-    )
-    .into();
-    let lower = route.kind.lower();
+    // One key for the route's edges on every parentRef (the tree groups them by it), and one
+    // set of names per backendRef, made when the route was decoded.
+    let names = &route.edge_names;
     for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
         let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
         let Some(gw) = ctx.gateway(gw_ns, &pr.name) else {
             continue;
         };
         let att = attachment(gw, route, pr);
-        for (ri, rule) in route.rules.iter().enumerate() {
-            let mut rule_key = itoa::Buffer::new();
-            let rule_key = if route.kind.is_http_family() {
-                rule_key.format(ri)
-            } else {
-                "-1"
-            };
-            for (bi, br) in rule.backend_refs.iter().enumerate() {
+        for (ri, (rule, rule_names)) in route.rules.iter().zip(&names.backends).enumerate() {
+            for (bi, (br, br_names)) in rule.backend_refs.iter().zip(rule_names).enumerate() {
                 let site = Site {
                     owner_kind: route.kind.as_str(),
                     owner_group: GATEWAY_GROUP,
                     owner_ns: &route.meta.namespace,
                     owner_name: &route.meta.name,
                     route_kind: Some(route.kind),
-                    owner_key: &owner_key,
+                    owner_key: &names.route,
                     parent_ref: pr,
                     listener: att.listener.as_ref(),
                     attached: att.attached,
@@ -188,18 +169,7 @@ fn route_into(
                     index: bi,
                     via: None,
                 };
-                let key = cat!(
-                    lower,
-                    "/",
-                    route.meta.namespace,
-                    "/",
-                    route.meta.name,
-                    "/rule/",
-                    rule_key,
-                    "/backend/",
-                    itoa::Buffer::new().format(bi)
-                );
-                evaluate_into(ctx, rec, shared, gw, &site, br, key, edges);
+                evaluate_into(ctx, rec, shared, gw, &site, br, br_names, edges);
             }
         }
     }
@@ -286,28 +256,14 @@ enum Target<'a> {
     Backend(&'a Backend),
 }
 
-/// A fresh edge for `br`, named `key` (Envoy Gateway's name for the destination).
+/// A fresh edge for `br`, with its `names`.
 fn new_edge(
     texts: &mut SharedTexts,
     gw: &GatewayCtx,
     site: &Site,
     br: &BackendRef,
-    key: String,
+    names: &BackendNames,
 ) -> Edge {
-    let ns = br.namespace.as_deref().unwrap_or(site.owner_ns);
-    let kind = br.kind();
-    let backend = match br.port {
-        Some(p) => cat!(
-            kind,
-            "/",
-            ns,
-            "/",
-            br.name,
-            ":",
-            itoa::Buffer::new().format(p)
-        ),
-        None => cat!(kind, "/", ns, "/", br.name),
-    };
     let mut reasons = Vec::new();
     if let Some(n) = site.attach_note {
         reasons.push(texts.text(n));
@@ -321,7 +277,7 @@ fn new_edge(
         route: site.owner_key.clone(),
         rule: site.rule,
         backend_ref: site.index,
-        backend,
+        backend: names.target.clone(),
         via: site.via,
         mode: Mode::Unknown,
         mtls: false,
@@ -340,7 +296,7 @@ fn new_edge(
         attached: site.attached,
         weight: br.weight.unwrap_or(1),
         reasons,
-        key,
+        key: names.destination.clone(),
         // No signs until the backend is resolved (shared: many edges end before that).
         port_look: texts.no_look(),
         listener_terminates_tls: site.terminates_tls,
@@ -372,10 +328,10 @@ fn evaluate_into(
     gw: &GatewayCtx,
     site: &Site,
     br: &BackendRef,
-    key: String,
+    names: &BackendNames,
     edges: &mut Vec<Edge>,
 ) {
-    edges.push(new_edge(texts, gw, site, br, key));
+    edges.push(new_edge(texts, gw, site, br, names));
     let last = edges.len() - 1;
     let e = &mut edges[last];
     let Some(semantics) = gw.semantics else {

@@ -294,7 +294,7 @@ impl<'s> Collector<'s> {
         for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
             let ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
             if ctx.gateway(ns, &pr.name).is_none() {
-                let key: Arc<str> = route.key().into();
+                let key = route.key().clone();
                 self.push(
                     "route-parent-missing",
                     None,

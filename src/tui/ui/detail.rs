@@ -19,7 +19,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             .posture
             .edges
             .iter()
-            .position(|e| &*e.gateway == gateway.as_str() && &e.key == key)
+            .position(|e| &*e.gateway == gateway.as_str() && *e.key == **key)
         {
             Some(i) => {
                 let e = &app.posture.edges[i];
@@ -140,7 +140,7 @@ fn edge_lines(app: &App, i: usize) -> Vec<Line<'static>> {
             e.route, e.rule, e.backend_ref, e.weight
         ),
     ));
-    l.push(kv(t, "Backend", e.backend.clone()));
+    l.push(kv(t, "Backend", e.backend.to_string()));
     if !e.attached {
         l.push(Line::styled(
             "  the route is not attached to this Gateway through this parentRef",

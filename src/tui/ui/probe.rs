@@ -18,7 +18,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .posture
         .edges
         .iter()
-        .position(|e| &*e.gateway == gateway.as_str() && &e.key == key);
+        .position(|e| &*e.gateway == gateway.as_str() && *e.key == **key);
     let title = edge
         .map(|i| format!(" Probe: {} ", app.posture.edges[i].backend))
         .unwrap_or_else(|| " Probe ".into());
