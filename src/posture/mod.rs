@@ -426,7 +426,7 @@ fn on_threads<C: Send, R: Send>(
 /// The share of the edges (numerator, denominator) whose findings the tree's thread raises
 /// before the tree; the other thread raises the rest of the findings and sorts them all. At L
 /// this gives both about the same work.
-const EDGE_FINDINGS_BESIDE_TREE: (usize, usize) = (2, 3);
+const EDGE_FINDINGS_BESIDE_TREE: (usize, usize) = (7, 8);
 
 /// From this many edges on, the reports, findings and the tree are built on two threads.
 const PARALLEL_EDGES: usize = 2_000;

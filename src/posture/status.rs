@@ -211,6 +211,9 @@ pub(crate) struct EdgesByBackend<'a> {
     map: HashMap<&'a str, Vec<&'a Edge>>,
 }
 
+/// From this many edges on, [`EdgesByBackend::of_targets`] scans them on several threads.
+const EDGES_PER_SCAN: usize = 4_096;
+
 impl<'a> EdgesByBackend<'a> {
     /// `edges` in the posture's order (a subset gives the same answers for the objects all of
     /// whose edges it holds).
@@ -220,6 +223,53 @@ impl<'a> EdgesByBackend<'a> {
             map.entry(super::backend_object(&e.backend))
                 .or_default()
                 .push(e);
+        }
+        EdgesByBackend { map }
+    }
+
+    /// The edges of the objects that targets deciding no edge name (the only ones explained
+    /// from their edges, by [`unattached_reason`]), scanned in runs on up to `threads` threads.
+    /// A large cluster has tens of thousands of edges and a few thousand such targets: the
+    /// other edges are only looked up, not kept.
+    fn of_targets(
+        ctx: &Context,
+        edges: &'a [Edge],
+        uses: &HashMap<(usize, usize), usize>,
+        threads: usize,
+    ) -> Self {
+        let mut wanted: foldhash::HashSet<String> = Default::default();
+        for p in ctx.snap.policies.iter().filter(|p| !p.legacy_shape) {
+            for (i, t) in p.targets.iter().enumerate() {
+                if !uses.contains_key(&(pid(p), i)) {
+                    let ns = t.namespace.as_deref().unwrap_or(&p.meta.namespace);
+                    wanted.insert(cat!(t.kind, "/", ns, "/", t.name));
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return EdgesByBackend {
+                map: HashMap::new(),
+            };
+        }
+        let threads = threads.min(edges.len() / EDGES_PER_SCAN).max(1);
+        let scan = |run: &'a [Edge]| {
+            let mut map: HashMap<&str, Vec<&Edge>> = HashMap::new();
+            for e in run {
+                let object = super::backend_object(&e.backend);
+                if wanted.contains(object) {
+                    map.entry(object).or_default().push(e);
+                }
+            }
+            map
+        };
+        let run_length = edges.len().div_ceil(threads).max(1);
+        let mut runs = super::on_threads(edges.chunks(run_length), &scan).into_iter();
+        let mut map = runs.next().unwrap_or_default();
+        // Later runs hold later edges: appended, the posture's order is kept.
+        for later in runs {
+            for (object, list) in later {
+                map.entry(object).or_default().extend(list);
+            }
         }
         EdgesByBackend { map }
     }
@@ -266,7 +316,7 @@ pub(crate) fn policy_reports(
         ancestors.insert(loser, list);
     }
     let controllers = ctx.modelled_controllers();
-    let by_backend = EdgesByBackend::new(edges);
+    let by_backend = EdgesByBackend::of_targets(ctx, edges, &uses, threads);
     let inputs = ReportInputs {
         ctx,
         uses: &uses,
