@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 mod aux;
 mod outcome;
+mod slots;
 mod texts;
 
 pub(crate) use aux::aux_edges;
 use outcome::{eg_backend_tls_valid, plaintext_outcome, tls_outcome};
+use slots::EdgeSink;
 use texts::SharedTexts;
 
 /// Where a backendRef sits: which gateway parentRef, route (or policy), rule and index.
@@ -51,22 +53,19 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
     if threads == 1 {
         return route_run(ctx, routes, rec, edge_bound(routes));
     }
-    // The first run's vector becomes the result: it is made large enough for every route's
-    // edges, and the later runs are appended to it. Only they are copied (a vector of all the
-    // edges beside every run's own was 17 MiB more at the peak at L); capacity never written
-    // costs no memory.
-    let runs = super::in_runs(routes, threads, |run| {
-        let first = std::ptr::eq(run.as_ptr(), routes.as_ptr());
+    // Each run writes its edges where they end up in the result (room for as many as its
+    // routes can have), so the runs' edges are not copied together afterwards.
+    let runs: Vec<&[Arc<Route>]> = routes.chunks(routes.len().div_ceil(threads)).collect();
+    let bounds: Vec<usize> = runs.iter().map(|run| edge_bound(run)).collect();
+    let (edges, records) = slots::in_place(&bounds, |i, room| {
         let mut local = Recorder::default();
-        let bound = edge_bound(if first { routes } else { run });
-        let edges = route_run(ctx, run, &mut local, bound);
-        (edges, local)
+        let mut shared = SharedTexts::default();
+        for route in runs[i] {
+            route_into(ctx, route, &mut local, room, &mut shared);
+        }
+        local
     });
-    let mut runs = runs.into_iter();
-    let (mut edges, first) = runs.next().unwrap_or_default();
-    rec.merge(first);
-    for (run_edges, local) in runs {
-        edges.extend(run_edges);
+    for local in records {
         rec.merge(local);
     }
     edges
@@ -138,7 +137,7 @@ fn route_into(
     ctx: &Context,
     route: &Route,
     rec: &mut Recorder,
-    edges: &mut Vec<Edge>,
+    edges: &mut dyn EdgeSink,
     shared: &mut SharedTexts,
 ) {
     // One key for the route's edges on every parentRef (the tree groups them by it), and one
@@ -329,11 +328,9 @@ fn evaluate_into(
     site: &Site,
     br: &BackendRef,
     names: &BackendNames,
-    edges: &mut Vec<Edge>,
+    edges: &mut dyn EdgeSink,
 ) {
-    edges.push(new_edge(texts, gw, site, br, names));
-    let last = edges.len() - 1;
-    let e = &mut edges[last];
+    let e = edges.push_edge(new_edge(texts, gw, site, br, names));
     let Some(semantics) = gw.semantics else {
         return done(
             texts,
