@@ -6,6 +6,7 @@ use super::context::Context;
 use super::{AncestorView, ConditionView, Edge, PolicyReport, PolicyRole, Semantics, TargetView};
 use crate::model::*;
 use foldhash::{HashMap, HashMapExt};
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 /// Maximum number of ancestors a policy status may hold.
@@ -154,12 +155,23 @@ impl Recorder {
     /// Adds what `later` recorded, as if its edges had been evaluated after this recorder's:
     /// the result equals recording every edge in order with one recorder.
     pub fn merge(&mut self, later: Recorder) {
+        self.uses.reserve(later.uses.len());
         for (key, n) in later.uses {
             *self.uses.entry(key).or_default() += n;
         }
+        self.ancestors.reserve(later.ancestors.len());
         for (policy, list) in later.ancestors {
-            for computed in list {
-                self.merge_ancestor(policy, computed);
+            match self.ancestors.entry(policy) {
+                // Most policies are used by the routes of one run only: their list is taken
+                // over whole (it was merged as it was recorded, so it holds each ancestor once).
+                Entry::Vacant(slot) => {
+                    slot.insert(list);
+                }
+                Entry::Occupied(_) => {
+                    for computed in list {
+                        self.merge_ancestor(policy, computed);
+                    }
+                }
             }
         }
     }
