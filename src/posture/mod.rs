@@ -27,7 +27,8 @@ use crate::snapshot::{ObjectError, Snapshot, SourceInfo};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Effective mode of an edge. The kebab-case names are part of the JSON contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -399,7 +400,8 @@ fn in_runs<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R 
     on_threads(items.chunks(items.len().div_ceil(threads)), &f)
 }
 
-/// [`in_runs`] over runs that `f` may change (to move parts out of them).
+/// [`in_runs`] over runs that `f` may change (to move parts out of them). The items are cut
+/// into a few runs per thread, taken in turn (see [`in_turns`]).
 fn in_runs_mut<T: Send, R: Send>(
     items: &mut [T],
     threads: usize,
@@ -408,8 +410,53 @@ fn in_runs_mut<T: Send, R: Send>(
     if threads <= 1 || items.len() < 2 {
         return vec![f(items)];
     }
-    let chunk = items.len().div_ceil(threads);
-    on_threads(items.chunks_mut(chunk), &f)
+    let runs = (threads * RUNS_PER_THREAD).min(items.len());
+    let chunk = items.len().div_ceil(runs);
+    in_turns(
+        items.chunks_mut(chunk).collect(),
+        threads,
+        || (),
+        |_, run, _| f(run),
+    )
+}
+
+/// How many runs per thread the work taken in turn is cut into (see [`in_turns`]).
+const RUNS_PER_THREAD: usize = 8;
+
+/// `f` of each of `runs` (with its position), the runs taken in turn by `threads` scoped
+/// threads, each thread with its own `state()`; the results in the runs' order. A thread that
+/// the machine slows down (a shared VM's cores do not run at one speed) takes fewer runs
+/// instead of making the others wait for its half.
+fn in_turns<C: Send, S, R: Send>(
+    runs: Vec<C>,
+    threads: usize,
+    state: impl Fn() -> S + Sync,
+    f: impl Fn(usize, C, &mut S) -> R + Sync,
+) -> Vec<R> {
+    let runs: Vec<Mutex<Option<C>>> = runs.into_iter().map(|r| Mutex::new(Some(r))).collect();
+    let next = AtomicUsize::new(0);
+    let take_runs = |_thread: usize| {
+        let mut state = state();
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(run) = runs.get(i) else {
+                return done;
+            };
+            let run = run
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .expect("each run is taken once");
+            done.push((i, f(i, run, &mut state)));
+        }
+    };
+    let mut done: Vec<(usize, R)> = on_threads(0..threads.max(1), &take_runs)
+        .into_iter()
+        .flatten()
+        .collect();
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, result)| result).collect()
 }
 
 /// `f` of each run on its own scoped thread, the results in the runs' order.

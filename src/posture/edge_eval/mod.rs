@@ -42,6 +42,11 @@ struct Site<'r> {
 /// Below this many routes the work is not split across threads.
 pub(crate) const ROUTES_PER_THREAD: usize = 256;
 
+/// The routes are cut into runs of at least this many routes (and up to
+/// [`super::RUNS_PER_THREAD`] per thread), so that a thread the machine slows down leaves runs
+/// to the others.
+const ROUTES_PER_RUN: usize = 128;
+
 /// Edges of every route, once per (Gateway parentRef, route, rule, backendRef), in route order.
 /// Large snapshots are split into contiguous runs of routes evaluated on scoped threads; each
 /// run records policy use in its own recorder, merged in route order, so the result is the
@@ -53,18 +58,23 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
     if threads == 1 {
         return route_run(ctx, routes, rec, edge_bound(routes));
     }
-    // Each run writes its edges where they end up in the result (room for as many as its
-    // routes can have), so the runs' edges are not copied together afterwards.
-    let runs: Vec<&[Arc<Route>]> = routes.chunks(routes.len().div_ceil(threads)).collect();
+    // Runs of routes, a few per thread, taken in turn by the threads; each run writes its
+    // edges where they end up in the result (room for as many as its routes can have), so the
+    // runs' edges are not copied together afterwards. Each run records policy use on its own
+    // and the records are merged in run order.
+    let runs = (threads * super::RUNS_PER_THREAD)
+        .min(routes.len() / ROUTES_PER_RUN)
+        .max(threads);
+    let runs: Vec<&[Arc<Route>]> = routes.chunks(routes.len().div_ceil(runs)).collect();
     let bounds: Vec<usize> = runs.iter().map(|run| edge_bound(run)).collect();
-    let (edges, records) = slots::in_place(&bounds, |i, room| {
-        let mut local = Recorder::default();
-        let mut shared = SharedTexts::default();
-        for route in runs[i] {
-            route_into(ctx, route, &mut local, room, &mut shared);
-        }
-        local
-    });
+    let (edges, records) =
+        slots::in_place(&bounds, threads, SharedTexts::default, |i, room, shared| {
+            let mut local = Recorder::default();
+            for route in runs[i] {
+                route_into(ctx, route, &mut local, room, shared);
+            }
+            local
+        });
     for local in records {
         rec.merge(local);
     }

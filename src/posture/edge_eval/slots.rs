@@ -47,11 +47,14 @@ impl Drop for Slots<'_> {
 }
 
 /// One vector of the edges that `fill` writes for each run (run `i` has room for `bounds[i]`
-/// edges), each run on its own scoped thread, with what `fill` returns for each. The edges
-/// are in run order, as if the runs had been written one after the other.
-pub(super) fn in_place<R: Send>(
+/// edges), with what `fill` returns for each. The edges are in run order, as if the runs had
+/// been written one after the other. `threads` scoped threads take the runs in turn, each with
+/// its own `state`: a thread that the machine slows down takes fewer runs.
+pub(super) fn in_place<S, R: Send>(
     bounds: &[usize],
-    fill: impl Fn(usize, &mut Slots<'_>) -> R + Sync,
+    threads: usize,
+    state: impl Fn() -> S + Sync,
+    fill: impl Fn(usize, &mut Slots<'_>, &mut S) -> R + Sync,
 ) -> (Vec<Edge>, Vec<R>) {
     let total: usize = bounds.iter().sum();
     let mut edges: Vec<Edge> = Vec::with_capacity(total);
@@ -63,8 +66,8 @@ pub(super) fn in_place<R: Send>(
         rest = later;
     }
     // A panic in a run is passed on here; every run's `Slots` then drops its own edges.
-    let done = super::super::on_threads(rooms.into_iter().enumerate(), &|(i, mut slots)| {
-        let result = fill(i, &mut slots);
+    let done = super::super::in_turns(rooms, threads, state, |i, mut slots, state| {
+        let result = fill(i, &mut slots, state);
         (slots, result)
     });
     let mut filled = Vec::with_capacity(done.len());
@@ -143,12 +146,17 @@ mod tests {
     fn runs_are_put_together_in_order_without_gaps() {
         let bounds = [4, 0, 5, 3];
         let writes = [2usize, 0, 5, 1];
-        let (edges, results) = in_place(&bounds, |i, slots| {
-            for k in 0..writes[i] {
-                slots.push_edge(edge(i * 10 + k)).mode = Mode::TlsVerified;
-            }
-            i
-        });
+        let (edges, results) = in_place(
+            &bounds,
+            2,
+            || (),
+            |i, slots, _| {
+                for k in 0..writes[i] {
+                    slots.push_edge(edge(i * 10 + k)).mode = Mode::TlsVerified;
+                }
+                i
+            },
+        );
         let rules: Vec<usize> = edges.iter().map(|e| e.rule).collect();
         assert_eq!(rules, [0, 1, 20, 21, 22, 23, 24, 30]);
         assert!(edges.iter().all(|e| e.mode == Mode::TlsVerified));
@@ -160,12 +168,17 @@ mod tests {
     fn a_panicking_run_drops_what_was_written() {
         let kept: Arc<str> = "shared".into();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            in_place(&[3, 3], |i, slots| {
-                for _ in 0..2 {
-                    slots.push_edge(edge(i)).reasons.push(kept.clone());
-                }
-                assert!(i == 0, "run {i} fails");
-            })
+            in_place(
+                &[3, 3, 3],
+                2,
+                || (),
+                |i, slots, _| {
+                    for _ in 0..2 {
+                        slots.push_edge(edge(i)).reasons.push(kept.clone());
+                    }
+                    assert!(i != 1, "run {i} fails");
+                },
+            )
         }));
         assert!(outcome.is_err());
         // Every clone was dropped with its edge, and only once.
@@ -176,10 +189,15 @@ mod tests {
     #[test]
     fn writing_past_the_room_panics() {
         let outcome = std::panic::catch_unwind(|| {
-            in_place(&[1], |_, slots| {
-                slots.push_edge(edge(0));
-                slots.push_edge(edge(1));
-            })
+            in_place(
+                &[1],
+                1,
+                || (),
+                |_, slots, _| {
+                    slots.push_edge(edge(0));
+                    slots.push_edge(edge(1));
+                },
+            )
         });
         assert!(outcome.is_err());
     }
