@@ -145,7 +145,7 @@ impl EdgeNames {
                             "/backend/",
                             itoa::Buffer::new().format(bi)
                         );
-                        BackendNames::new(br, ns, destination.into())
+                        BackendNames::new(br, bi, ns, destination.into())
                     })
                     .collect()
             })
@@ -168,12 +168,19 @@ pub struct BackendNames {
     pub target: Arc<str>,
     /// Envoy Gateway's name for the destination (`httproute/NS/NAME/rule/R/backend/B`).
     pub destination: Arc<str>,
+    /// `backendRef INDEX -> TARGET`: how the attachment tree names it.
+    pub label: Arc<str>,
 }
 
 impl BackendNames {
-    /// The names of `br`, written by an object in `default_ns`, whose destination Envoy
-    /// Gateway names `destination`.
-    pub fn new(br: &BackendRef, default_ns: &str, destination: Arc<str>) -> BackendNames {
+    /// The names of `br`, at position `index` of its list, written by an object in
+    /// `default_ns`, whose destination Envoy Gateway names `destination`.
+    pub fn new(
+        br: &BackendRef,
+        index: usize,
+        default_ns: &str,
+        destination: Arc<str>,
+    ) -> BackendNames {
         let ns = br.namespace.as_deref().unwrap_or(default_ns);
         let target = match br.port {
             Some(p) => cat!(
@@ -187,9 +194,16 @@ impl BackendNames {
             ),
             None => cat!(br.kind(), "/", ns, "/", br.name),
         };
+        let label = cat!(
+            "backendRef ",
+            itoa::Buffer::new().format(index),
+            " -> ",
+            target
+        );
         BackendNames {
             target: target.into(),
             destination,
+            label: label.into(),
         }
     }
 }

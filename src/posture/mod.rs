@@ -206,6 +206,9 @@ pub struct Edge {
     /// Envoy Gateway's name for this destination (`httproute/NS/NAME/rule/R/backend/B`),
     /// shared with the route.
     pub key: Arc<str>,
+    /// `backendRef INDEX -> BACKEND`, the attachment tree's label (shared with the route).
+    #[serde(skip)]
+    pub backend_ref_label: Arc<str>,
     /// Port hints that explain the plaintext modes.
     #[serde(skip)]
     pub port_look: Arc<PortLook>,

@@ -66,7 +66,7 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                         index: j,
                         via: Some(group.feature),
                     };
-                    let names = BackendNames::new(br, ns, destination.into());
+                    let names = BackendNames::new(br, j, ns, destination.into());
                     evaluate_into(ctx, rec, &mut texts, gw, &site, br, &names, &mut edges);
                 }
             }

@@ -306,6 +306,7 @@ fn new_edge(
         weight: br.weight.unwrap_or(1),
         reasons,
         key: names.destination.clone(),
+        backend_ref_label: names.label.clone(),
         // No signs until the backend is resolved (shared: many edges end before that).
         port_look: texts.no_look(),
         listener_terminates_tls: site.terminates_tls,

@@ -133,6 +133,7 @@ mod tests {
             weight: 1,
             reasons: vec![format!("reason {rule}").into()],
             key: "k".into(),
+            backend_ref_label: "backendRef 0 -> Service/ns/s:80".into(),
             port_look: Arc::default(),
             listener_terminates_tls: false,
             double_tls: false,

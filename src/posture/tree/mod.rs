@@ -115,8 +115,6 @@ fn worst(modes: impl Iterator<Item = Mode>) -> NodeState {
 struct Shared {
     /// `rule N`, by N.
     rule_labels: Vec<Arc<str>>,
-    /// Where a label is written before it is copied into its shared string.
-    scratch: String,
 }
 
 impl Shared {
@@ -368,7 +366,7 @@ fn route_nodes(
                 );
                 rule_node.children = rule_edges
                     .into_iter()
-                    .map(|i| edge_node(&edges[i], i, shared))
+                    .map(|i| edge_node(&edges[i], i))
                     .collect();
                 rn.children.push(rule_node);
             }
@@ -378,17 +376,10 @@ fn route_nodes(
 }
 
 /// The node of a backendRef; its children are built on demand ([`edge_children`]).
-fn edge_node(e: &Edge, i: usize, shared: &mut Shared) -> TreeNode {
-    shared.scratch.clear();
-    shared.scratch.push_str("backendRef ");
-    shared
-        .scratch
-        .push_str(itoa::Buffer::new().format(e.backend_ref));
-    shared.scratch.push_str(" -> ");
-    shared.scratch.push_str(&e.backend);
+fn edge_node(e: &Edge, i: usize) -> TreeNode {
     let mut n = TreeNode::new(
         NodeKind::BackendRef,
-        shared.scratch.as_str(),
+        e.backend_ref_label.clone(),
         None,
         NodeState::Mode(e.mode),
     );
