@@ -100,46 +100,26 @@ pub(super) fn in_place<S, R: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::posture::{Mode, Semantics, Trust};
-    use std::sync::Arc;
+    use crate::posture::Mode;
+    use std::sync::{Arc, LazyLock};
 
+    /// An edge of the synthetic S cluster, numbered by `rule`, with a reason of its own.
     fn edge(rule: usize) -> Edge {
-        Edge {
-            gateway: "ns/gw".into(),
-            gateway_class: "eg".into(),
-            controller: "c".into(),
-            semantics: Semantics::GatewayApiSpec,
-            listener: None,
-            route: "HTTPRoute/ns/r".into(),
-            rule,
-            backend_ref: 0,
-            backend: "Service/ns/s:80".into(),
-            via: None,
-            mode: Mode::Plaintext,
-            mtls: false,
-            policy: None,
-            sni: None,
-            auto_sni: false,
-            trust: Trust::None,
-            ca_refs: Arc::default(),
-            ca_ref_states: Arc::default(),
-            sans: Arc::default(),
-            client_cert: None,
-            insecure_skip_verify: false,
-            min_version: None,
-            max_version: None,
-            alpn: None,
-            attached: true,
-            weight: 1,
-            reasons: vec![format!("reason {rule}").into()],
-            key: "k".into(),
-            backend_ref_label: "backendRef 0 -> Service/ns/s:80".into(),
-            port_look: Arc::default(),
-            listener_terminates_tls: false,
-            double_tls: false,
-            client_cert_warning: None,
-            broad_policy_note: None,
-        }
+        static SAMPLE: LazyLock<Edge> = LazyLock::new(|| {
+            let mut b = crate::snapshot::SnapshotBuilder::new();
+            for o in crate::synth::generate(crate::synth::Size::S, 1) {
+                crate::source::decode::add_value(&mut b, o, Default::default());
+            }
+            let snap = b.build(Default::default());
+            let now = "2026-11-22T00:00:00Z".parse().unwrap();
+            let posture = crate::posture::evaluate(&snap, now, &Default::default());
+            posture.edges.into_iter().next().expect("S has edges")
+        });
+        let mut e = SAMPLE.clone();
+        e.rule = rule;
+        e.mode = Mode::Plaintext;
+        e.reasons = vec![format!("reason {rule}").into()];
+        e
     }
 
     /// Runs that write fewer edges than their room leave no gap, and the order is the runs'.
