@@ -135,7 +135,7 @@ fn snapshot_of(objects: impl IntoIterator<Item = Value>) -> Snapshot {
 static L_OBJECTS: LazyLock<Vec<Value>> = LazyLock::new(|| synth::generate(Size::L, 1));
 static L_SNAPSHOT: LazyLock<Snapshot> = LazyLock::new(|| snapshot_of(L_OBJECTS.iter().cloned()));
 
-#[divan::bench(args = ["S", "M", "L", "2L"], sample_count = 10)]
+#[divan::bench(args = ["S", "M", "L", "2L"], sample_count = 20)]
 fn posture_recompute(bencher: divan::Bencher, name: &str) {
     let snap = if name == "L" {
         L_SNAPSHOT.clone()

@@ -274,7 +274,10 @@ impl<'a> EdgesByBackend<'a> {
             }
             map
         };
-        let run_length = edges.len().div_ceil(threads).max(1);
+        if threads == 1 {
+            return EdgesByBackend { map: scan(edges) };
+        }
+        let run_length = edges.len().div_ceil(threads);
         let mut runs = super::on_threads(edges.chunks(run_length), &scan).into_iter();
         let mut map = runs.next().unwrap_or_default();
         // Later runs hold later edges: appended, the posture's order is kept.
