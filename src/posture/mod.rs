@@ -394,16 +394,8 @@ pub(crate) fn backend_object(backend: &str) -> &str {
     }
 }
 
-/// Applies `f` to contiguous runs of `items`, one run per scoped thread (up to `threads`), and
-/// returns the runs' results in order; with one thread, `f(items)` on this one.
-fn in_runs<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
-    if threads <= 1 || items.len() < 2 {
-        return vec![f(items)];
-    }
-    on_threads(items.chunks(items.len().div_ceil(threads)), &f)
-}
-
-/// [`in_runs`] over runs that `f` may change (to move parts out of them). The items are cut
+/// `f` of contiguous runs of `items` (which it may change, to move parts out of them), the
+/// results in the runs' order; with one thread, `f(items)` on this one. The items are cut
 /// into a few runs per thread, taken in turn (see [`in_turns`]).
 fn in_runs_mut<T: Send, R: Send>(
     items: &mut [T],

@@ -62,10 +62,7 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
     // edges where they end up in the result (room for as many as its routes can have), so the
     // runs' edges are not copied together afterwards. Each run records policy use on its own
     // and the records are merged in run order.
-    let runs = (threads * super::RUNS_PER_THREAD)
-        .min(routes.len() / ROUTES_PER_RUN)
-        .max(threads);
-    let runs: Vec<&[Arc<Route>]> = routes.chunks(routes.len().div_ceil(runs)).collect();
+    let runs = runs_of(routes, threads);
     let bounds: Vec<usize> = runs.iter().map(|run| edge_bound(run)).collect();
     let (edges, records) =
         slots::in_place(&bounds, threads, SharedTexts::default, |i, room, shared| {
@@ -101,38 +98,65 @@ fn route_run(
     edges
 }
 
+/// Runs of `routes` for `threads` threads to take in turn: up to [`super::RUNS_PER_THREAD`]
+/// per thread, of at least [`ROUTES_PER_RUN`] routes.
+fn runs_of(routes: &[Arc<Route>], threads: usize) -> Vec<&[Arc<Route>]> {
+    let runs = (threads * super::RUNS_PER_THREAD)
+        .min(routes.len() / ROUTES_PER_RUN)
+        .max(threads);
+    routes.chunks(routes.len().div_ceil(runs).max(1)).collect()
+}
+
 /// Edges of every route as [`route_edges`] gives them, with each route's own record of policy
 /// use and where its edges end: what the incremental evaluation keeps to evaluate one route
-/// again.
+/// again. Large snapshots are evaluated in runs as [`route_edges`] does.
 pub(crate) fn route_edges_per_route(
     ctx: &Context,
     threads: usize,
 ) -> (Vec<Edge>, Vec<usize>, Vec<Recorder>) {
     let routes = &ctx.snap.routes;
     let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
-    let runs = super::in_runs(routes, threads, |run| {
-        let mut edges = Vec::with_capacity(edge_bound(run));
-        let mut shared = SharedTexts::default();
-        let mut ends = Vec::with_capacity(run.len());
-        let mut records = Vec::with_capacity(run.len());
-        for route in run {
-            let mut rec = Recorder::default();
-            route_into(ctx, route, &mut rec, &mut edges, &mut shared);
-            ends.push(edges.len());
-            records.push(rec);
-        }
-        (edges, ends, records)
-    });
-    let mut all = Vec::with_capacity(edge_bound(routes));
+    if threads == 1 {
+        let mut edges = Vec::with_capacity(edge_bound(routes));
+        let (ends, records) = per_route(ctx, routes, &mut edges, &mut SharedTexts::default());
+        return (edges, ends, records);
+    }
+    let runs = runs_of(routes, threads);
+    let bounds: Vec<usize> = runs.iter().map(|run| edge_bound(run)).collect();
+    let (edges, done) =
+        slots::in_place(&bounds, threads, SharedTexts::default, |i, room, shared| {
+            per_route(ctx, runs[i], room, shared)
+        });
+    // Each run's ends count its own edges: they are shifted by the edges of the runs before.
     let mut all_ends = Vec::with_capacity(routes.len());
     let mut all_records = Vec::with_capacity(routes.len());
-    for (edges, ends, records) in runs {
-        let offset = all.len();
-        all.extend(edges);
+    let mut offset = 0;
+    for (ends, records) in done {
+        let written = ends.last().copied().unwrap_or(0);
         all_ends.extend(ends.into_iter().map(|e| e + offset));
         all_records.extend(records);
+        offset += written;
     }
-    (all, all_ends, all_records)
+    (edges, all_ends, all_records)
+}
+
+/// Evaluates `routes` into `edges`, each route with a record of its own; returns where each
+/// route's edges end (counted in `edges`) and the records.
+fn per_route(
+    ctx: &Context,
+    routes: &[Arc<Route>],
+    edges: &mut dyn EdgeSink,
+    shared: &mut SharedTexts,
+) -> (Vec<usize>, Vec<Recorder>) {
+    let mut ends = Vec::with_capacity(routes.len());
+    let mut records = Vec::with_capacity(routes.len());
+    for route in routes {
+        let mut rec = Recorder::default();
+        route_into(ctx, route, &mut rec, edges, shared);
+        ends.push(edges.written());
+        records.push(rec);
+    }
+    (ends, records)
 }
 
 /// The edges of one route, evaluated again on their own.

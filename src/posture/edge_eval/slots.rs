@@ -9,12 +9,19 @@ use std::mem::MaybeUninit;
 pub(super) trait EdgeSink {
     /// Adds `edge` and gives it back where it now lies, to be evaluated in place.
     fn push_edge(&mut self, edge: Edge) -> &mut Edge;
+
+    /// How many edges were added so far.
+    fn written(&self) -> usize;
 }
 
 impl EdgeSink for Vec<Edge> {
     fn push_edge(&mut self, edge: Edge) -> &mut Edge {
         self.push(edge);
         self.last_mut().expect("an edge was just pushed")
+    }
+
+    fn written(&self) -> usize {
+        self.len()
     }
 }
 
@@ -31,6 +38,10 @@ impl EdgeSink for Slots<'_> {
         let slot = &mut self.room[self.filled];
         self.filled += 1;
         slot.write(edge)
+    }
+
+    fn written(&self) -> usize {
+        self.filled
     }
 }
 
