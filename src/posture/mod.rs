@@ -660,6 +660,31 @@ mod tests {
         assert!(first.len() < 100, "{} port looks", first.len());
     }
 
+    /// An edge's empty lists (no CA references, no SANs) are its thread's own, not the one
+    /// static empty list of the process whose reference count every edge on every core would
+    /// change.
+    #[test]
+    fn empty_lists_of_edges_are_not_the_process_wide_one() {
+        let (snap, now) = synthetic_m();
+        let p = evaluate_on(&snap, now, &Options::default(), 2, Parts::WithoutTree);
+        let statics = (
+            Arc::<[String]>::default(),
+            Arc::<[CaRefState]>::default(),
+            Arc::<[SanMatcher]>::default(),
+        );
+        let plain = p.edges.iter().filter(|e| e.sans.is_empty()).count();
+        assert!(plain > p.edges.len() / 2, "most edges of M have no SANs");
+        for e in &p.edges {
+            assert!(!Arc::ptr_eq(&e.ca_refs, &statics.0), "{} ca_refs", e.key);
+            assert!(
+                !Arc::ptr_eq(&e.ca_ref_states, &statics.1),
+                "{} states",
+                e.key
+            );
+            assert!(!Arc::ptr_eq(&e.sans, &statics.2), "{} sans", e.key);
+        }
+    }
+
     /// Splitting routes across threads (with per-thread policy recorders merged afterwards)
     /// and building findings beside the tree give exactly the sequential result.
     #[test]

@@ -169,7 +169,7 @@ pub(super) fn tls_outcome(
     let controller = &gw.controller;
     let mut trust = Trust::None;
     let mut sni = None;
-    let mut sans: Arc<[crate::model::SanMatcher]> = Arc::default();
+    let mut sans = texts.empty().sans.clone();
     if let Some(sel) = chosen {
         let p = sel.policy;
         let policy_key = &p.key;
@@ -264,7 +264,7 @@ pub(super) fn tls_outcome(
                 conds.push(cond("ResolvedRefs", false, r, &msg));
             }
             rec.record(p, sel.target_index, ancestor, controller, semantics, conds);
-            e.ca_refs = cas.map(|c| c.keys.clone()).unwrap_or_default();
+            e.ca_refs = cas.map_or_else(|| texts.empty().ca_refs.clone(), |c| c.keys.clone());
             let effect = match (
                 semantics,
                 site.route_kind.is_none_or(RouteKind::is_http_family),
@@ -319,14 +319,16 @@ pub(super) fn tls_outcome(
             e.reasons
                 .push(texts.text(e.broad_policy_note.as_deref().unwrap_or_default()));
         }
-        sni = Some(p.hostname.clone()).filter(|h| !h.is_empty());
-        sans = p.sans.clone();
+        sni = (!p.hostname.is_empty()).then(|| p.hostname.clone());
+        if !p.sans.is_empty() {
+            sans = p.sans.clone();
+        }
         if p.well_known.is_some() {
             trust = Trust::System;
-            e.ca_ref_states = Arc::default();
+            e.ca_ref_states = texts.empty().ca_ref_states.clone();
         } else {
             trust = Trust::CaRefs;
-            e.ca_refs = cas.map(|c| c.keys.clone()).unwrap_or_default();
+            e.ca_refs = cas.map_or_else(|| texts.empty().ca_refs.clone(), |c| c.keys.clone());
         }
     }
     // Envoy Gateway Backend TLS, merged under the policy (the policy wins, except insecureSkipVerify).

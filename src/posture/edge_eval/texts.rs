@@ -2,6 +2,8 @@
 //! allocated once, and the next one is written into a reused buffer before it is looked up.
 
 use super::super::heuristics::PortLook;
+use crate::model::SanMatcher;
+use crate::posture::CaRefState;
 use std::sync::Arc;
 
 /// Reason texts and port signs already made by a run of routes, and where the next ones are
@@ -17,6 +19,27 @@ pub(super) struct SharedTexts {
     scratch: String,
     look: PortLook,
     no_look: Option<Arc<PortLook>>,
+    empty: Empty,
+}
+
+/// Empty lists for the edges of one thread's runs, each allocated here. `Arc::default()` of a
+/// slice is one static value for the whole process: every edge starts with three of them, so
+/// both threads would increment (and decrement) the same reference counts, and that cache line
+/// would go back and forth between the cores for every edge.
+pub(super) struct Empty {
+    pub ca_refs: Arc<[String]>,
+    pub ca_ref_states: Arc<[CaRefState]>,
+    pub sans: Arc<[SanMatcher]>,
+}
+
+impl Default for Empty {
+    fn default() -> Self {
+        Empty {
+            ca_refs: Arc::from(Vec::new()),
+            ca_ref_states: Arc::from(Vec::new()),
+            sans: Arc::from(Vec::new()),
+        }
+    }
 }
 
 impl SharedTexts {
@@ -76,6 +99,11 @@ impl SharedTexts {
         let look = self.look(fill);
         self.looks_by_key.insert(key, look.clone());
         look
+    }
+
+    /// Empty lists of this thread's own (see [`Empty`]).
+    pub(super) fn empty(&self) -> &Empty {
+        &self.empty
     }
 
     /// The look of an edge whose backend is not resolved yet (no signs), shared like the

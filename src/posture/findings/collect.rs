@@ -43,6 +43,8 @@ pub(crate) struct Collector<'s> {
     last_origin: Option<(Arc<str>, Option<Origin>)>,
     /// Where a subject is written before it is copied into its shared text.
     scratch: String,
+    /// Rules by the address and length of their static id (see [`Collector::push`]).
+    rules: foldhash::HashMap<(usize, usize), &'static super::RuleInfo>,
 }
 
 /// Raised findings in their order, with their ranks.
@@ -63,6 +65,7 @@ impl<'s> Collector<'s> {
             certificates_change_at: None,
             last_origin: None,
             scratch: String::new(),
+            rules: Default::default(),
             rank: Rank {
                 group: Group::Edge,
                 at: 0,
@@ -95,7 +98,12 @@ impl<'s> Collector<'s> {
         object: Arc<str>,
         edge: Option<usize>,
     ) {
-        let r = rule(id);
+        // A rule is looked up by its id's text once per place that raises it, then by the
+        // id's address: hashing an address is cheaper than hashing the text.
+        let r = *self
+            .rules
+            .entry((id.as_ptr() as usize, id.len()))
+            .or_insert_with(|| rule(id));
         // Findings about one object come one after another (a route's edges): look its origin
         // up once.
         let origin = match &self.last_origin {

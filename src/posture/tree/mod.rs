@@ -130,9 +130,21 @@ impl Shared {
 pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let snap = ctx.snap;
     let mut shared = Shared::default();
-    let mut by_gateway: HashMap<&str, Vec<usize>> = HashMap::new();
+    // The edges of each Gateway: consecutive edges mostly share their Gateway's text (one
+    // shared value), found again by its address without hashing the text.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut by_gateway: HashMap<&str, usize> = HashMap::new();
+    let mut last: Option<(&Arc<str>, usize)> = None;
     for (i, e) in edges.iter().enumerate() {
-        by_gateway.entry(&*e.gateway).or_default().push(i);
+        let group = match last {
+            Some((kept, g)) if Arc::ptr_eq(kept, &e.gateway) => g,
+            _ => *by_gateway.entry(&*e.gateway).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            }),
+        };
+        last = Some((&e.gateway, group));
+        groups[group].push(i);
     }
     let mut classes: Vec<String> = snap
         .gateway_classes
@@ -172,7 +184,9 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         );
         for gw in snap.gateways.iter().filter(|g| g.class_name == class_name) {
             let gw_key = format!("{}/{}", gw.meta.namespace, gw.meta.name);
-            let gw_edges: &[usize] = by_gateway.get(gw_key.as_str()).map_or(&[], Vec::as_slice);
+            let gw_edges: &[usize] = by_gateway
+                .get(gw_key.as_str())
+                .map_or(&[], |&g| groups[g].as_slice());
             class_node.children.push(gateway_node(
                 gw,
                 &gw_key,
