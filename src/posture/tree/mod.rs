@@ -130,22 +130,10 @@ impl Shared {
 pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let snap = ctx.snap;
     let mut shared = Shared::default();
-    // The edges of each Gateway: consecutive edges mostly share their Gateway's text (one
-    // shared value), found again by its address without hashing the text.
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut by_gateway: HashMap<&str, usize> = HashMap::new();
-    let mut last: Option<(&Arc<str>, usize)> = None;
-    for (i, e) in edges.iter().enumerate() {
-        let group = match last {
-            Some((kept, g)) if Arc::ptr_eq(kept, &e.gateway) => g,
-            _ => *by_gateway.entry(&*e.gateway).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            }),
-        };
-        last = Some((&e.gateway, group));
-        groups[group].push(i);
-    }
+    let by_gateway: HashMap<&str, Vec<usize>> = grouped(0..edges.len(), |i| &edges[i].gateway)
+        .into_iter()
+        .map(|(gateway, idx)| (&**gateway, idx))
+        .collect();
     let mut classes: Vec<String> = snap
         .gateway_classes
         .iter()
@@ -184,9 +172,7 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         );
         for gw in snap.gateways.iter().filter(|g| g.class_name == class_name) {
             let gw_key = format!("{}/{}", gw.meta.namespace, gw.meta.name);
-            let gw_edges: &[usize] = by_gateway
-                .get(gw_key.as_str())
-                .map_or(&[], |&g| groups[g].as_slice());
+            let gw_edges: &[usize] = by_gateway.get(gw_key.as_str()).map_or(&[], Vec::as_slice);
             class_node.children.push(gateway_node(
                 gw,
                 &gw_key,
@@ -321,33 +307,40 @@ fn loose_policies(policies: &[PolicyReport]) -> Option<TreeNode> {
     Some(node)
 }
 
+/// The edges at positions `idx`, grouped by the text `key` gives (a Gateway's or a route's
+/// key), the groups in first-seen order. Consecutive edges mostly share that text as one
+/// shared value (a route's edges, a Gateway's): it is looked up only when its address
+/// changes.
+fn grouped<'e>(
+    idx: impl Iterator<Item = usize>,
+    key: impl Fn(usize) -> &'e Arc<str>,
+) -> Vec<(&'e Arc<str>, Vec<usize>)> {
+    let mut groups: Vec<(&Arc<str>, Vec<usize>)> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut last: Option<(&Arc<str>, usize)> = None;
+    for i in idx {
+        let k = key(i);
+        let slot = match last {
+            Some((kept, slot)) if Arc::ptr_eq(kept, k) => slot,
+            _ => *seen.entry(&**k).or_insert_with(|| {
+                groups.push((k, Vec::new()));
+                groups.len() - 1
+            }),
+        };
+        last = Some((k, slot));
+        groups[slot].1.push(i);
+    }
+    groups
+}
+
 fn route_nodes(
     edges: &[Edge],
     idx: &[usize],
     shared: &mut Shared,
     mut reuse: Option<&mut HashMap<Arc<str>, TreeNode>>,
 ) -> Vec<TreeNode> {
-    // Routes in first-seen order, each with its edges (one pass, no per-route scans). A
-    // route's edges share one key text (made once per route by the edge evaluation): they are
-    // told apart by where it lies, without reading it.
-    let mut routes: Vec<(&Arc<str>, Vec<usize>)> = Vec::new();
-    let mut seen: HashMap<*const u8, usize> = HashMap::new();
-    let mut last: Option<(&Arc<str>, usize)> = None;
-    for &i in idx {
-        let r = &edges[i].route;
-        // A route's edges come one after another and share its key: look the key up only when
-        // it changes.
-        let slot = match last {
-            Some((key, slot)) if Arc::ptr_eq(key, r) => slot,
-            _ => *seen.entry(Arc::as_ptr(r).cast()).or_insert_with(|| {
-                routes.push((r, Vec::new()));
-                routes.len() - 1
-            }),
-        };
-        last = Some((r, slot));
-        routes[slot].1.push(i);
-    }
-    routes
+    // Routes in first-seen order, each with its edges (one pass, no per-route scans).
+    grouped(idx.iter().copied(), |i| &edges[i].route)
         .into_iter()
         .map(|(key, r_edges)| {
             if let Some(kept) = reuse.as_mut().and_then(|m| m.remove(&**key)) {
