@@ -20,7 +20,7 @@ pub use cluster::eg_watched_version;
 pub use findings::{Finding, RuleInfo, Severity, probe_findings, rule_catalog};
 pub use heuristics::{PortLook, port_look};
 pub use incremental::Incremental;
-pub use tree::{NodeKind, NodeState, TreeNode, edge_children};
+pub use tree::{NodeKind, NodeState, TreeNode, Unbuilt, built_in_full, children_of, edge_children};
 
 use crate::model::{ParentRef, SanMatcher};
 use crate::snapshot::{ObjectError, Snapshot, SourceInfo};

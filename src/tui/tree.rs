@@ -8,12 +8,12 @@
 //! The row list holds only the nodes whose ancestors are all open; it is rebuilt when the posture
 //! changes or a node is opened or closed, not on every frame.
 //!
-//! The posture's tree stops at the backendRefs ([`crate::posture::edge_children`]): the nodes
-//! below a backendRef that is open or on the selected path are built when the rows are, and
-//! kept with them until the next posture.
+//! The posture's tree stops at the routes and backendRefs ([`crate::posture::children_of`]):
+//! the children of such a node that is open or on the selected path are built when the rows
+//! are, and kept with them until the next posture.
 
 use super::keymap::Action;
-use crate::posture::{Posture, TreeNode, edge_children};
+use crate::posture::{Posture, TreeNode, Unbuilt, children_of};
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -106,34 +106,22 @@ pub struct TreeView {
     /// Scroll the selection into view on the next frame (it moved).
     follow: Cell<bool>,
     initialised: bool,
-    /// The children of the backendRef nodes that are open or on the selected path, by edge.
+    /// The children of the route and backendRef nodes that are open or on the selected path.
     below: Below,
 }
 
-/// Children of backendRef nodes, built from the posture when needed.
+/// Children of the nodes the posture holds none for (route and backendRef nodes), built from
+/// the posture when needed.
 #[derive(Debug, Default)]
-struct Below(HashMap<usize, Vec<TreeNode>>);
+struct Below(HashMap<Unbuilt, Vec<TreeNode>>);
 
 impl Below {
-    /// `n`'s children: its own, or for a backendRef node those built for its edge (none when
-    /// they were not built).
+    /// `n`'s children: its own, or those built for it here (none when they were not built).
     fn of<'a>(&'a self, n: &'a TreeNode) -> &'a [TreeNode] {
-        match Below::edge_of(n) {
-            Some(i) => self.0.get(&i).map_or(&[], Vec::as_slice),
+        match n.unbuilt() {
+            Some(k) => self.0.get(&k).map_or(&[], Vec::as_slice),
             None => &n.children,
         }
-    }
-
-    /// The edge whose children `n` shows, when they are built here rather than held by `n`.
-    fn edge_of(n: &TreeNode) -> Option<usize> {
-        n.edge_below().filter(|_| n.children.is_empty())
-    }
-
-    /// Builds the children of edge `i`'s backendRef node, unless they are built already.
-    fn build(&mut self, posture: &Posture, i: usize) {
-        self.0
-            .entry(i)
-            .or_insert_with(|| edge_children(&posture.edges, &posture.policies, i));
     }
 }
 
@@ -234,8 +222,14 @@ impl TreeView {
             if missing.is_empty() {
                 return;
             }
-            for i in missing {
-                self.below.build(posture, i);
+            for row in missing {
+                let Some(n) = self.node(posture, row) else {
+                    continue;
+                };
+                let children = children_of(&posture.edges, &posture.policies, n);
+                if let Some(k) = n.unbuilt() {
+                    self.below.0.insert(k, children);
+                }
             }
         }
     }
@@ -323,12 +317,24 @@ impl TreeView {
 
     /// Opens every ancestor of edge `i`'s node and selects it.
     pub fn reveal_edge(&mut self, posture: &Posture, i: usize) {
-        let mut found = None;
-        find_edge(&posture.tree, i, &mut Vec::new(), &mut found);
-        let Some(indices) = found else {
-            return;
+        // The route node holding the edge has its rules built first when they are not.
+        let indices = loop {
+            let mut found = Found::default();
+            find_edge(&posture.tree, &self.below, i, &mut Vec::new(), &mut found);
+            if let Some(indices) = found.node {
+                break indices;
+            }
+            let Some((k, rules)) = found
+                .route
+                .and_then(|at| node_at(&posture.tree, &self.below, &at))
+                .and_then(|n| Some((n.unbuilt()?, n)))
+                .map(|(k, n)| (k, children_of(&posture.edges, &posture.policies, n)))
+            else {
+                return;
+            };
+            self.below.0.insert(k, rules);
         };
-        let path = id_path(&posture.tree, &indices);
+        let path = id_path(&posture.tree, &self.below, &indices);
         for n in 1..path.len() {
             self.opened.set(&path[..n], true);
         }
@@ -362,7 +368,7 @@ struct Flatten<'a> {
     rows: &'a mut Vec<Row>,
     selected_row: &'a mut Option<usize>,
     below: &'a Below,
-    /// Edges of backendRef nodes whose children are needed and not built yet.
+    /// Rows of route and backendRef nodes whose children are needed and not built yet.
     missing: Vec<usize>,
 }
 
@@ -392,8 +398,8 @@ impl Flatten<'_> {
             };
             let open = child_opened.is_some_and(|o| o.open);
             let row = self.rows.len();
-            // A backendRef node always has its backend below it.
-            let lazy = Below::edge_of(n);
+            // A route node always has rules below it, a backendRef node its backend.
+            let lazy = n.unbuilt();
             self.rows.push(Row {
                 parent,
                 child: i as u32,
@@ -406,11 +412,11 @@ impl Flatten<'_> {
                 *self.selected_row = Some(row);
             }
             let below = child_sel.filter(|r| !r.is_empty());
-            if let Some(edge) = lazy
+            if let Some(k) = lazy
                 && (open || below.is_some())
-                && !self.below.0.contains_key(&edge)
+                && !self.below.0.contains_key(&k)
             {
-                self.missing.push(edge);
+                self.missing.push(row);
                 continue;
             }
             let children = self.below.of(n);
@@ -449,25 +455,50 @@ fn resolve<'a>(nodes: &'a [TreeNode], below: &'a Below, path: &[String]) -> Opti
     }
 }
 
-/// Child indices leading to the (last) node of edge `edge`.
+/// Where edge `edge`'s node is, as child indices from the roots.
+#[derive(Default)]
+struct Found {
+    /// The (last) backendRef node of the edge, among the nodes built.
+    node: Option<Vec<usize>>,
+    /// The route node holding the edge.
+    route: Option<Vec<usize>>,
+}
+
+/// Looks for edge `edge`'s node below `nodes` (at child indices `path`), and for the route
+/// node that holds it.
 fn find_edge(
     nodes: &[TreeNode],
+    below: &Below,
     edge: usize,
     path: &mut Vec<usize>,
-    found: &mut Option<Vec<usize>>,
+    found: &mut Found,
 ) {
     for (i, n) in nodes.iter().enumerate() {
         path.push(i);
         if n.edge == Some(edge) {
-            *found = Some(path.clone());
+            found.node = Some(path.clone());
         }
-        find_edge(&n.children, edge, path, found);
+        if n.edges.contains(&edge) {
+            found.route = Some(path.clone());
+        }
+        find_edge(below.of(n), below, edge, path, found);
         path.pop();
     }
 }
 
+/// The node at child indices `indices` (among the children built).
+fn node_at<'a>(nodes: &'a [TreeNode], below: &'a Below, indices: &[usize]) -> Option<&'a TreeNode> {
+    let (&first, rest) = indices.split_first()?;
+    let n = nodes.get(first)?;
+    if rest.is_empty() {
+        Some(n)
+    } else {
+        node_at(below.of(n), below, rest)
+    }
+}
+
 /// The identifier path of the node at child indices `indices`.
-fn id_path(nodes: &[TreeNode], indices: &[usize]) -> Vec<String> {
+fn id_path(nodes: &[TreeNode], below: &Below, indices: &[usize]) -> Vec<String> {
     let mut path = Vec::with_capacity(indices.len());
     let mut nodes = nodes;
     for &i in indices {
@@ -476,7 +507,7 @@ fn id_path(nodes: &[TreeNode], indices: &[usize]) -> Vec<String> {
         };
         let repeat = nodes[..=i].iter().filter(|m| m.label == n.label).count() as u32;
         path.push(node_id(&n.label, repeat).into_owned());
-        nodes = &n.children;
+        nodes = below.of(n);
     }
     path
 }

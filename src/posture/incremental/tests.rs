@@ -341,14 +341,9 @@ fn a_policy_node_under_an_unchanged_route_follows_its_report() {
             .flat_map(|root| &root.children)
             .find(|n| n.object.as_deref() == Some("Gateway/infra/b"))
             .expect("Gateway b in the tree");
-        let mut below = Vec::new();
-        gateway_b.walk(0, &mut |n, _| {
-            below.extend(
-                n.edge_below()
-                    .map(|i| crate::posture::edge_children(&p.edges, &p.policies, i)),
-            );
-        });
-        for n in below.iter().flatten() {
+        let gateway_b =
+            crate::posture::built_in_full(&p.edges, &p.policies, std::slice::from_ref(gateway_b));
+        for n in &gateway_b {
             n.walk(0, &mut |n, _| {
                 if let (
                     crate::posture::NodeKind::Policy,

@@ -1,10 +1,12 @@
 //! The attachment tree: GatewayClass -> Gateway -> listener -> Route -> rule -> backendRef ->
 //! Service/Backend -> BackendTLSPolicy -> CA refs.
 //!
-//! The posture holds the tree down to the backendRefs. What is below a backendRef (its
+//! The posture holds the tree down to the routes. What is below a route node (its rules and
+//! their backendRefs) is read off the route's edges, and what is below a backendRef (its
 //! backend, the policy deciding the edge with its status and CA references, the client
-//! certificate) is read off the edge and the policy's report: [`edge_children`] builds it for
-//! the nodes a user opens, instead of five nodes per edge (150,000 at L) on every evaluation.
+//! certificate) off the edge and the policy's report: [`children_of`] builds them for the
+//! nodes a user opens ([`TreeNode::unbuilt`]), instead of two nodes per edge and one per rule
+//! down to the backendRefs, and five per edge below them (200,000 at L), on every evaluation.
 
 mod rebuild;
 
@@ -56,8 +58,22 @@ pub struct TreeNode {
     pub state: NodeState,
     /// Index into `Posture.edges` for backendRef nodes.
     pub edge: Option<usize>,
-    /// Empty for a backendRef node in the posture: see [`edge_children`].
+    /// For a route node, the indices into `Posture.edges` of the route's edges below it, in
+    /// order: what its rules are built from ([`children_of`]). Empty for other nodes.
+    pub edges: Vec<usize>,
+    /// Empty for a route or backendRef node in the posture: see [`TreeNode::unbuilt`].
     pub children: Vec<TreeNode>,
+}
+
+/// A node whose children the posture does not hold: [`children_of`] builds them from the
+/// posture when they are shown. Identifies the node in a posture (an edge is below one route
+/// node and one backendRef node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unbuilt {
+    /// A route node, by its first edge: its children are its rules.
+    Route(usize),
+    /// A backendRef node, by its edge: its child is its backend.
+    BackendRef(usize),
 }
 
 impl TreeNode {
@@ -73,7 +89,20 @@ impl TreeNode {
             object,
             state,
             edge: None,
+            edges: Vec::new(),
             children: vec![],
+        }
+    }
+
+    /// Whether this node's children are left to [`children_of`], and which node it is.
+    pub fn unbuilt(&self) -> Option<Unbuilt> {
+        if !self.children.is_empty() {
+            return None;
+        }
+        match self.kind {
+            NodeKind::Route => self.edges.first().map(|&i| Unbuilt::Route(i)),
+            NodeKind::BackendRef => self.edge.map(Unbuilt::BackendRef),
+            _ => None,
         }
     }
 
@@ -110,29 +139,41 @@ fn worst(modes: impl Iterator<Item = Mode>) -> NodeState {
         .unwrap_or(NodeState::None)
 }
 
-/// What many edges' nodes have in common, built once per tree.
-#[derive(Default)]
-struct Shared {
-    /// `rule N`, by N.
-    rule_labels: Vec<Arc<str>>,
+/// What the tree reads of an edge, read once (an edge is large: going back to the edges for
+/// each of their Gateway, listener, route and mode would read each several times from memory).
+#[derive(Clone, Copy)]
+pub(super) struct Leaf<'e> {
+    /// The edge's position in `Posture.edges`.
+    at: usize,
+    gateway: &'e Arc<str>,
+    listener: Option<&'e str>,
+    /// A policy or telemetry backend's edge (`Edge::via`).
+    aux: bool,
+    route: &'e Arc<str>,
+    mode: Mode,
 }
 
-impl Shared {
-    fn rule_label(&mut self, rule: usize) -> Arc<str> {
-        while self.rule_labels.len() <= rule {
-            let n = self.rule_labels.len();
-            self.rule_labels.push(format!("rule {n}").into());
+impl<'e> Leaf<'e> {
+    pub(super) fn of(edges: &'e [Edge], at: usize) -> Self {
+        let e = &edges[at];
+        Leaf {
+            at,
+            gateway: &e.gateway,
+            listener: e.listener.as_deref(),
+            aux: e.via.is_some(),
+            route: &e.route,
+            mode: e.mode,
         }
-        self.rule_labels[rule].clone()
     }
 }
 
+/// The tree of `edges` and `policies`, down to the routes (see [`children_of`]).
 pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let snap = ctx.snap;
-    let mut shared = Shared::default();
-    let by_gateway: HashMap<&str, Vec<usize>> = grouped(0..edges.len(), |i| &edges[i].gateway)
+    let leaves: Vec<Leaf> = (0..edges.len()).map(|i| Leaf::of(edges, i)).collect();
+    let by_gateway: HashMap<&str, Vec<Leaf>> = grouped(leaves, |l| l.gateway)
         .into_iter()
-        .map(|(gateway, idx)| (&**gateway, idx))
+        .map(|(gateway, leaves)| (&**gateway, leaves))
         .collect();
     let mut classes: Vec<String> = snap
         .gateway_classes
@@ -172,15 +213,10 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
         );
         for gw in snap.gateways.iter().filter(|g| g.class_name == class_name) {
             let gw_key = format!("{}/{}", gw.meta.namespace, gw.meta.name);
-            let gw_edges: &[usize] = by_gateway.get(gw_key.as_str()).map_or(&[], Vec::as_slice);
-            class_node.children.push(gateway_node(
-                gw,
-                &gw_key,
-                edges,
-                gw_edges,
-                &mut shared,
-                &mut Reuse::default(),
-            ));
+            let gw_leaves: &[Leaf] = by_gateway.get(gw_key.as_str()).map_or(&[], Vec::as_slice);
+            class_node
+                .children
+                .push(gateway_node(gw, &gw_key, gw_leaves, &mut Reuse::default()));
         }
         roots.push(class_node);
     }
@@ -190,19 +226,19 @@ pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) ->
 
 const LOOSE_POLICIES: &str = "policies that decide no edge";
 
+/// The node of Gateway `gw` (`gw_key` is `NS/NAME`) with its listeners and their routes, from
+/// its edges' leaves (in edge order).
 fn gateway_node(
     gw: &crate::model::Gateway,
     gw_key: &str,
-    edges: &[Edge],
-    gw_edges: &[usize],
-    shared: &mut Shared,
+    gw_leaves: &[Leaf],
     reuse: &mut Reuse,
 ) -> TreeNode {
     let mut gw_node = TreeNode::new(
         NodeKind::Gateway,
         format!("Gateway {gw_key}"),
         Some(format!("Gateway/{gw_key}").into()),
-        worst(gw_edges.iter().map(|&i| edges[i].mode)),
+        worst(gw_leaves.iter().map(|l| l.mode)),
     );
     if let Some(Some(r)) = &gw.backend_client_cert {
         gw_node.children.push(TreeNode::new(
@@ -220,10 +256,10 @@ fn gateway_node(
         gw.listeners.iter().map(|l| Some(l.name.clone())).collect();
     listener_names.push(None);
     for ln in listener_names {
-        let in_listener: Vec<usize> = gw_edges
+        let in_listener: Vec<Leaf> = gw_leaves
             .iter()
             .copied()
-            .filter(|&i| edges[i].listener.as_deref() == ln.as_deref() && edges[i].via.is_none())
+            .filter(|l| l.listener == ln.as_deref() && !l.aux)
             .collect();
         let label = match &ln {
             Some(n) => {
@@ -243,24 +279,20 @@ fn gateway_node(
             NodeKind::Listener,
             label,
             None,
-            worst(in_listener.iter().map(|&i| edges[i].mode)),
+            worst(in_listener.iter().map(|l| l.mode)),
         );
-        l_node.children = route_nodes(edges, &in_listener, shared, reuse.under(&l_node.label));
+        l_node.children = route_nodes(in_listener, reuse.under(&l_node.label));
         gw_node.children.push(l_node);
     }
-    let aux: Vec<usize> = gw_edges
-        .iter()
-        .copied()
-        .filter(|&i| edges[i].via.is_some())
-        .collect();
+    let aux: Vec<Leaf> = gw_leaves.iter().copied().filter(|l| l.aux).collect();
     if !aux.is_empty() {
         let mut a_node = TreeNode::new(
             NodeKind::Group,
             "policy and telemetry backends",
             None,
-            worst(aux.iter().map(|&i| edges[i].mode)),
+            worst(aux.iter().map(|l| l.mode)),
         );
-        a_node.children = route_nodes(edges, &aux, shared, reuse.under(&a_node.label));
+        a_node.children = route_nodes(aux, reuse.under(&a_node.label));
         gw_node.children.push(a_node);
     }
     gw_node
@@ -307,19 +339,18 @@ fn loose_policies(policies: &[PolicyReport]) -> Option<TreeNode> {
     Some(node)
 }
 
-/// The edges at positions `idx`, grouped by the text `key` gives (a Gateway's or a route's
-/// key), the groups in first-seen order. Consecutive edges mostly share that text as one
-/// shared value (a route's edges, a Gateway's): it is looked up only when its address
-/// changes.
-fn grouped<'e>(
-    idx: impl Iterator<Item = usize>,
-    key: impl Fn(usize) -> &'e Arc<str>,
-) -> Vec<(&'e Arc<str>, Vec<usize>)> {
-    let mut groups: Vec<(&Arc<str>, Vec<usize>)> = Vec::new();
+/// `items` grouped by the text `key` gives (a Gateway's or a route's key), the groups in
+/// first-seen order. Consecutive items mostly share that text as one shared value (a route's
+/// edges, a Gateway's): it is looked up only when its address changes.
+fn grouped<'e, T>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> &'e Arc<str>,
+) -> Vec<(&'e Arc<str>, Vec<T>)> {
+    let mut groups: Vec<(&Arc<str>, Vec<T>)> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut last: Option<(&Arc<str>, usize)> = None;
-    for i in idx {
-        let k = key(i);
+    for item in items {
+        let k = key(&item);
         let slot = match last {
             Some((kept, slot)) if Arc::ptr_eq(kept, k) => slot,
             _ => *seen.entry(&**k).or_insert_with(|| {
@@ -328,21 +359,21 @@ fn grouped<'e>(
             }),
         };
         last = Some((k, slot));
-        groups[slot].1.push(i);
+        groups[slot].1.push(item);
     }
     groups
 }
 
+/// The route nodes of `leaves`, in first-seen order, each holding its edges (its rules are
+/// built by [`children_of`]); those of `reuse` are taken as they are.
 fn route_nodes(
-    edges: &[Edge],
-    idx: &[usize],
-    shared: &mut Shared,
+    leaves: Vec<Leaf>,
     mut reuse: Option<&mut HashMap<Arc<str>, TreeNode>>,
 ) -> Vec<TreeNode> {
     // Routes in first-seen order, each with its edges (one pass, no per-route scans).
-    grouped(idx.iter().copied(), |i| &edges[i].route)
+    grouped(leaves, |l| l.route)
         .into_iter()
-        .map(|(key, r_edges)| {
+        .map(|(key, r_leaves)| {
             if let Some(kept) = reuse.as_mut().and_then(|m| m.remove(&**key)) {
                 return kept;
             }
@@ -350,34 +381,76 @@ fn route_nodes(
                 NodeKind::Route,
                 key.clone(),
                 Some(key.clone()),
-                worst(r_edges.iter().map(|&i| edges[i].mode)),
+                worst(r_leaves.iter().map(|l| l.mode)),
             );
-            let mut rules: Vec<usize> = r_edges.iter().map(|&i| edges[i].rule).collect();
-            rules.dedup();
-            rn.children = Vec::with_capacity(rules.len());
-            for rule in rules {
-                let rule_edges: Vec<usize> = r_edges
-                    .iter()
-                    .copied()
-                    .filter(|&i| edges[i].rule == rule)
-                    .collect();
-                let label = match edges[rule_edges[0]].via {
-                    Some(v) => format!("{v} #{rule}").into(),
-                    None => shared.rule_label(rule),
-                };
-                let mut rule_node = TreeNode::new(
-                    NodeKind::Rule,
-                    label,
-                    None,
-                    worst(rule_edges.iter().map(|&i| edges[i].mode)),
-                );
-                rule_node.children = rule_edges
-                    .into_iter()
-                    .map(|i| edge_node(&edges[i], i))
-                    .collect();
-                rn.children.push(rule_node);
-            }
+            rn.edges = r_leaves.iter().map(|l| l.at).collect();
             rn
+        })
+        .collect()
+}
+
+/// The children of a node that the posture does not hold ([`TreeNode::unbuilt`]): a route
+/// node's rules, each with its backendRefs, or a backendRef node's backend (see
+/// [`edge_children`]). Any other node's own children.
+pub fn children_of(edges: &[Edge], policies: &[PolicyReport], n: &TreeNode) -> Vec<TreeNode> {
+    match n.unbuilt() {
+        Some(Unbuilt::Route(_)) => rule_nodes(edges, &n.edges),
+        Some(Unbuilt::BackendRef(i)) => edge_children(edges, policies, i),
+        None => n.children.clone(),
+    }
+}
+
+/// The rule nodes of a route's edges at positions `r_edges` (in order), each with the nodes
+/// of its backendRefs.
+fn rule_nodes(edges: &[Edge], r_edges: &[usize]) -> Vec<TreeNode> {
+    let r_edges: Vec<usize> = r_edges
+        .iter()
+        .copied()
+        .filter(|&i| i < edges.len())
+        .collect();
+    let mut rules: Vec<usize> = r_edges.iter().map(|&i| edges[i].rule).collect();
+    rules.dedup();
+    let mut nodes = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let rule_edges: Vec<usize> = r_edges
+            .iter()
+            .copied()
+            .filter(|&i| edges[i].rule == rule)
+            .collect();
+        let label = match edges[rule_edges[0]].via {
+            Some(v) => format!("{v} #{rule}"),
+            None => format!("rule {rule}"),
+        };
+        let mut rule_node = TreeNode::new(
+            NodeKind::Rule,
+            label,
+            None,
+            worst(rule_edges.iter().map(|&i| edges[i].mode)),
+        );
+        rule_node.children = rule_edges
+            .into_iter()
+            .map(|i| edge_node(&edges[i], i))
+            .collect();
+        nodes.push(rule_node);
+    }
+    nodes
+}
+
+/// `nodes` with every node's children built (see [`children_of`]): the whole tree, for tests
+/// and tools that walk all of it. At L that is over 200,000 nodes.
+pub fn built_in_full(
+    edges: &[Edge],
+    policies: &[PolicyReport],
+    nodes: &[TreeNode],
+) -> Vec<TreeNode> {
+    nodes
+        .iter()
+        .map(|n| {
+            let children = children_of(edges, policies, n);
+            TreeNode {
+                children: built_in_full(edges, policies, &children),
+                ..n.clone()
+            }
         })
         .collect()
 }
@@ -500,10 +573,10 @@ mod tests {
         }
     }
 
-    /// The posture's tree stops at the backendRefs. What is below one is built from its edge
-    /// and the policy's report: the backend, the policy deciding the edge with its status for
-    /// the edge's controller and a node per CA reference (or the system trust store), and the
-    /// client certificate.
+    /// The posture's tree stops at the routes and backendRefs. What is below a backendRef is
+    /// built from its edge and the policy's report: the backend, the policy deciding the edge
+    /// with its status for the edge's controller and a node per CA reference (or the system
+    /// trust store), and the client certificate.
     #[test]
     fn backend_ref_children_are_built_from_the_edge_and_its_policy() {
         let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
@@ -511,7 +584,17 @@ mod tests {
             super::super::evaluate(&crate::source::demo::snapshot(), now, &Default::default());
         let mut refs = 0;
         let mut states = std::collections::BTreeSet::new();
-        visit(&posture.tree, &mut |n| {
+        let routes: Vec<TreeNode> = {
+            let mut routes = Vec::new();
+            visit(&posture.tree, &mut |n| {
+                if n.kind == NodeKind::Route {
+                    assert!(n.children.is_empty(), "{}", n.label);
+                    routes.extend(children_of(&posture.edges, &posture.policies, n));
+                }
+            });
+            routes
+        };
+        visit(&routes, &mut |n| {
             let Some(i) = n.edge_below() else {
                 return;
             };
@@ -563,5 +646,62 @@ mod tests {
             "an invalid policy in the demo: {states:?}"
         );
         assert!(edge_children(&posture.edges, &posture.policies, posture.edges.len()).is_empty());
+    }
+
+    /// A route node holds its edges; its rules, built when it is opened, are in the order of
+    /// the route's rules, each with one backendRef node per edge of that rule, and every edge
+    /// of a route's rules is under exactly one route node.
+    #[test]
+    fn route_children_are_its_rules_with_their_backend_refs() {
+        let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
+        let posture =
+            super::super::evaluate(&crate::source::demo::snapshot(), now, &Default::default());
+        let mut seen = vec![0usize; posture.edges.len()];
+        let mut routes = 0;
+        visit(&posture.tree, &mut |n| {
+            if n.kind != NodeKind::Route {
+                assert!(n.edges.is_empty(), "{}", n.label);
+                return;
+            }
+            routes += 1;
+            assert_eq!(n.unbuilt(), Some(Unbuilt::Route(n.edges[0])));
+            let rules = children_of(&posture.edges, &posture.policies, n);
+            let mut below = Vec::new();
+            for rule in &rules {
+                assert_eq!(rule.kind, NodeKind::Rule);
+                assert!(!rule.children.is_empty(), "{}", rule.label);
+                for r in &rule.children {
+                    assert_eq!(r.kind, NodeKind::BackendRef);
+                    let i = r.edge.expect("a backendRef node has its edge");
+                    assert_eq!(&*posture.edges[i].route, &*n.label);
+                    let label = match posture.edges[i].via {
+                        Some(v) => format!("{v} #{}", posture.edges[i].rule),
+                        None => format!("rule {}", posture.edges[i].rule),
+                    };
+                    assert_eq!(&*rule.label, label);
+                    below.push(i);
+                }
+            }
+            assert_eq!(below, n.edges, "{}", n.label);
+            for i in below {
+                seen[i] += 1;
+            }
+        });
+        assert!(routes > 5, "{routes} routes");
+        assert!(
+            seen.iter().all(|&n| n <= 1),
+            "an edge under two route nodes"
+        );
+        assert!(seen.iter().filter(|&&n| n == 1).count() > 10);
+        // Walking the whole tree built in full meets every one of these edges' nodes.
+        let full = built_in_full(&posture.edges, &posture.policies, &posture.tree);
+        let mut refs = 0;
+        visit(&full, &mut |n| {
+            if n.kind == NodeKind::BackendRef {
+                refs += 1;
+                assert_eq!(n.children.len(), 1, "{}", n.label);
+            }
+        });
+        assert_eq!(refs, seen.iter().filter(|&&n| n == 1).count());
     }
 }

@@ -3,8 +3,8 @@
 //! indices after edges moved.
 
 use super::{
-    Context, Edge, LOOSE_POLICIES, NodeKind, NodeState, PolicyReport, Shared, TreeNode,
-    gateway_node, loose_policies,
+    Context, Edge, LOOSE_POLICIES, Leaf, NodeKind, NodeState, PolicyReport, TreeNode, gateway_node,
+    loose_policies,
 };
 use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
@@ -41,14 +41,8 @@ pub(crate) fn rebuild_gateway(
         ),
         fresh,
     );
-    *node = gateway_node(
-        gw,
-        gw_key,
-        edges,
-        gw_edges,
-        &mut Shared::default(),
-        &mut reuse,
-    );
+    let gw_leaves: Vec<Leaf> = gw_edges.iter().map(|&i| Leaf::of(edges, i)).collect();
+    *node = gateway_node(gw, gw_key, &gw_leaves, &mut reuse);
     true
 }
 
@@ -68,6 +62,9 @@ pub(crate) fn rebuild_loose_policies(tree: &mut Vec<TreeNode>, policies: &[Polic
 pub(crate) fn remap_edges(tree: &mut [TreeNode], to: &impl Fn(usize) -> usize) {
     for n in tree {
         if let Some(i) = n.edge.as_mut() {
+            *i = to(*i);
+        }
+        for i in &mut n.edges {
             *i = to(*i);
         }
         remap_edges(&mut n.children, to);
