@@ -544,27 +544,48 @@ impl<'s> Collector<'s> {
         }
     }
 
-    /// These findings, then those `later` raised (in later groups).
-    pub fn followed_by(mut self, mut later: Collector) -> Self {
-        self.findings.append(&mut later.findings);
-        self.ranks.append(&mut later.ranks);
-        self.certificates_change_at = self.certificates_change_at.or(later.certificates_change_at);
-        self
+    /// The findings in their order (see [`Rank`]), with their ranks.
+    pub fn sorted(self) -> Raised {
+        Collector::sorted_together(vec![self])
     }
 
-    /// The findings in their order (see [`Rank`]), with their ranks.
-    pub fn sorted(mut self) -> Raised {
-        let ranks = &self.ranks;
-        let at = super::sorted_positions(&self.findings, |a, b| ranks[a].cmp(&ranks[b]));
-        let (findings, ranks) = (&mut self.findings, &mut self.ranks);
-        super::permute(at, |a, b| {
-            findings.swap(a, b);
-            ranks.swap(a, b);
+    /// The findings of `parts` (each raised in later groups than the one before) in their
+    /// order, with their ranks: [`Collector::sorted`] of all of them, without first moving them
+    /// into one list. Each finding is moved once, from where it was raised to its place.
+    pub fn sorted_together(parts: Vec<Collector>) -> Raised {
+        let ranks: Vec<Rank> = parts.iter().flat_map(|p| p.ranks.iter().copied()).collect();
+        let at = super::sorted_positions(parts.iter().flat_map(|p| &p.findings), |a, b| {
+            ranks[a].cmp(&ranks[b])
         });
+        let certificates_change_at = parts.iter().find_map(|p| p.certificates_change_at);
+        // Where each part's findings start among all of them.
+        let starts: Vec<usize> = parts
+            .iter()
+            .scan(0, |next, p| {
+                let start = *next;
+                *next += p.findings.len();
+                Some(start)
+            })
+            .collect();
+        // Taken out one by one in the new order (an `Option` of a finding is the size of a
+        // finding: this reuses each part's list).
+        let mut slots: Vec<Vec<Option<Finding>>> = parts
+            .into_iter()
+            .map(|p| p.findings.into_iter().map(Some).collect())
+            .collect();
+        let mut findings = Vec::with_capacity(at.len());
+        let mut sorted_ranks = Vec::with_capacity(at.len());
+        for g in at {
+            let g = g as usize;
+            let part = starts.partition_point(|&s| s <= g) - 1;
+            let finding = slots[part][g - starts[part]].take();
+            findings.push(finding.expect("each finding has one place"));
+            sorted_ranks.push(ranks[g]);
+        }
         Raised {
-            findings: self.findings,
-            ranks: self.ranks,
-            certificates_change_at: self.certificates_change_at,
+            findings,
+            ranks: sorted_ranks,
+            certificates_change_at,
         }
     }
 }

@@ -304,7 +304,7 @@ pub(crate) fn sort(findings: &mut [Finding]) {
     // finding once, rather than moving findings at every step of the sort. The moves follow
     // the permutation's cycles in place: no second array of findings (5 MiB at L, at the
     // moment the posture's heap peaks).
-    let at = sorted_positions(findings, |_, _| std::cmp::Ordering::Equal);
+    let at = sorted_positions(&*findings, |_, _| std::cmp::Ordering::Equal);
     permute(at, |a, b| findings.swap(a, b));
 }
 
@@ -313,24 +313,39 @@ pub(crate) fn sort(findings: &mut [Finding]) {
 /// large snapshot has tens of thousands of findings but a few dozen buckets), then each bucket
 /// is sorted by subject: findings are raised in route order, so a bucket is mostly in order
 /// already and the stable sort runs through it in a few passes.
-pub(crate) fn sorted_positions(
-    findings: &[Finding],
+pub(crate) fn sorted_positions<'f>(
+    findings: impl IntoIterator<Item = &'f Finding>,
     tie: impl Fn(usize, usize) -> std::cmp::Ordering,
 ) -> Vec<u32> {
+    /// What the sort reads of a finding, read once in order (a finding is large: reading it
+    /// again at every comparison, in bucket order, goes to memory for most of them).
+    #[derive(Clone, Copy)]
+    struct Key<'f> {
+        subject: &'f str,
+        /// The address of the finding's object text (the findings of a route's edges share it).
+        object: usize,
+        at: u32,
+    }
     // Buckets are found by the rule id's address (ids are static texts: hashing an address is
     // cheaper than hashing the text, and consecutive findings mostly share their rule), then
     // ids written at two addresses are put in one bucket by their text.
     let mut bucket_at: foldhash::HashMap<(Severity, usize, usize), u32> = Default::default();
     let mut keys: Vec<(Severity, &str)> = Vec::new();
     let mut last: Option<((Severity, usize, usize), u32)> = None;
-    let buckets: Vec<u32> = findings
-        .iter()
-        .map(|f| {
+    let found: Vec<(u32, Key)> = findings
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let key = Key {
+                subject: &f.subject,
+                object: f.object.as_ptr() as usize,
+                at: i as u32,
+            };
             let at = (f.severity, f.id.as_ptr() as usize, f.id.len());
             if let Some((kept, b)) = last
                 && kept == at
             {
-                return b;
+                return (b, key);
             }
             let b = *bucket_at.entry(at).or_insert_with(|| {
                 let b = keys
@@ -343,11 +358,11 @@ pub(crate) fn sorted_positions(
                 b as u32
             });
             last = Some((at, b));
-            b
+            (b, key)
         })
         .collect();
     let mut counts = vec![0u32; keys.len()];
-    for &b in &buckets {
+    for &(b, _) in &found {
         counts[b as usize] += 1;
     }
     // Where each bucket starts, the buckets in order (most severe first, then rule id).
@@ -361,36 +376,34 @@ pub(crate) fn sorted_positions(
         ranges.push(next as usize..(next + counts[b]) as usize);
         next += counts[b];
     }
-    let mut at = vec![0u32; findings.len()];
-    for (i, b) in buckets.into_iter().enumerate() {
+    let mut sorted: Vec<Key> = found.iter().map(|&(_, k)| k).collect();
+    for (b, key) in found {
         let slot = &mut start[b as usize];
-        at[*slot as usize] = i as u32;
+        sorted[*slot as usize] = key;
         *slot += 1;
     }
-    let cmp = |&a: &u32, &b: &u32| {
-        let (a, b) = (a as usize, b as usize);
-        let (sa, sb) = (&findings[a].subject, &findings[b].subject);
+    let cmp = |a: &Key, b: &Key| {
         // The findings of one edge share their subject: equal without reading it.
-        let by_subject = if Arc::ptr_eq(sa, sb) {
+        let by_subject = if std::ptr::eq(a.subject, b.subject) {
             std::cmp::Ordering::Equal
         } else {
-            sa.cmp(sb)
+            a.subject.cmp(b.subject)
         };
-        by_subject.then_with(|| tie(a, b))
+        by_subject.then_with(|| tie(a.at as usize, b.at as usize))
     };
     for range in ranges {
-        let bucket = &mut at[range];
+        let bucket = &mut sorted[range];
         // The findings of one object (a route's edges) come one after another, and objects
         // mostly in the order of their subjects: put each object's run in order first, and the
         // stable sort then finds the bucket nearly in order and runs through it in one pass. A
         // stable sort of a run keeps equal findings in their order: the result is the same.
         let mut start = 0;
         while start < bucket.len() {
-            let object = &findings[bucket[start] as usize].object;
+            let object = bucket[start].object;
             let end = start
                 + bucket[start..]
                     .iter()
-                    .take_while(|&&i| Arc::ptr_eq(&findings[i as usize].object, object))
+                    .take_while(|k| k.object == object)
                     .count();
             if end - start > 1 {
                 bucket[start..end].sort_by(cmp);
@@ -399,7 +412,7 @@ pub(crate) fn sorted_positions(
         }
         bucket.sort_by(cmp);
     }
-    at
+    sorted.into_iter().map(|k| k.at).collect()
 }
 
 fn edge_subject(e: &Edge) -> String {
@@ -473,7 +486,7 @@ pub(crate) fn collect_after<'s>(
 
 /// [`collect`] from its two parts.
 pub(crate) fn sorted(first: Collector, rest: Collector) -> Raised {
-    first.followed_by(rest).sorted()
+    Collector::sorted_together(vec![first, rest])
 }
 
 /// The findings order: most severe first, then rule id, then subject (ties keep their order).
