@@ -304,7 +304,7 @@ pub(crate) fn sort(findings: &mut [Finding]) {
     // finding once, rather than moving findings at every step of the sort. The moves follow
     // the permutation's cycles in place: no second array of findings (5 MiB at L, at the
     // moment the posture's heap peaks).
-    let at = sorted_positions(&*findings, |_, _| std::cmp::Ordering::Equal);
+    let at = sorted_positions(findings.iter(), |_, _| std::cmp::Ordering::Equal);
     permute(at, |a, b| findings.swap(a, b));
 }
 
@@ -314,7 +314,7 @@ pub(crate) fn sort(findings: &mut [Finding]) {
 /// is sorted by subject: findings are raised in route order, so a bucket is mostly in order
 /// already and the stable sort runs through it in a few passes.
 pub(crate) fn sorted_positions<'f>(
-    findings: impl IntoIterator<Item = &'f Finding>,
+    findings: impl Iterator<Item = &'f Finding> + Clone,
     tie: impl Fn(usize, usize) -> std::cmp::Ordering,
 ) -> Vec<u32> {
     /// What the sort reads of a finding, read once in order (a finding is large: reading it
@@ -322,8 +322,9 @@ pub(crate) fn sorted_positions<'f>(
     #[derive(Clone, Copy)]
     struct Key<'f> {
         subject: &'f str,
-        /// The address of the finding's object text (the findings of a route's edges share it).
-        object: usize,
+        /// The low bits of the address of the finding's object text (the findings of a
+        /// route's edges share it): only where runs of one object end depends on it.
+        object: u32,
         at: u32,
     }
     // Buckets are found by the rule id's address (ids are static texts: hashing an address is
@@ -332,20 +333,14 @@ pub(crate) fn sorted_positions<'f>(
     let mut bucket_at: foldhash::HashMap<(Severity, usize, usize), u32> = Default::default();
     let mut keys: Vec<(Severity, &str)> = Vec::new();
     let mut last: Option<((Severity, usize, usize), u32)> = None;
-    let found: Vec<(u32, Key)> = findings
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let key = Key {
-                subject: &f.subject,
-                object: f.object.as_ptr() as usize,
-                at: i as u32,
-            };
+    let buckets: Vec<u32> = findings
+        .clone()
+        .map(|f| {
             let at = (f.severity, f.id.as_ptr() as usize, f.id.len());
             if let Some((kept, b)) = last
                 && kept == at
             {
-                return (b, key);
+                return b;
             }
             let b = *bucket_at.entry(at).or_insert_with(|| {
                 let b = keys
@@ -358,11 +353,11 @@ pub(crate) fn sorted_positions<'f>(
                 b as u32
             });
             last = Some((at, b));
-            (b, key)
+            b
         })
         .collect();
     let mut counts = vec![0u32; keys.len()];
-    for &(b, _) in &found {
+    for &b in &buckets {
         counts[b as usize] += 1;
     }
     // Where each bucket starts, the buckets in order (most severe first, then rule id).
@@ -376,10 +371,22 @@ pub(crate) fn sorted_positions<'f>(
         ranges.push(next as usize..(next + counts[b]) as usize);
         next += counts[b];
     }
-    let mut sorted: Vec<Key> = found.iter().map(|&(_, k)| k).collect();
-    for (b, key) in found {
+    // The findings read a second time, in order, each key put in its bucket.
+    let mut sorted: Vec<Key> = vec![
+        Key {
+            subject: "",
+            object: 0,
+            at: 0,
+        };
+        buckets.len()
+    ];
+    for (i, (f, b)) in findings.zip(buckets).enumerate() {
         let slot = &mut start[b as usize];
-        sorted[*slot as usize] = key;
+        sorted[*slot as usize] = Key {
+            subject: &f.subject,
+            object: f.object.as_ptr() as usize as u32,
+            at: i as u32,
+        };
         *slot += 1;
     }
     let cmp = |a: &Key, b: &Key| {
@@ -396,7 +403,8 @@ pub(crate) fn sorted_positions<'f>(
         // The findings of one object (a route's edges) come one after another, and objects
         // mostly in the order of their subjects: put each object's run in order first, and the
         // stable sort then finds the bucket nearly in order and runs through it in one pass. A
-        // stable sort of a run keeps equal findings in their order: the result is the same.
+        // stable sort of a run keeps equal findings in their order: the result is the same
+        // (and where the runs end changes only how much work that takes).
         let mut start = 0;
         while start < bucket.len() {
             let object = bucket[start].object;
