@@ -833,6 +833,45 @@ fn b9_backend_empty_tls_with_policy_is_verified() {
     assert_conditions(&p, "app/p-ext", ACCEPTED);
 }
 
+/// Envoy Gateway's check of a Backend whose `spec.tls` names no CA matches policies by the
+/// Backend's name only: a policy with CA settings in another namespace that names a Backend
+/// `ext-api` makes the Backend valid, while a policy that names another Backend does not. The
+/// edge takes no policy from another namespace: it still has no CA and fails, for that reason
+/// rather than the Backend's.
+#[test]
+fn b9_backend_empty_tls_is_valid_by_a_policy_naming_it_in_any_namespace() {
+    let elsewhere = |name: &str, target: &str, validation: &str| {
+        policy(
+            "other",
+            name,
+            T0,
+            &format!("[{{group: gateway.envoyproxy.io, kind: Backend, name: {target}}}]"),
+            validation,
+        )
+    };
+    let system = "{wellKnownCACertificates: System, hostname: api.example.com}";
+    let p = backend_case(
+        Some("{}"),
+        &[
+            elsewhere("p-other-name", "ext-api-2", system),
+            elsewhere("p-same-name", "ext-api", system),
+        ],
+    );
+    let e = edge(&p, EXT);
+    assert_eq!(e.mode, Mode::FailClosed);
+    let why = e.reasons.join(" ");
+    assert!(!why.contains("is invalid"), "{why}");
+    assert!(why.contains("no CA and no system trust"), "{why}");
+    assert_eq!(e.policy, None);
+
+    let p = backend_case(
+        Some("{}"),
+        &[elsewhere("p-other-name", "ext-api-2", system)],
+    );
+    assert_mode(&p, EXT, Mode::FailClosed);
+    assert!(edge(&p, EXT).reasons.join(" ").contains("is invalid"));
+}
+
 #[test]
 fn b10_policy_ca_wins_over_backend_ca() {
     let cm_b = r#"{caCertificateRefs: [{group: "", kind: ConfigMap, name: cm-b}], hostname: api.example.com}"#;

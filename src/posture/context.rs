@@ -5,6 +5,7 @@ use super::{Options, Semantics};
 use crate::model::*;
 use crate::snapshot::Snapshot;
 use foldhash::{HashMap, HashMapExt};
+use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
 pub(crate) struct GatewayCtx<'a> {
@@ -37,6 +38,11 @@ pub(crate) struct Context<'a> {
     pub eg_blind: Option<String>,
     /// The CA references of each policy that has them, resolved on first use.
     policy_cas: Cas<'a>,
+    /// The positions of the policies (in the current shape) with a `Backend` targetRef, by a
+    /// hash of that target's name: built on first use (see
+    /// [`Context::policies_naming_backend`]). Holds no borrow, which would tie the context's
+    /// lifetime down.
+    backend_targets: OnceLock<HashMap<u64, Vec<usize>>>,
 }
 
 /// The CA references of each policy that has them (by [`super::status::pid`]), resolved on
@@ -177,7 +183,46 @@ impl<'a> Context<'a> {
             gateways,
             eg_blind: super::cluster::eg_blindness(snap, opts),
             policy_cas,
+            backend_targets: OnceLock::new(),
         }
+    }
+
+    /// The policies in the current shape (in snapshot order, each once) that may have a
+    /// targetRef of kind `Backend` named `name`, in any namespace (a few others may come with
+    /// them: the caller checks the targets): what Envoy Gateway looks at when a Backend's
+    /// `spec.tls` names no CA. Indexed on first use, so that each such edge does not go through
+    /// every policy.
+    pub fn policies_naming_backend(
+        &self,
+        name: &str,
+    ) -> impl Iterator<Item = &'a BackendTlsPolicy> + use<'a, '_> {
+        let hash = |name: &str| foldhash::fast::FixedState::default().hash_one(name);
+        let snap = self.snap;
+        let by_name = self.backend_targets.get_or_init(|| {
+            let mut by_name: HashMap<u64, Vec<usize>> = HashMap::new();
+            for (i, p) in snap.policies.iter().enumerate() {
+                if p.legacy_shape {
+                    continue;
+                }
+                let mut names: Vec<u64> = p
+                    .targets
+                    .iter()
+                    .filter(|t| t.kind == "Backend")
+                    .map(|t| hash(&t.name))
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                for n in names {
+                    by_name.entry(n).or_default().push(i);
+                }
+            }
+            by_name
+        });
+        by_name
+            .get(&hash(name))
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(move |&i| &*snap.policies[i])
     }
 
     /// `p`'s CA references resolved the way `semantics` does (`None` when it has none).

@@ -118,28 +118,23 @@ pub(super) fn eg_backend_tls_valid(
             .filter_map(|e| e.port())
             .map(|p| p.to_string())
             .collect();
-        let covered = ctx
-            .snap
-            .policies
-            .iter()
-            .filter(|p| !p.legacy_shape)
-            .any(|p| {
-                let has_trust = !p.ca_refs.is_empty() || p.well_known.is_some();
-                let targets: Vec<&PolicyTarget> = p
-                    .targets
-                    .iter()
-                    .filter(|t| t.kind == "Backend" && t.name == b.meta.name)
-                    .collect();
-                has_trust
-                    && (targets.iter().any(|t| t.section_name.is_none())
-                        || (!targets.is_empty()
-                            && !ports.is_empty()
-                            && ports.iter().all(|port| {
-                                targets
-                                    .iter()
-                                    .any(|t| t.section_name.as_deref() == Some(port))
-                            })))
-            });
+        let covered = ctx.policies_naming_backend(&b.meta.name).any(|p| {
+            let has_trust = !p.ca_refs.is_empty() || p.well_known.is_some();
+            let targets: Vec<&PolicyTarget> = p
+                .targets
+                .iter()
+                .filter(|t| t.kind == "Backend" && t.name == b.meta.name)
+                .collect();
+            has_trust
+                && (targets.iter().any(|t| t.section_name.is_none())
+                    || (!targets.is_empty()
+                        && !ports.is_empty()
+                        && ports.iter().all(|port| {
+                            targets
+                                .iter()
+                                .any(|t| t.section_name.as_deref() == Some(port))
+                        })))
+        });
         if !covered {
             return Err("spec.tls must specify either caCertificateRefs or wellKnownCACertificates when insecureSkipVerify is unset or false, and no BackendTLSPolicy supplies a CA".into());
         }
