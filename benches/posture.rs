@@ -109,7 +109,39 @@ fn main() {
         per_run * 1000.0
     );
     drop(snap);
+    doubling_in_alternation();
     divan::main();
+}
+
+/// 2×L against L with both snapshots built the same way and evaluated in turn, L then 2×L,
+/// round after round: the speed of a shared VM drifts over the seconds between divan's runs of
+/// one size and the other, and here both sizes see the same drift. Prints the medians and
+/// their ratio beside the target (≤ 2×).
+fn doubling_in_alternation() {
+    let l = snapshot_of(synth::generate(Size::L, 1));
+    let l2 = snapshot_of(synth::generate(Size::L.doubled(), 1));
+    let time = |snap: &Snapshot| {
+        let start = std::time::Instant::now();
+        let posture = posture::evaluate(snap, now(), &Options::default());
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        drop(posture);
+        ms
+    };
+    // One of each first: the heap grows to its size for both.
+    time(&l);
+    time(&l2);
+    let rounds = 15;
+    let (mut at_l, mut at_l2): (Vec<f64>, Vec<f64>) =
+        (0..rounds).map(|_| (time(&l), time(&l2))).unzip();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ml, ml2) = (median(&mut at_l), median(&mut at_l2));
+    println!(
+        "posture recompute 2L / L, evaluated in turn ({rounds} rounds): L {ml:.1} ms, 2L {ml2:.1} ms (medians), ratio {:.2} (target <= 2)",
+        ml2 / ml
+    );
 }
 
 fn now() -> jiff::Timestamp {

@@ -177,6 +177,7 @@ fn route_into(
     // One key for the route's edges on every parentRef (the tree groups them by it), and one
     // set of names per backendRef, made when the route was decoded.
     let names = &route.edge_names;
+    ask_for_reads(ctx, route);
     for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
         let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
         let Some(gw) = ctx.gateway(gw_ns, &pr.name) else {
@@ -206,6 +207,42 @@ fn route_into(
             }
         }
     }
+}
+
+/// Asks for what the edges of `route` will read from memory, all at once before they are
+/// evaluated: the names of each backendRef, the ports of its Service and the policies naming
+/// it. Each of these is a separate read that mostly misses the cache; asked for together, the
+/// misses overlap instead of each edge waiting for its own in turn (the route phase of L
+/// 22–24 → 19.5–21 ms).
+fn ask_for_reads(ctx: &Context, route: &Route) {
+    for (rule, rule_names) in route.rules.iter().zip(&route.edge_names.backends) {
+        for (br, names) in rule.backend_refs.iter().zip(rule_names) {
+            prefetch(Arc::as_ptr(&names.target));
+            prefetch(Arc::as_ptr(&names.destination));
+            prefetch(Arc::as_ptr(&names.label));
+            let ns = br.namespace.as_deref().unwrap_or(&route.meta.namespace);
+            if br.kind() == "Service"
+                && let Some(svc) = ctx.snap.service("Service", ns, &br.name)
+            {
+                prefetch(svc.ports.as_ptr());
+            }
+            for (policy, _) in ctx.snap.policy_targets_named(ns, &br.name).take(2) {
+                prefetch(policy.targets.as_ptr());
+            }
+        }
+    }
+}
+
+/// Asks the processor to bring the memory at `p` into its caches, without waiting for it.
+fn prefetch<T: ?Sized>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing into the program, cannot fault whatever
+    // the address, and SSE (which has the instruction) is part of every x86-64 processor.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 struct Attachment {
