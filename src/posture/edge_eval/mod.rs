@@ -217,32 +217,20 @@ fn route_into(
 fn ask_for_reads(ctx: &Context, route: &Route) {
     for (rule, rule_names) in route.rules.iter().zip(&route.edge_names.backends) {
         for (br, names) in rule.backend_refs.iter().zip(rule_names) {
-            prefetch(Arc::as_ptr(&names.target));
-            prefetch(Arc::as_ptr(&names.destination));
-            prefetch(Arc::as_ptr(&names.label));
+            super::prefetch(Arc::as_ptr(&names.target));
+            super::prefetch(Arc::as_ptr(&names.destination));
+            super::prefetch(Arc::as_ptr(&names.label));
             let ns = br.namespace.as_deref().unwrap_or(&route.meta.namespace);
             if br.kind() == "Service"
                 && let Some(svc) = ctx.snap.service("Service", ns, &br.name)
             {
-                prefetch(svc.ports.as_ptr());
+                super::prefetch(svc.ports.as_ptr());
             }
             for (policy, _) in ctx.snap.policy_targets_named(ns, &br.name).take(2) {
-                prefetch(policy.targets.as_ptr());
+                super::prefetch(policy.targets.as_ptr());
             }
         }
     }
-}
-
-/// Asks the processor to bring the memory at `p` into its caches, without waiting for it.
-fn prefetch<T: ?Sized>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it reads nothing into the program, cannot fault whatever
-    // the address, and SSE (which has the instruction) is part of every x86-64 processor.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 struct Attachment {

@@ -32,6 +32,9 @@ pub(crate) enum Group {
     Cluster,
 }
 
+/// How many edges ahead [`Collector::edges`] asks for what an edge's findings will read.
+const EDGES_AHEAD: usize = 4;
+
 /// Findings raised so far, each with its rank.
 pub(crate) struct Collector<'s> {
     snap: &'s Snapshot,
@@ -150,7 +153,16 @@ impl<'s> Collector<'s> {
         };
         self.findings.reserve(expected);
         self.ranks.reserve(expected);
-        for (i, e) in edges[range.clone()].iter().enumerate() {
+        let run = &edges[range.clone()];
+        for (i, e) in run.iter().enumerate() {
+            // What a later edge's findings read from elsewhere (its reasons, its backend's and
+            // route's texts, its port look) is asked for while this one's are raised.
+            if let Some(ahead) = run.get(i + EDGES_AHEAD) {
+                crate::posture::prefetch(ahead.reasons.as_ptr());
+                crate::posture::prefetch(Arc::as_ptr(&ahead.backend));
+                crate::posture::prefetch(Arc::as_ptr(&ahead.route));
+                crate::posture::prefetch(Arc::as_ptr(&ahead.port_look));
+            }
             self.edge(range.start + i, e);
         }
         self
@@ -159,6 +171,28 @@ impl<'s> Collector<'s> {
     /// The groups after the edges' (raised by [`Collector::edges`], here or on another
     /// thread), in rank order.
     pub fn after_edges(
+        self,
+        ctx: &Context,
+        edges: &[Edge],
+        policies: &[PolicyReport],
+        now: jiff::Timestamp,
+    ) -> Self {
+        self.gateways_and_routes(ctx)
+            .after_routes(ctx, edges, policies, now)
+    }
+
+    /// The Gateways' and the routes' findings (the groups right after the edges').
+    pub fn gateways_and_routes(mut self, ctx: &Context) -> Self {
+        self.gateways(ctx);
+        for (i, route) in ctx.snap.routes.iter().enumerate() {
+            self.route(ctx, i, route);
+        }
+        self
+    }
+
+    /// The groups after the routes' (the policies', the certificates', input errors and what a
+    /// live cluster adds), in rank order.
+    pub fn after_routes(
         mut self,
         ctx: &Context,
         edges: &[Edge],
@@ -167,10 +201,6 @@ impl<'s> Collector<'s> {
     ) -> Self {
         self.findings.reserve(policies.len());
         self.ranks.reserve(policies.len());
-        self.gateways(ctx);
-        for (i, route) in ctx.snap.routes.iter().enumerate() {
-            self.route(ctx, i, route);
-        }
         for (i, (p, report)) in ctx.snap.policies.iter().zip(policies).enumerate() {
             self.policy(i, p, report);
         }

@@ -467,29 +467,23 @@ pub(crate) fn collect(
         .sorted()
 }
 
-/// The findings of the edges before position `upto` alone, to be finished by
-/// [`collect_after`]: they need neither the policy reports nor the tree, so a large evaluation
-/// raises them beside those.
-pub(crate) fn collect_edges<'s>(
-    snap: &'s crate::snapshot::Snapshot,
-    edges: &[Edge],
-    upto: usize,
-) -> Collector<'s> {
-    Collector::new(snap).edges(edges, 0..upto)
+/// The findings of the edges, the Gateways and the routes, to be followed by
+/// [`collect_after_routes`]: they need neither the policy reports nor the tree, so a large
+/// evaluation raises them beside those.
+pub(crate) fn collect_to_routes<'s>(ctx: &Context<'s>, edges: &[Edge]) -> Collector<'s> {
+    Collector::new(ctx.snap)
+        .edges(edges, 0..edges.len())
+        .gateways_and_routes(ctx)
 }
 
-/// The findings of the edges from position `from` on and every later group (see
-/// [`collect_edges`]).
-pub(crate) fn collect_after<'s>(
+/// The findings of every group after the routes' (see [`collect_to_routes`]).
+pub(crate) fn collect_after_routes<'s>(
     ctx: &Context<'s>,
     edges: &[Edge],
-    from: usize,
     policies: &[PolicyReport],
     now: jiff::Timestamp,
 ) -> Collector<'s> {
-    Collector::new(ctx.snap)
-        .edges(edges, from..edges.len())
-        .after_edges(ctx, edges, policies, now)
+    Collector::new(ctx.snap).after_routes(ctx, edges, policies, now)
 }
 
 /// [`collect`] from its two parts.
