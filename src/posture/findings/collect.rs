@@ -137,33 +137,27 @@ impl<'s> Collector<'s> {
         policies: &[PolicyReport],
         now: jiff::Timestamp,
     ) -> Self {
-        self.edges(edges, 0..edges.len())
-            .after_edges(ctx, edges, policies, now)
+        self.edges(edges).after_edges(ctx, edges, policies, now)
     }
 
-    /// The first group for the edges at positions `range`: their findings, which read nothing
-    /// but the edges.
-    pub fn edges(mut self, edges: &[Edge], range: std::ops::Range<usize>) -> Self {
+    /// The first group: the edges' findings, which read nothing but the edges.
+    pub fn edges(mut self, edges: &[Edge]) -> Self {
         // About one finding per edge and per policy at most in practice (32,000 at L): room
-        // for them up front, rather than copying them as the vectors double. A collector that
-        // starts with the first edge is the one the others' findings are added to.
-        let expected = match range.start {
-            0 => edges.len() + self.snap.policies.len(),
-            _ => range.len(),
-        };
+        // for them up front, rather than copying them as the vectors double. This collector is
+        // the one the later groups' findings are added to.
+        let expected = edges.len() + self.snap.policies.len();
         self.findings.reserve(expected);
         self.ranks.reserve(expected);
-        let run = &edges[range.clone()];
-        for (i, e) in run.iter().enumerate() {
+        for (i, e) in edges.iter().enumerate() {
             // What a later edge's findings read from elsewhere (its reasons, its backend's and
             // route's texts, its port look) is asked for while this one's are raised.
-            if let Some(ahead) = run.get(i + EDGES_AHEAD) {
+            if let Some(ahead) = edges.get(i + EDGES_AHEAD) {
                 crate::posture::prefetch(ahead.reasons.as_ptr());
                 crate::posture::prefetch(Arc::as_ptr(&ahead.backend));
                 crate::posture::prefetch(Arc::as_ptr(&ahead.route));
                 crate::posture::prefetch(Arc::as_ptr(&ahead.port_look));
             }
-            self.edge(range.start + i, e);
+            self.edge(i, e);
         }
         self
     }
@@ -576,14 +570,15 @@ impl<'s> Collector<'s> {
 
     /// The findings in their order (see [`Rank`]), with their ranks.
     pub fn sorted(self) -> Raised {
-        Collector::sorted_together(vec![self])
+        Collector::sorted_together(self, Vec::new())
     }
 
-    /// The findings of `parts` (each raised in later groups than the one before) in their
-    /// order, with their ranks: [`Collector::sorted`] of all of them. Their order is found
-    /// before they are put in one list, then each finding is moved once, in place: no second
-    /// list of findings (5 MiB at L, at the moment the posture's heap peaks).
-    pub fn sorted_together(parts: Vec<Collector>) -> Raised {
+    /// The findings of `first` and of `later` (each raised in later groups than the one
+    /// before) in their order, with their ranks: [`Collector::sorted`] of all of them. Their
+    /// order is found before they are put in one list, then each finding is moved once, in
+    /// place: no second list of findings (5 MiB at L, at the moment the posture's heap peaks).
+    pub fn sorted_together(first: Collector<'s>, later: Vec<Collector<'s>>) -> Raised {
+        let parts: Vec<&Collector> = std::iter::once(&first).chain(&later).collect();
         // Where each part's findings start among all of them.
         let starts: Vec<usize> = parts
             .iter()
@@ -600,20 +595,12 @@ impl<'s> Collector<'s> {
         let at = super::sorted_positions(parts.iter().flat_map(|p| &p.findings), |a, b| {
             rank(a).cmp(&rank(b))
         });
-        let mut parts = parts.into_iter();
-        let Some(mut all) = parts.next() else {
-            return Raised {
-                findings: Vec::new(),
-                ranks: Vec::new(),
-                certificates_change_at: None,
-            };
-        };
-        for mut later in parts {
+        let mut all = first;
+        for mut part in later {
             // A large list grows where it is: the allocator extends it in place.
-            all.findings.append(&mut later.findings);
-            all.ranks.append(&mut later.ranks);
-            all.certificates_change_at =
-                all.certificates_change_at.or(later.certificates_change_at);
+            all.findings.append(&mut part.findings);
+            all.ranks.append(&mut part.ranks);
+            all.certificates_change_at = all.certificates_change_at.or(part.certificates_change_at);
         }
         let (findings, ranks) = (&mut all.findings, &mut all.ranks);
         super::permute(at, |a, b| {

@@ -472,7 +472,7 @@ pub(crate) fn collect(
 /// evaluation raises them beside those.
 pub(crate) fn collect_to_routes<'s>(ctx: &Context<'s>, edges: &[Edge]) -> Collector<'s> {
     Collector::new(ctx.snap)
-        .edges(edges, 0..edges.len())
+        .edges(edges)
         .gateways_and_routes(ctx)
 }
 
@@ -488,7 +488,7 @@ pub(crate) fn collect_after_routes<'s>(
 
 /// [`collect`] from its two parts.
 pub(crate) fn sorted(first: Collector, rest: Collector) -> Raised {
-    Collector::sorted_together(vec![first, rest])
+    Collector::sorted_together(first, vec![rest])
 }
 
 /// The findings order: most severe first, then rule id, then subject (ties keep their order).

@@ -212,9 +212,10 @@ mod tests {
             routes
         };
         visit(&routes, &mut |n| {
-            let Some(i) = n.edge_below() else {
+            let Some(i) = n.edge.filter(|_| n.kind == NodeKind::BackendRef) else {
                 return;
             };
+            assert_eq!(n.unbuilt(), Some(Unbuilt::BackendRef(i)));
             refs += 1;
             assert!(n.children.is_empty(), "{}", n.label);
             let e = &posture.edges[i];

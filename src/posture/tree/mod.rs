@@ -116,11 +116,6 @@ impl TreeNode {
             c.walk(depth + 1, f);
         }
     }
-
-    /// The edge of a backendRef node, whose children are built by [`edge_children`].
-    pub fn edge_below(&self) -> Option<usize> {
-        self.edge.filter(|_| self.kind == NodeKind::BackendRef)
-    }
 }
 
 /// Worst mode among children, for parent badges.
