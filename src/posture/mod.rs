@@ -171,6 +171,10 @@ pub struct Edge {
     /// `KIND/NS/NAME` of the route (or of the owning Envoy Gateway policy for auxiliary backends),
     /// shared by the route's edges.
     pub route: Arc<str>,
+    /// The route's position in the snapshot the edge was evaluated from (`None` for an Envoy
+    /// Gateway policy's own backend): where its findings find where the route was read from.
+    #[serde(skip)]
+    pub(crate) route_at: Option<u32>,
     pub rule: usize,
     pub backend_ref: usize,
     /// `KIND/NS/NAME:PORT` (`:PORT` omitted when the ref has no port), shared with the route.

@@ -281,6 +281,7 @@ impl SnapshotBuilder {
             ))
         });
         s.index();
+        s.origins_by_position();
         s
     }
 }
@@ -311,6 +312,11 @@ pub struct Snapshot {
     pub raw: BTreeMap<String, Arc<str>>,
     /// Where each object (by `KIND/NS/NAME`) was read from.
     pub origins: FastMap<String, Origin>,
+    /// Where each route and each policy was read from, by position (what `origins` holds
+    /// for them): the findings of a large cluster ask for one per route and per policy, and a
+    /// position is found at once where a text is hashed and compared.
+    route_origins: Vec<Origin>,
+    policy_origins: Vec<Origin>,
     idx: Indexes,
 }
 
@@ -343,6 +349,33 @@ struct Indexes {
 }
 
 impl Snapshot {
+    /// Where the route at position `at` was read from.
+    pub fn route_origin(&self, at: usize) -> Option<&Origin> {
+        self.route_origins.get(at)
+    }
+
+    /// Where the BackendTLSPolicy at position `at` was read from.
+    pub fn policy_origin(&self, at: usize) -> Option<&Origin> {
+        self.policy_origins.get(at)
+    }
+
+    /// Fills [`Snapshot::route_origin`] and [`Snapshot::policy_origin`] from `origins`.
+    fn origins_by_position(&mut self) {
+        let origin = |key: &str| self.origins.get(key).cloned().unwrap_or_default();
+        self.route_origins = self.routes.iter().map(|r| origin(r.key())).collect();
+        self.policy_origins = self
+            .policies
+            .iter()
+            .map(|p| {
+                origin(&object_key(
+                    "BackendTLSPolicy",
+                    &p.meta.namespace,
+                    &p.meta.name,
+                ))
+            })
+            .collect();
+    }
+
     fn index(&mut self) {
         let mut idx = Indexes::default();
         for (i, o) in self.gateway_classes.iter().enumerate() {

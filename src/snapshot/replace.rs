@@ -71,6 +71,13 @@ impl Snapshot {
                 self.raw.remove(&key);
             }
         }
+        let by_position = match &replaced {
+            Replaced::Route { position, .. } => self.route_origins.get_mut(*position),
+            Replaced::Policy { position, .. } => self.policy_origins.get_mut(*position),
+        };
+        if let Some(kept) = by_position {
+            *kept = origin.clone();
+        }
         self.origins.insert(key, origin);
         Ok(replaced)
     }

@@ -56,6 +56,7 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
                         owner_name: &owner.meta.name,
                         route_kind: None,
                         owner_key: &owner_key,
+                        route_at: None,
                         parent_ref: &ancestor,
                         listener: None,
                         attached: true,

@@ -28,6 +28,8 @@ struct Site<'r> {
     route_kind: Option<RouteKind>,
     /// `KIND/NS/NAME` of the owner.
     owner_key: &'r Arc<str>,
+    /// The route's position in the snapshot (`None` for a policy's own backend).
+    route_at: Option<usize>,
     parent_ref: &'r Arc<ParentRef>,
     listener: Option<&'r Arc<str>>,
     attached: bool,
@@ -63,12 +65,13 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
     // runs' edges are not copied together afterwards. Each run records policy use on its own
     // and the records are merged in run order.
     let runs = runs_of(routes, threads);
-    let bounds: Vec<usize> = runs.iter().map(|run| edge_bound(run)).collect();
+    let bounds: Vec<usize> = runs.iter().map(|(_, run)| edge_bound(run)).collect();
     let (edges, records) =
         slots::in_place(&bounds, threads, SharedTexts::default, |i, room, shared| {
             let mut local = Recorder::default();
-            for route in runs[i] {
-                route_into(ctx, route, &mut local, room, shared);
+            let (first, run) = runs[i];
+            for (at, route) in (first..).zip(run) {
+                route_into(ctx, route, at, &mut local, room, shared);
             }
             local
         });
@@ -92,19 +95,21 @@ fn route_run(
 ) -> Vec<Edge> {
     let mut edges = Vec::with_capacity(bound);
     let mut shared = SharedTexts::default();
-    for route in routes {
-        route_into(ctx, route, rec, &mut edges, &mut shared);
+    for (at, route) in routes.iter().enumerate() {
+        route_into(ctx, route, at, rec, &mut edges, &mut shared);
     }
     edges
 }
 
 /// Runs of `routes` for `threads` threads to take in turn: up to [`super::RUNS_PER_THREAD`]
-/// per thread, of at least [`ROUTES_PER_RUN`] routes.
-fn runs_of(routes: &[Arc<Route>], threads: usize) -> Vec<&[Arc<Route>]> {
+/// per thread, of at least [`ROUTES_PER_RUN`] routes. Each with the position of its first
+/// route.
+fn runs_of(routes: &[Arc<Route>], threads: usize) -> Vec<(usize, &[Arc<Route>])> {
     let runs = (threads * super::RUNS_PER_THREAD)
         .min(routes.len() / ROUTES_PER_RUN)
         .max(threads);
-    routes.chunks(routes.len().div_ceil(runs).max(1)).collect()
+    let length = routes.len().div_ceil(runs).max(1);
+    (0..).step_by(length).zip(routes.chunks(length)).collect()
 }
 
 /// Edges of every route as [`route_edges`] gives them, with each route's own record of policy
@@ -118,14 +123,15 @@ pub(crate) fn route_edges_per_route(
     let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
     if threads == 1 {
         let mut edges = Vec::with_capacity(edge_bound(routes));
-        let (ends, records) = per_route(ctx, routes, &mut edges, &mut SharedTexts::default());
+        let (ends, records) = per_route(ctx, 0, routes, &mut edges, &mut SharedTexts::default());
         return (edges, ends, records);
     }
     let runs = runs_of(routes, threads);
-    let bounds: Vec<usize> = runs.iter().map(|run| edge_bound(run)).collect();
+    let bounds: Vec<usize> = runs.iter().map(|(_, run)| edge_bound(run)).collect();
     let (edges, done) =
         slots::in_place(&bounds, threads, SharedTexts::default, |i, room, shared| {
-            per_route(ctx, runs[i], room, shared)
+            let (first, run) = runs[i];
+            per_route(ctx, first, run, room, shared)
         });
     // Each run's ends count its own edges: they are shifted by the edges of the runs before.
     let mut all_ends = Vec::with_capacity(routes.len());
@@ -140,36 +146,40 @@ pub(crate) fn route_edges_per_route(
     (edges, all_ends, all_records)
 }
 
-/// Evaluates `routes` into `edges`, each route with a record of its own; returns where each
-/// route's edges end (counted in `edges`) and the records.
+/// Evaluates `routes` (the first at position `first` in the snapshot) into `edges`, each route
+/// with a record of its own; returns where each route's edges end (counted in `edges`) and
+/// the records.
 fn per_route(
     ctx: &Context,
+    first: usize,
     routes: &[Arc<Route>],
     edges: &mut dyn EdgeSink,
     shared: &mut SharedTexts,
 ) -> (Vec<usize>, Vec<Recorder>) {
     let mut ends = Vec::with_capacity(routes.len());
     let mut records = Vec::with_capacity(routes.len());
-    for route in routes {
+    for (at, route) in (first..).zip(routes) {
         let mut rec = Recorder::default();
-        route_into(ctx, route, &mut rec, edges, shared);
+        route_into(ctx, route, at, &mut rec, edges, shared);
         ends.push(edges.written());
         records.push(rec);
     }
     (ends, records)
 }
 
-/// The edges of one route, evaluated again on their own.
-pub(crate) fn one_route(ctx: &Context, route: &Route, rec: &mut Recorder) -> Vec<Edge> {
+/// The edges of the route at position `at` of the snapshot, evaluated again on their own.
+pub(crate) fn one_route(ctx: &Context, at: usize, rec: &mut Recorder) -> Vec<Edge> {
     let mut edges = Vec::new();
-    route_into(ctx, route, rec, &mut edges, &mut SharedTexts::default());
+    let route = &ctx.snap.routes[at];
+    route_into(ctx, route, at, rec, &mut edges, &mut SharedTexts::default());
     edges
 }
 
-/// Appends the edges of `route` to `edges`.
+/// Appends the edges of `route`, at position `at` of the snapshot, to `edges`.
 fn route_into(
     ctx: &Context,
     route: &Route,
+    at: usize,
     rec: &mut Recorder,
     edges: &mut dyn EdgeSink,
     shared: &mut SharedTexts,
@@ -193,6 +203,7 @@ fn route_into(
                     owner_name: &route.meta.name,
                     route_kind: Some(route.kind),
                     owner_key: &names.route,
+                    route_at: Some(at),
                     parent_ref: pr,
                     listener: att.listener.as_ref(),
                     attached: att.attached,
@@ -333,6 +344,7 @@ fn new_edge(
         semantics: gw.semantics.unwrap_or(Semantics::GatewayApiSpec),
         listener: site.listener.cloned(),
         route: site.owner_key.clone(),
+        route_at: site.route_at.map(|at| at as u32),
         rule: site.rule,
         backend_ref: site.index,
         backend: names.target.clone(),

@@ -43,7 +43,7 @@ pub(crate) struct Collector<'s> {
     rank: Rank,
     certificates_change_at: Option<i64>,
     /// The object of the last finding and where it was read from.
-    last_origin: Option<(Arc<str>, Option<Origin>)>,
+    last_origin: Option<(Arc<str>, Option<&'s Origin>)>,
     /// Where a subject is written before it is copied into its shared text.
     scratch: String,
     /// Rules by the address and length of their static id (see [`Collector::push`]).
@@ -86,6 +86,14 @@ impl<'s> Collector<'s> {
         };
     }
 
+    /// The findings pushed next about `object` are about an object read from `origin`: they
+    /// need not look it up by its text.
+    fn read_from(&mut self, object: &Arc<str>, origin: Option<&'s Origin>) {
+        if !matches!(&self.last_origin, Some((kept, _)) if Arc::ptr_eq(kept, object)) {
+            self.last_origin = Some((object.clone(), origin));
+        }
+    }
+
     fn raise(&mut self, finding: Finding) {
         self.findings.push(finding);
         self.ranks.push(self.rank);
@@ -108,13 +116,13 @@ impl<'s> Collector<'s> {
             .entry((id.as_ptr() as usize, id.len()))
             .or_insert_with(|| rule(id));
         // Findings about one object come one after another (a route's edges): look its origin
-        // up once.
+        // up once (unless the caller said where it was read from, see `read_from`).
         let origin = match &self.last_origin {
-            Some((kept, origin)) if Arc::ptr_eq(kept, &object) => origin.clone(),
+            Some((kept, origin)) if Arc::ptr_eq(kept, &object) => origin.cloned(),
             _ => {
-                let origin = self.snap.origins.get(&*object).cloned();
-                self.last_origin = Some((object.clone(), origin.clone()));
-                origin
+                let origin = self.snap.origins.get(&*object);
+                self.last_origin = Some((object.clone(), origin));
+                origin.cloned()
             }
         };
         self.raise(Finding {
@@ -207,6 +215,12 @@ impl<'s> Collector<'s> {
     /// The findings of the edge at position `i`.
     pub fn edge(&mut self, i: usize, e: &Edge) {
         self.at(Group::Edge, i);
+        if let Some(origin) = e
+            .route_at
+            .and_then(|at| self.snap.route_origin(at as usize))
+        {
+            self.read_from(&e.route, Some(origin));
+        }
         let last = || e.reasons.last().cloned().unwrap_or_default();
         // Made once (in the collector's scratch text), shared by the edge's findings.
         let mut subject = None::<Arc<str>>;
@@ -327,6 +341,9 @@ impl<'s> Collector<'s> {
             let ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
             if ctx.gateway(ns, &pr.name).is_none() {
                 let key = route.key().clone();
+                if let Some(origin) = self.snap.route_origin(i) {
+                    self.read_from(&key, Some(origin));
+                }
                 self.push(
                     "route-parent-missing",
                     None,
@@ -343,6 +360,9 @@ impl<'s> Collector<'s> {
     pub fn policy(&mut self, i: usize, p: &BackendTlsPolicy, report: &PolicyReport) {
         self.at(Group::Policy, i);
         let key: Arc<str> = cat!("BackendTLSPolicy/", report.policy).into();
+        if let Some(origin) = self.snap.policy_origin(i) {
+            self.read_from(&key, Some(origin));
+        }
         match report.role {
             PolicyRole::Conflicted => {
                 let detail = report
@@ -603,10 +623,15 @@ impl<'s> Collector<'s> {
             all.certificates_change_at = all.certificates_change_at.or(part.certificates_change_at);
         }
         let (findings, ranks) = (&mut all.findings, &mut all.ranks);
-        super::permute(at, |a, b| {
-            findings.swap(a, b);
-            ranks.swap(a, b);
-        });
+        let ahead = super::ask_for_item(findings);
+        super::permute(
+            at,
+            |a, b| {
+                findings.swap(a, b);
+                ranks.swap(a, b);
+            },
+            ahead,
+        );
         Raised {
             findings: all.findings,
             ranks: all.ranks,

@@ -249,7 +249,7 @@ impl Incremental {
             let mut edges = if route == AUX {
                 edge_eval::aux_edges(&ctx, &mut record)
             } else {
-                edge_eval::one_route(&ctx, &snapshot.routes[route], &mut record)
+                edge_eval::one_route(&ctx, route, &mut record)
             };
             edge_eval::mark_failed_rules(&mut edges);
             cluster::mark_unreadable(snapshot, &mut edges);

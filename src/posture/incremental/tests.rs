@@ -457,3 +457,77 @@ fn a_conflict_two_target_names_away_is_reported() {
         assert_eq!(role(&full, "app/p3"), p3, "p1 on {target}");
     }
 }
+
+/// `objects` read from one file, object `i` at line `lines[i]`.
+fn snapshot_read_from(objects: &[Value], lines: &[usize]) -> Snapshot {
+    let file: Arc<str> = "cluster.yaml".into();
+    let mut b = SnapshotBuilder::new();
+    for (o, &line) in objects.iter().zip(lines) {
+        let origin = Origin {
+            file: Some(file.clone()),
+            line: Some(line),
+        };
+        crate::source::decode::add_value(&mut b, o.clone(), origin);
+    }
+    b.build(SourceInfo::default())
+}
+
+/// A route and a policy changed in place come from where the new versions were read: their
+/// findings say so, as a full evaluation of the snapshot read that way does.
+#[test]
+fn findings_say_where_a_changed_object_was_read_from() {
+    // r1 sends plaintext to port 443 named https; the policy's status names a Gateway none
+    // of its edges use (both raise a finding about their object).
+    let mut objects =
+        small_cluster(json!({"wellKnownCACertificates": "System", "hostname": "x.example.com"}));
+    objects.push(route("r3", "a", "y"));
+    let mut lines: Vec<usize> = (0..objects.len()).map(|i| 10 * (i + 1)).collect();
+    let mut engine = Incremental::new(
+        snapshot_read_from(&objects, &lines),
+        now(0),
+        Options::default(),
+    );
+    let line_of = |posture: &Posture, object: &str| -> Vec<Option<usize>> {
+        posture
+            .findings
+            .iter()
+            .filter(|f| &*f.object == object)
+            .map(|f| f.origin.as_ref().and_then(|o| o.line))
+            .collect()
+    };
+    let r3 = objects.len() - 1;
+    assert_eq!(
+        line_of(engine.posture(), "HTTPRoute/app/r3"),
+        [Some(lines[r3])]
+    );
+    let p = objects
+        .iter()
+        .position(|o| o["kind"] == "BackendTLSPolicy")
+        .unwrap();
+    for (i, line) in [(r3, 500), (p, 700)] {
+        lines[i] = line;
+        let origin = Origin {
+            file: Some("cluster.yaml".into()),
+            line: Some(line),
+        };
+        let (object, raw) = Decoded::new(objects[i].clone(), origin.clone())
+            .only_object()
+            .unwrap();
+        engine.replace(object, origin, raw, now(0)).unwrap();
+        let full = crate::posture::evaluate(
+            &snapshot_read_from(&objects, &lines),
+            now(0),
+            &Options::default(),
+        );
+        assert_eq!(
+            serde_json::to_value(engine.posture()).unwrap(),
+            serde_json::to_value(&full).unwrap()
+        );
+    }
+    assert_eq!(line_of(engine.posture(), "HTTPRoute/app/r3"), [Some(500)]);
+    let policy_lines = line_of(engine.posture(), "BackendTLSPolicy/app/p");
+    assert!(
+        !policy_lines.is_empty() && policy_lines.iter().all(|&l| l == Some(700)),
+        "{policy_lines:?}"
+    );
+}
