@@ -55,6 +55,13 @@ impl PolicyCasCache {
     /// Slots for every policy of `snap` that has CA references.
     pub fn new(snap: &Snapshot) -> Self {
         let mut cache = PolicyCasCache::default();
+        // Room for them all at once: growing the table step by step moves every slot each time.
+        cache.0.reserve(
+            snap.policies
+                .iter()
+                .filter(|p| !p.ca_refs.is_empty())
+                .count(),
+        );
         for p in &snap.policies {
             cache.insert(p);
         }

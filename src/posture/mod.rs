@@ -470,7 +470,7 @@ fn on_threads<C: Send, R: Send>(
 }
 
 /// From this many edges on, the reports, findings and the tree are built on two threads.
-const PARALLEL_EDGES: usize = 2_000;
+pub(crate) const PARALLEL_EDGES: usize = 2_000;
 
 /// Computes the posture of `snapshot` at time `now`.
 /// Large snapshots are evaluated on up to one thread per core; the result does not depend on it.
@@ -549,7 +549,7 @@ impl Posture {
 fn reports_findings_and_tree(
     ctx: &context::Context,
     edges: &[Edge],
-    recorder: status::Recorder,
+    mut recorder: status::Recorder,
     now: jiff::Timestamp,
     threads: usize,
     parts: Parts,
@@ -558,9 +558,11 @@ fn reports_findings_and_tree(
         Parts::All => tree::build(ctx, edges, policies),
         Parts::WithoutTree => Vec::new(),
     };
+    let routes_missing_gateway = recorder.take_routes_missing_gateway();
+    let routes_missing_gateway = &routes_missing_gateway[..];
     if threads <= 1 || edges.len() < PARALLEL_EDGES {
         let policies = status::policy_reports(ctx, edges, recorder, threads);
-        let raised = findings::collect(ctx, edges, &policies, now);
+        let raised = findings::collect(ctx, edges, routes_missing_gateway, &policies, now);
         let tree = tree(&policies);
         return (policies, raised, tree);
     }
@@ -572,7 +574,11 @@ fn reports_findings_and_tree(
         let policies = &policies;
         let tree = scope.spawn(move || {
             // The receiver waits below until this is sent (or this thread panics).
-            let _ = send.send(findings::collect_to_routes(ctx, edges));
+            let _ = send.send(findings::collect_to_routes(
+                ctx,
+                edges,
+                routes_missing_gateway,
+            ));
             tree(policies)
         });
         let rest = findings::collect_after_routes(ctx, edges, policies, now);

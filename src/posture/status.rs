@@ -105,14 +105,32 @@ fn merge_into(
     }
 }
 
-/// Collects what edge evaluation learns about policies.
+/// Collects what edge evaluation learns about policies, and which routes name a Gateway that
+/// is not there.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Recorder {
     ancestors: HashMap<usize, Vec<ComputedAncestor>>,
     uses: HashMap<(usize, usize), usize>,
+    /// Positions of the routes with a Gateway parentRef whose Gateway is missing, in route
+    /// order (the only routes with findings of their own: the findings need not look at the
+    /// others again).
+    missing_gateway: Vec<usize>,
 }
 
 impl Recorder {
+    /// The route at position `at` names a Gateway that is not in the snapshot.
+    pub fn names_missing_gateway(&mut self, at: usize) {
+        if self.missing_gateway.last() != Some(&at) {
+            self.missing_gateway.push(at);
+        }
+    }
+
+    /// The routes that name a missing Gateway (see [`Recorder::names_missing_gateway`]), taken
+    /// out of the record.
+    pub fn take_routes_missing_gateway(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.missing_gateway)
+    }
+
     /// Records one use of `p` through `target` and what it computes for the ancestor (merged as
     /// [`merge_into`] does). The ancestor is copied only when it is new.
     pub fn record(
@@ -155,6 +173,7 @@ impl Recorder {
     /// Adds what `later` recorded, as if its edges had been evaluated after this recorder's:
     /// the result equals recording every edge in order with one recorder.
     pub fn merge(&mut self, later: Recorder) {
+        self.missing_gateway.extend(later.missing_gateway);
         self.uses.reserve(later.uses.len());
         for (key, n) in later.uses {
             *self.uses.entry(key).or_default() += n;
@@ -318,6 +337,7 @@ pub(crate) fn policy_reports(
     let Recorder {
         mut ancestors,
         uses,
+        missing_gateway: _,
     } = rec;
     let conflicts = Conflicts::new(snap);
     for (loser, winner) in conflicts.pairs() {

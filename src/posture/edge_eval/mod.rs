@@ -191,6 +191,7 @@ fn route_into(
     for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
         let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
         let Some(gw) = ctx.gateway(gw_ns, &pr.name) else {
+            rec.names_missing_gateway(at);
             continue;
         };
         let att = attachment(gw, route, pr);

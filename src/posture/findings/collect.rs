@@ -142,10 +142,12 @@ impl<'s> Collector<'s> {
         self,
         ctx: &Context,
         edges: &[Edge],
+        routes_missing_gateway: &[usize],
         policies: &[PolicyReport],
         now: jiff::Timestamp,
     ) -> Self {
-        self.edges(edges).after_edges(ctx, edges, policies, now)
+        self.edges(edges)
+            .after_edges(ctx, edges, routes_missing_gateway, policies, now)
     }
 
     /// The first group: the edges' findings, which read nothing but the edges.
@@ -176,18 +178,21 @@ impl<'s> Collector<'s> {
         self,
         ctx: &Context,
         edges: &[Edge],
+        routes_missing_gateway: &[usize],
         policies: &[PolicyReport],
         now: jiff::Timestamp,
     ) -> Self {
-        self.gateways_and_routes(ctx)
+        self.gateways_and_routes(ctx, routes_missing_gateway)
             .after_routes(ctx, edges, policies, now)
     }
 
-    /// The Gateways' and the routes' findings (the groups right after the edges').
-    pub fn gateways_and_routes(mut self, ctx: &Context) -> Self {
+    /// The Gateways' and the routes' findings (the groups right after the edges'). Only the
+    /// routes at `routes_missing_gateway` (that name a Gateway that is not there, as the
+    /// evaluation of the edges noted) have any.
+    pub fn gateways_and_routes(mut self, ctx: &Context, routes_missing_gateway: &[usize]) -> Self {
         self.gateways(ctx);
-        for (i, route) in ctx.snap.routes.iter().enumerate() {
-            self.route(ctx, i, route);
+        for &i in routes_missing_gateway {
+            self.route(ctx, i, &ctx.snap.routes[i]);
         }
         self
     }

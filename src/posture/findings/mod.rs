@@ -1,8 +1,11 @@
 //! Findings: what deserves attention, with a severity and a remediation.
 
 mod collect;
+mod sort;
 
 pub(crate) use collect::{Collector, Group, Raised, Rank};
+use sort::{ask_for_item, permute};
+pub(crate) use sort::{order, sort, sorted_positions};
 
 use super::context::Context;
 use super::{Edge, Mode, PolicyReport};
@@ -297,200 +300,6 @@ pub(crate) fn rule(id: &str) -> &'static RuleInfo {
     BY_ID.get(id).expect("rule id is in the catalog")
 }
 
-/// The order findings are shown and reported in: most severe first, then rule id, then subject.
-/// Stable, so findings that compare equal keep the order they were raised in.
-pub(crate) fn sort(findings: &mut [Finding]) {
-    // A finding is large: sort their positions (stably, so ties keep their order) and move each
-    // finding once, rather than moving findings at every step of the sort. The moves follow
-    // the permutation's cycles in place: no second array of findings (5 MiB at L, at the
-    // moment the posture's heap peaks).
-    let at = sorted_positions(findings.iter(), |_, _| std::cmp::Ordering::Equal);
-    let ahead = ask_for_item(findings);
-    permute(at, |a, b| findings.swap(a, b), ahead);
-}
-
-/// The positions of `findings` in [`order`], ties broken by `tie` (of two positions) and then
-/// by position. Findings are first put in buckets of equal severity and rule by counting (a
-/// large snapshot has tens of thousands of findings but a few dozen buckets), then each bucket
-/// is sorted by subject: findings are raised in route order, so a bucket is mostly in order
-/// already and the stable sort runs through it in a few passes.
-pub(crate) fn sorted_positions<'f>(
-    findings: impl Iterator<Item = &'f Finding> + Clone,
-    tie: impl Fn(usize, usize) -> std::cmp::Ordering,
-) -> Vec<u32> {
-    /// What the sort reads of a finding, read once in order (a finding is large: reading it
-    /// again at every comparison, in bucket order, goes to memory for most of them).
-    #[derive(Clone, Copy)]
-    struct Key<'f> {
-        subject: &'f str,
-        /// The low bits of the address of the finding's object text (the findings of a
-        /// route's edges share it): only where runs of one object end depends on it.
-        object: u32,
-        at: u32,
-    }
-    // Buckets are found by the rule id's address (ids are static texts: hashing an address is
-    // cheaper than hashing the text, and consecutive findings mostly share their rule), then
-    // ids written at two addresses are put in one bucket by their text.
-    let mut bucket_at: foldhash::HashMap<(Severity, usize, usize), u32> = Default::default();
-    let mut keys: Vec<(Severity, &str)> = Vec::new();
-    let mut last: Option<((Severity, usize, usize), u32)> = None;
-    let buckets: Vec<u32> = findings
-        .clone()
-        .map(|f| {
-            let at = (f.severity, f.id.as_ptr() as usize, f.id.len());
-            if let Some((kept, b)) = last
-                && kept == at
-            {
-                return b;
-            }
-            let b = *bucket_at.entry(at).or_insert_with(|| {
-                let b = keys
-                    .iter()
-                    .position(|&k| k == (f.severity, f.id))
-                    .unwrap_or_else(|| {
-                        keys.push((f.severity, f.id));
-                        keys.len() - 1
-                    });
-                b as u32
-            });
-            last = Some((at, b));
-            b
-        })
-        .collect();
-    let mut counts = vec![0u32; keys.len()];
-    for &b in &buckets {
-        counts[b as usize] += 1;
-    }
-    // Where each bucket starts, the buckets in order (most severe first, then rule id).
-    let mut in_order: Vec<usize> = (0..keys.len()).collect();
-    in_order.sort_by(|&a, &b| keys[b].0.cmp(&keys[a].0).then(keys[a].1.cmp(keys[b].1)));
-    let mut start = vec![0u32; keys.len()];
-    let mut ranges = Vec::with_capacity(keys.len());
-    let mut next = 0u32;
-    for b in in_order {
-        start[b] = next;
-        ranges.push(next as usize..(next + counts[b]) as usize);
-        next += counts[b];
-    }
-    // The findings read a second time, in order, each key put in its bucket.
-    let mut sorted: Vec<Key> = vec![
-        Key {
-            subject: "",
-            object: 0,
-            at: 0,
-        };
-        buckets.len()
-    ];
-    for (i, (f, b)) in findings.zip(buckets).enumerate() {
-        let slot = &mut start[b as usize];
-        sorted[*slot as usize] = Key {
-            subject: &f.subject,
-            object: f.object.as_ptr() as usize as u32,
-            at: i as u32,
-        };
-        *slot += 1;
-    }
-    let cmp = |a: &Key, b: &Key| {
-        // The findings of one edge share their subject: equal without reading it.
-        let by_subject = if std::ptr::eq(a.subject, b.subject) {
-            std::cmp::Ordering::Equal
-        } else {
-            a.subject.cmp(b.subject)
-        };
-        by_subject.then_with(|| tie(a.at as usize, b.at as usize))
-    };
-    for range in ranges {
-        let bucket = &mut sorted[range];
-        // The findings of one object (a route's edges) come one after another, and objects
-        // mostly in the order of their subjects: put each object's run in order first, and the
-        // stable sort then finds the bucket nearly in order and runs through it in one pass. A
-        // stable sort of a run keeps equal findings in their order: the result is the same
-        // (and where the runs end changes only how much work that takes).
-        let mut start = 0;
-        while start < bucket.len() {
-            let object = bucket[start].object;
-            let end = start
-                + bucket[start..]
-                    .iter()
-                    .take_while(|k| k.object == object)
-                    .count();
-            if end - start > 1 {
-                bucket[start..end].sort_by(cmp);
-            }
-            start = end;
-        }
-        sort_runs(bucket, |k| k.subject.as_ptr(), cmp);
-    }
-    sorted.into_iter().map(|k| k.at).collect()
-}
-
-/// Sorts `items` by `cmp` stably, as `sort_by` does, for items mostly in order already: a few
-/// runs in order one after another, whose ranges do not overlap. The findings of one rule are
-/// raised route after route, and the snapshot orders routes by kind, then name: a bucket is a
-/// run for each kind of route, the kinds in another order than their texts. Such runs are
-/// put in order by moving them, without comparing the items again (which reads their
-/// subjects, a cache miss each on a large cluster). The runs are found in one pass that asks
-/// for the texts `text` points to a few items ahead; other orders are sorted by `sort_by`.
-fn sort_runs<T: Copy>(
-    items: &mut [T],
-    text: impl Fn(&T) -> *const u8,
-    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
-) {
-    use std::cmp::Ordering::{Greater, Less};
-    /// More runs than this are left to `sort_by`.
-    const MOST_RUNS: usize = 16;
-    let mut starts = vec![0];
-    for i in 1..items.len() {
-        if let Some(later) = items.get(i + TEXTS_AHEAD) {
-            super::prefetch(text(later));
-        }
-        if cmp(&items[i - 1], &items[i]) == Greater {
-            if starts.len() == MOST_RUNS {
-                items.sort_by(cmp);
-                return;
-            }
-            starts.push(i);
-        }
-    }
-    if starts.len() == 1 {
-        return;
-    }
-    let mut runs: Vec<std::ops::Range<usize>> = starts
-        .iter()
-        .zip(starts.iter().skip(1).chain([&items.len()]))
-        .map(|(&start, &end)| start..end)
-        .collect();
-    runs.sort_by(|a, b| cmp(&items[a.start], &items[b.start]));
-    // Each run's last item before the next run's first: no item of one run falls among
-    // another's, and no two runs hold equal items (whose order a stable sort keeps).
-    let apart = runs
-        .windows(2)
-        .all(|w| cmp(&items[w[0].end - 1], &items[w[1].start]) == Less);
-    if !apart {
-        items.sort_by(cmp);
-        return;
-    }
-    let in_order: Vec<T> = runs.into_iter().flat_map(|r| items[r].to_vec()).collect();
-    items.copy_from_slice(&in_order);
-}
-
-/// For [`permute`]: asks for the item at a position of `items` (each of whose cache lines).
-pub(super) fn ask_for_item<T>(items: &[T]) -> impl Fn(usize) + use<T> {
-    let base = items.as_ptr();
-    move |at| {
-        let item = base.wrapping_add(at).cast::<u8>();
-        let mut offset = 0;
-        while offset < size_of::<T>() {
-            super::prefetch(item.wrapping_add(offset));
-            offset += 64;
-        }
-        super::prefetch(item.wrapping_add(size_of::<T>().saturating_sub(1)));
-    }
-}
-
-/// How many items ahead [`sort_runs`] and [`permute`] ask for what they will read.
-const TEXTS_AHEAD: usize = 8;
-
 fn edge_subject(e: &Edge) -> String {
     let mut subject = String::new();
     write_edge_subject(&mut subject, e);
@@ -504,60 +313,32 @@ fn write_edge_subject(text: &mut String, e: &Edge) {
     }
 }
 
-/// Moves position `at[k]` to position `k` for every k, by following the permutation's cycles
-/// with `swap`. `ahead(p)` is told the positions a cycle will swap a few swaps before they
-/// are: the items are large and far apart in memory, and each swap would otherwise wait for
-/// its item to arrive before the next is asked for.
-fn permute(mut at: Vec<u32>, mut swap: impl FnMut(usize, usize), ahead: impl Fn(usize)) {
-    // Position k receives the item at `at[k]`; a placed position is marked `at[k] == k`.
-    for start in 0..at.len() {
-        let mut k = start;
-        // Walks the cycle TEXTS_AHEAD positions ahead of `k`, over positions not yet placed
-        // (their `at` unchanged), until it comes round to `start`.
-        let mut lead = start;
-        for _ in 0..TEXTS_AHEAD {
-            lead = at[lead] as usize;
-            if lead == start {
-                break;
-            }
-            ahead(lead);
-        }
-        loop {
-            let from = at[k] as usize;
-            at[k] = k as u32;
-            if from == start {
-                break;
-            }
-            if lead != start {
-                lead = at[lead] as usize;
-                ahead(lead);
-            }
-            swap(k, from);
-            k = from;
-        }
-    }
-}
-
-/// Findings raised by the edges, policies, certificates and input errors, sorted (see
-/// [`order`]), with where each was raised.
+/// Findings raised by the edges, Gateways, routes (those at `routes_missing_gateway` have
+/// some, see [`Collector::gateways_and_routes`]), policies, certificates and input errors,
+/// sorted (see [`order`]), with where each was raised.
 pub(crate) fn collect(
     ctx: &Context,
     edges: &[Edge],
+    routes_missing_gateway: &[usize],
     policies: &[PolicyReport],
     now: jiff::Timestamp,
 ) -> Raised {
     Collector::new(ctx.snap)
-        .everything(ctx, edges, policies, now)
+        .everything(ctx, edges, routes_missing_gateway, policies, now)
         .sorted()
 }
 
 /// The findings of the edges, the Gateways and the routes, to be followed by
 /// [`collect_after_routes`]: they need neither the policy reports nor the tree, so a large
 /// evaluation raises them beside those.
-pub(crate) fn collect_to_routes<'s>(ctx: &Context<'s>, edges: &[Edge]) -> Collector<'s> {
+pub(crate) fn collect_to_routes<'s>(
+    ctx: &Context<'s>,
+    edges: &[Edge],
+    routes_missing_gateway: &[usize],
+) -> Collector<'s> {
     Collector::new(ctx.snap)
         .edges(edges)
-        .gateways_and_routes(ctx)
+        .gateways_and_routes(ctx, routes_missing_gateway)
 }
 
 /// The findings of every group after the routes' (see [`collect_to_routes`]).
@@ -573,14 +354,6 @@ pub(crate) fn collect_after_routes<'s>(
 /// [`collect`] from its two parts.
 pub(crate) fn sorted(first: Collector, rest: Collector) -> Raised {
     Collector::sorted_together(first, vec![rest])
-}
-
-/// The findings order: most severe first, then rule id, then subject (ties keep their order).
-pub(crate) fn order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
-    b.severity
-        .cmp(&a.severity)
-        .then_with(|| a.id.cmp(b.id))
-        .then_with(|| a.subject.cmp(&b.subject))
 }
 
 /// Writes the Accepted and ResolvedRefs conditions of `conds` (`TYPE=STATUS/REASON`, space
@@ -794,111 +567,4 @@ pub fn probe_findings(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Certificate findings are the same up to the second before the change time, and differ
-    /// from it on (the days left go down), for a certificate far from and near its end.
-    #[test]
-    fn certificate_findings_change_when_announced() {
-        let base: jiff::Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
-        for days_left in [90.6, 59.25, 29.99, 0.5] {
-            let not_after = base
-                .checked_add(jiff::SignedDuration::from_secs_f64(days_left * 86_400.0))
-                .unwrap();
-            let cert = CertFacts {
-                not_after: Some(not_after),
-                is_ca: true,
-                ..Default::default()
-            };
-            let at = |s: i64| jiff::Timestamp::from_second(s).unwrap();
-            let change = cert_issues_change_at(&cert, base).expect("not expired");
-            assert!(change > base.as_second());
-            assert_eq!(cert_issues(&cert, at(change - 1)), cert_issues(&cert, base));
-            let next_day = cert_issues_change_at(&cert, at(change)).map_or(0, |t| t - change);
-            assert!(
-                next_day == 86_400 || days_left < 1.0,
-                "{days_left}: {next_day}"
-            );
-            if days_left < 60.0 {
-                assert_ne!(cert_issues(&cert, at(change)), cert_issues(&cert, base));
-            }
-        }
-    }
-
-    #[test]
-    fn every_rule_id_is_unique() {
-        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
-        ids.sort();
-        let n = ids.len();
-        ids.dedup();
-        assert_eq!(ids.len(), n);
-    }
-
-    /// Sorting by position gives the order of a stable sort of the findings themselves: by
-    /// severity, rule and subject, and findings that compare equal keep the order they came in.
-    #[test]
-    fn sort_runs_is_a_stable_sort() {
-        use proptest::prelude::*;
-        use proptest::test_runner::{Config, TestRunner};
-        // Items are (value, position): compared by value only, so ties show whether their
-        // order was kept. Inputs are runs in order put one after another in any order: runs
-        // apart (moved into place), runs that overlap or tie (sorted), and more runs than are
-        // moved.
-        let runs = prop::collection::vec(
-            (0u8..40, 0u8..12)
-                .prop_map(|(from, n)| (from..from.saturating_add(n)).collect::<Vec<u8>>()),
-            0..20,
-        );
-        let cmp = |a: &(u8, usize), b: &(u8, usize)| a.0.cmp(&b.0);
-        TestRunner::new(Config::with_cases(2_000))
-            .run(&runs, |runs| {
-                let mut items: Vec<(u8, usize)> = runs
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                    .map(|(i, v)| (v, i))
-                    .collect();
-                let mut expected = items.clone();
-                expected.sort_by(cmp);
-                sort_runs(&mut items, |_| std::ptr::null(), cmp);
-                prop_assert_eq!(items, expected);
-                Ok(())
-            })
-            .unwrap();
-    }
-
-    #[test]
-    fn sort_is_the_stable_order() {
-        let ids = ["plaintext-backend", "tls-unverified", "fail-closed"];
-        // Runs of findings share their object, as a route's edges' findings do (each run is
-        // put in order before the bucket is sorted).
-        let objects: Vec<Arc<str>> = (0..14).map(|o| Arc::from(format!("o{o}"))).collect();
-        let mut findings: Vec<Finding> = (0..200u32)
-            .map(|i| {
-                let id = ids[(i * 7 % 3) as usize];
-                Finding {
-                    id,
-                    severity: rule(id).severity,
-                    // Few subjects: equal ones share runs of an object too.
-                    subject: format!("subject {}", (i * 13 % 17) / 3).into(),
-                    // Tells apart findings that compare equal.
-                    message: i.to_string().into(),
-                    remediation: "",
-                    object: objects[(i / 15) as usize].clone(),
-                    origin: None,
-                    edge: Some(i as usize),
-                }
-            })
-            .collect();
-        let mut expected = findings.clone();
-        expected.sort_by(order);
-        sort(&mut findings);
-        let key = |f: &Finding| (f.id, f.subject.clone(), f.message.clone());
-        assert_eq!(
-            findings.iter().map(key).collect::<Vec<_>>(),
-            expected.iter().map(key).collect::<Vec<_>>()
-        );
-        assert!(findings.windows(2).any(|w| order(&w[0], &w[1]).is_eq()));
-    }
-}
+mod tests;

@@ -169,7 +169,9 @@ impl<'e> Leaf<'e> {
 pub(crate) fn build(ctx: &Context, edges: &[Edge], policies: &[PolicyReport]) -> Vec<TreeNode> {
     let snap = ctx.snap;
     let leaves: Vec<Leaf> = (0..edges.len()).map(|i| Leaf::of(edges, i)).collect();
-    let by_gateway: HashMap<&str, Vec<Leaf>> = grouped(leaves, |l| l.gateway)
+    // Grouped by text: the edges evaluated again by an incremental update hold their
+    // Gateway's key from another evaluation than the others (the same text, another value).
+    let by_gateway: HashMap<&str, Vec<Leaf>> = grouped(leaves, |l| l.gateway, |k| &**k)
         .into_iter()
         .map(|(gateway, leaves)| (&**gateway, leaves))
         .collect();
@@ -337,21 +339,23 @@ fn loose_policies(policies: &[PolicyReport]) -> Option<TreeNode> {
     Some(node)
 }
 
-/// `items` grouped by the text `key` gives (a Gateway's or a route's key), the groups in
-/// first-seen order. Consecutive items mostly share that text as one shared value (a route's
-/// edges, a Gateway's): it is looked up only when its address changes.
-fn grouped<'e, T>(
+/// `items` grouped by the key `key` gives (a Gateway's or a route's), told apart by
+/// `identity` of it (its text, or the value itself where equal texts are one value), the
+/// groups in first-seen order. Consecutive items mostly share their key as one shared value (a
+/// route's edges, a Gateway's): it is looked up only when its address changes.
+fn grouped<'e, T, I: std::hash::Hash + Eq>(
     items: impl IntoIterator<Item = T>,
     key: impl Fn(&T) -> &'e Arc<str>,
+    identity: impl Fn(&'e Arc<str>) -> I,
 ) -> Vec<(&'e Arc<str>, Vec<T>)> {
     let mut groups: Vec<(&Arc<str>, Vec<T>)> = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<I, usize> = HashMap::new();
     let mut last: Option<(&Arc<str>, usize)> = None;
     for item in items {
         let k = key(&item);
         let slot = match last {
             Some((kept, slot)) if Arc::ptr_eq(kept, k) => slot,
-            _ => *seen.entry(&**k).or_insert_with(|| {
+            _ => *seen.entry(identity(k)).or_insert_with(|| {
                 groups.push((k, Vec::new()));
                 groups.len() - 1
             }),
@@ -368,8 +372,12 @@ fn route_nodes(
     leaves: Vec<Leaf>,
     mut reuse: Option<&mut HashMap<Arc<str>, TreeNode>>,
 ) -> Vec<TreeNode> {
-    // Routes in first-seen order, each with its edges (one pass, no per-route scans).
-    grouped(leaves, |l| l.route)
+    // Routes in first-seen order, each with its edges (one pass, no per-route scans). Told
+    // apart by the value of their key, not its text (which a large cluster would read from
+    // memory again for each route): a route's edges are evaluated together, from the route,
+    // and share its key (`EdgeNames::route`, made once when the route was decoded; a policy's
+    // own backends share their policy's, made once per evaluation of them).
+    grouped(leaves, |l| l.route, |k| Arc::as_ptr(k).cast::<u8>())
         .into_iter()
         .map(|(key, r_leaves)| {
             if let Some(kept) = reuse.as_mut().and_then(|m| m.remove(&**key)) {
