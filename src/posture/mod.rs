@@ -542,10 +542,11 @@ impl Posture {
 }
 
 /// The policy reports, the sorted findings (with where each was raised) and the tree. On a large
-/// snapshot the findings and the tree, which only read the edges and reports, are built on two
-/// threads: one raises the edges', the Gateways' and the routes' findings then builds the
-/// tree, the other raises the rest of the findings (the policies' and after) and sorts them
-/// all. At L each thread's part takes about 11 ms.
+/// snapshot each policy's findings are raised as its report is made (on the thread that makes
+/// it, which still has what the report is made of in its caches), then the other findings and
+/// the tree, which only read the edges and reports, are built on two threads: one raises the
+/// edges', the Gateways' and the routes' findings then builds the tree, the other raises the
+/// rest of the findings (the certificates' and after) and sorts them all.
 fn reports_findings_and_tree(
     ctx: &context::Context,
     edges: &[Edge],
@@ -566,7 +567,14 @@ fn reports_findings_and_tree(
         let tree = tree(&policies);
         return (policies, raised, tree);
     }
-    let policies = status::policy_reports(ctx, edges, recorder, threads);
+    let (policies, policy_findings) = status::policy_reports_then(
+        ctx,
+        edges,
+        recorder,
+        threads,
+        || findings::Collector::new(ctx.snap),
+        |i, p, report, raised| raised.policy(i, p, report),
+    );
     let (raised, tree) = std::thread::scope(|scope| {
         // The other thread raises the findings up to the routes' and hands them over, then
         // builds the tree; this one raises the other findings meanwhile, then sorts them all.
@@ -581,10 +589,10 @@ fn reports_findings_and_tree(
             ));
             tree(policies)
         });
-        let rest = findings::collect_after_routes(ctx, edges, policies, now);
+        let rest = findings::collect_after_policies(ctx, edges, policies, now);
         let raised = first_findings
             .recv()
-            .map(|first| findings::sorted(first, rest));
+            .map(|first| findings::sorted(first, policy_findings, rest));
         // Passes on a panic of the other thread: the only way nothing was received.
         let tree = joined(tree);
         (raised.expect("the first findings are sent first"), tree)

@@ -333,6 +333,23 @@ pub(crate) fn policy_reports(
     rec: Recorder,
     threads: usize,
 ) -> Vec<PolicyReport> {
+    policy_reports_then(ctx, edges, rec, threads, || (), |_, _, _, _| ()).0
+}
+
+/// [`policy_reports`], each report handed to `then` (with the policy's position, the policy
+/// and a state) as soon as it is made: on the thread that made it, while what it was made
+/// from is still in that core's caches (on a large cluster it would not be by the time every
+/// report is made). The reports are made in runs, each with its own state from `start`; the
+/// states are given back in the runs' order, so a state that collects what `then` makes holds
+/// it in policy order, run after run.
+pub(crate) fn policy_reports_then<S: Send>(
+    ctx: &Context,
+    edges: &[Edge],
+    rec: Recorder,
+    threads: usize,
+    start: impl Fn() -> S + Sync,
+    then: impl Fn(usize, &BackendTlsPolicy, &PolicyReport, &mut S) + Sync,
+) -> (Vec<PolicyReport>, Vec<S>) {
     let snap = ctx.snap;
     let Recorder {
         mut ancestors,
@@ -359,20 +376,32 @@ pub(crate) fn policy_reports(
         by_backend: &by_backend,
         controllers: &controllers,
     };
-    let mut work: Vec<(&BackendTlsPolicy, Vec<ComputedAncestor>)> = snap
+    let mut work: Vec<(usize, &BackendTlsPolicy, Vec<ComputedAncestor>)> = snap
         .policies
         .iter()
-        .map(|p| (&**p, ancestors.remove(&pid(p)).unwrap_or_default()))
+        .enumerate()
+        .map(|(i, p)| (i, &**p, ancestors.remove(&pid(p)).unwrap_or_default()))
         .collect();
     let threads = threads.min(work.len() / POLICIES_PER_THREAD).max(1);
-    super::in_runs_mut(&mut work, threads, |run| {
-        run.iter_mut()
-            .map(|(p, c)| report(&inputs, p, std::mem::take(c)))
-            .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+    let runs = super::in_runs_mut(&mut work, threads, |run| {
+        let mut state = start();
+        let reports: Vec<PolicyReport> = run
+            .iter_mut()
+            .map(|(i, p, c)| {
+                let made = report(&inputs, p, std::mem::take(c));
+                then(*i, p, &made, &mut state);
+                made
+            })
+            .collect();
+        (reports, state)
+    });
+    let mut reports = Vec::with_capacity(snap.policies.len());
+    let mut states = Vec::with_capacity(runs.len());
+    for (run, state) in runs {
+        reports.extend(run);
+        states.push(state);
+    }
+    (reports, states)
 }
 
 /// The ancestors computed for `p` from what the edges recorded (`recorded(pid)` gives the

@@ -211,6 +211,18 @@ impl<'s> Collector<'s> {
         for (i, (p, report)) in ctx.snap.policies.iter().zip(policies).enumerate() {
             self.policy(i, p, report);
         }
+        self.after_policies(ctx, edges, policies, now)
+    }
+
+    /// The groups after the policies' (the certificates', input errors and what a live
+    /// cluster adds), in rank order.
+    pub fn after_policies(
+        mut self,
+        ctx: &Context,
+        edges: &[Edge],
+        policies: &[PolicyReport],
+        now: jiff::Timestamp,
+    ) -> Self {
         self.certificates(policies, edges.iter().map(|e| &*e.ca_ref_states), now);
         self.input_errors();
         self.cluster(ctx, edges);

@@ -328,9 +328,10 @@ pub(crate) fn collect(
         .sorted()
 }
 
-/// The findings of the edges, the Gateways and the routes, to be followed by
-/// [`collect_after_routes`]: they need neither the policy reports nor the tree, so a large
-/// evaluation raises them beside those.
+/// The findings of the edges, the Gateways and the routes, to be followed by the policies'
+/// ([`Collector::policy`], raised as the reports are made) and [`collect_after_policies`]:
+/// they need neither the policy reports nor the tree, so a large evaluation raises them beside
+/// those.
 pub(crate) fn collect_to_routes<'s>(
     ctx: &Context<'s>,
     edges: &[Edge],
@@ -341,19 +342,26 @@ pub(crate) fn collect_to_routes<'s>(
         .gateways_and_routes(ctx, routes_missing_gateway)
 }
 
-/// The findings of every group after the routes' (see [`collect_to_routes`]).
-pub(crate) fn collect_after_routes<'s>(
+/// The findings of every group after the policies' (see [`collect_to_routes`]).
+pub(crate) fn collect_after_policies<'s>(
     ctx: &Context<'s>,
     edges: &[Edge],
     policies: &[PolicyReport],
     now: jiff::Timestamp,
 ) -> Collector<'s> {
-    Collector::new(ctx.snap).after_routes(ctx, edges, policies, now)
+    Collector::new(ctx.snap).after_policies(ctx, edges, policies, now)
 }
 
-/// [`collect`] from its two parts.
-pub(crate) fn sorted(first: Collector, rest: Collector) -> Raised {
-    Collector::sorted_together(first, vec![rest])
+/// [`collect`] from its parts: [`collect_to_routes`], the policies' findings (in runs of
+/// policies, in order) and [`collect_after_policies`].
+pub(crate) fn sorted(
+    to_routes: Collector,
+    policies: Vec<Collector>,
+    after_policies: Collector,
+) -> Raised {
+    let mut later = policies;
+    later.push(after_policies);
+    Collector::sorted_together(to_routes, later)
 }
 
 /// Writes the Accepted and ResolvedRefs conditions of `conds` (`TYPE=STATUS/REASON`, space
