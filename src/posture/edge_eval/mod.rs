@@ -187,6 +187,7 @@ fn route_into(
     // One key for the route's edges on every parentRef (the tree groups them by it), and one
     // set of names per backendRef, made when the route was decoded.
     let names = &route.edge_names;
+    shared.forget_if_many();
     ask_for_reads(ctx, route);
     for pr in route.parent_refs.iter().filter(|p| p.is_gateway()) {
         let gw_ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
