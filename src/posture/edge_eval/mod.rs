@@ -49,6 +49,11 @@ pub(crate) const ROUTES_PER_THREAD: usize = 256;
 /// to the others.
 const ROUTES_PER_RUN: usize = 128;
 
+/// A large snapshot's runs have at most about this many routes: each run records policy use
+/// in tables of its own, which would otherwise grow with the cluster (a sixteenth of it) and
+/// be read from memory rather than the caches on a large one.
+const ROUTES_PER_RUN_AT_MOST: usize = 512;
+
 /// Edges of every route, once per (Gateway parentRef, route, rule, backendRef), in route order.
 /// Large snapshots are split into contiguous runs of routes evaluated on scoped threads; each
 /// run records policy use in its own recorder, merged in route order, so the result is the
@@ -101,11 +106,12 @@ fn route_run(
     edges
 }
 
-/// Runs of `routes` for `threads` threads to take in turn: up to [`super::RUNS_PER_THREAD`]
-/// per thread, of at least [`ROUTES_PER_RUN`] routes. Each with the position of its first
-/// route.
+/// Runs of `routes` for `threads` threads to take in turn: [`super::RUNS_PER_THREAD`] per
+/// thread, or more of at most about [`ROUTES_PER_RUN_AT_MOST`] routes, each of at least
+/// [`ROUTES_PER_RUN`] routes. Each with the position of its first route.
 fn runs_of(routes: &[Arc<Route>], threads: usize) -> Vec<(usize, &[Arc<Route>])> {
     let runs = (threads * super::RUNS_PER_THREAD)
+        .max(routes.len() / ROUTES_PER_RUN_AT_MOST)
         .min(routes.len() / ROUTES_PER_RUN)
         .max(threads);
     let length = routes.len().div_ceil(runs).max(1);
