@@ -103,6 +103,19 @@ fn ns_name(i: usize) -> String {
     format!("team-{i:03}")
 }
 
+/// The positions in `objects` of the routes (HTTPRoutes, GRPCRoutes...), for tests that change
+/// some of them.
+#[cfg(test)]
+pub(crate) fn route_positions(objects: &[Value]) -> Vec<usize> {
+    (0..objects.len())
+        .filter(|&i| {
+            objects[i]["kind"]
+                .as_str()
+                .is_some_and(|k| k.ends_with("Route"))
+        })
+        .collect()
+}
+
 /// The objects of a synthetic cluster of `size`, the same for the same `seed`.
 pub fn generate(size: Size, seed: u64) -> Vec<Value> {
     let mut rng = Rng(seed);

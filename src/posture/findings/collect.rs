@@ -183,7 +183,8 @@ impl<'s> Collector<'s> {
         now: jiff::Timestamp,
     ) -> Self {
         self.gateways_and_routes(ctx, routes_missing_gateway)
-            .after_routes(ctx, edges, policies, now)
+            .policies(ctx, policies)
+            .after_policies(ctx, edges, policies, now)
     }
 
     /// The Gateways' and the routes' findings (the groups right after the edges'). Only the
@@ -197,21 +198,14 @@ impl<'s> Collector<'s> {
         self
     }
 
-    /// The groups after the routes' (the policies', the certificates', input errors and what a
-    /// live cluster adds), in rank order.
-    pub fn after_routes(
-        mut self,
-        ctx: &Context,
-        edges: &[Edge],
-        policies: &[PolicyReport],
-        now: jiff::Timestamp,
-    ) -> Self {
+    /// The policies' findings (the group after the routes'), from their reports.
+    pub fn policies(mut self, ctx: &Context, policies: &[PolicyReport]) -> Self {
         self.findings.reserve(policies.len());
         self.ranks.reserve(policies.len());
         for (i, (p, report)) in ctx.snap.policies.iter().zip(policies).enumerate() {
             self.policy(i, p, report);
         }
-        self.after_policies(ctx, edges, policies, now)
+        self
     }
 
     /// The groups after the policies' (the certificates', input errors and what a live

@@ -116,13 +116,7 @@ fn routes_naming_a_missing_gateway_have_a_finding_each() {
     use crate::synth::{self, Size};
     for size in [Size::S, Size::M] {
         let mut objects = synth::generate(size, 3);
-        let routes: Vec<usize> = (0..objects.len())
-            .filter(|&i| {
-                objects[i]["kind"]
-                    .as_str()
-                    .is_some_and(|k| k.ends_with("Route"))
-            })
-            .collect();
+        let routes = synth::route_positions(&objects);
         let missing = |name: &str| serde_json::json!({"name": name, "namespace": "infra"});
         // Its only Gateway gone; one missing beside the one it has; two missing ones. Spread
         // over the routes, so that they fall in different runs of a parallel evaluation.

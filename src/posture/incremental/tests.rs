@@ -157,13 +157,7 @@ fn updates_equal_full_evaluations(size: Size, seed: u64, steps: usize) {
     let services = names_of(&objects, "Service");
     let backends = names_of(&objects, "Backend");
     let gateways = names_of(&objects, "Gateway");
-    let routes: Vec<usize> = (0..objects.len())
-        .filter(|&i| {
-            objects[i]["kind"]
-                .as_str()
-                .is_some_and(|k| k.ends_with("Route"))
-        })
-        .collect();
+    let routes = synth::route_positions(&objects);
     let policies: Vec<usize> = (0..objects.len())
         .filter(|&i| objects[i]["kind"] == "BackendTLSPolicy")
         .collect();
