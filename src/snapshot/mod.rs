@@ -315,8 +315,8 @@ pub struct Snapshot {
     /// Where each route and each policy was read from, by position (what `origins` holds
     /// for them): the findings of a large cluster ask for one per route and per policy, and a
     /// position is found at once where a text is hashed and compared.
-    route_origins: Vec<Origin>,
-    policy_origins: Vec<Origin>,
+    route_origins: Vec<Option<Origin>>,
+    policy_origins: Vec<Option<Origin>>,
     idx: Indexes,
 }
 
@@ -351,17 +351,17 @@ struct Indexes {
 impl Snapshot {
     /// Where the route at position `at` was read from.
     pub fn route_origin(&self, at: usize) -> Option<&Origin> {
-        self.route_origins.get(at)
+        self.route_origins.get(at).and_then(Option::as_ref)
     }
 
     /// Where the BackendTLSPolicy at position `at` was read from.
     pub fn policy_origin(&self, at: usize) -> Option<&Origin> {
-        self.policy_origins.get(at)
+        self.policy_origins.get(at).and_then(Option::as_ref)
     }
 
     /// Fills [`Snapshot::route_origin`] and [`Snapshot::policy_origin`] from `origins`.
     fn origins_by_position(&mut self) {
-        let origin = |key: &str| self.origins.get(key).cloned().unwrap_or_default();
+        let origin = |key: &str| self.origins.get(key).cloned();
         self.route_origins = self.routes.iter().map(|r| origin(r.key())).collect();
         self.policy_origins = self
             .policies

@@ -76,7 +76,7 @@ impl Snapshot {
             Replaced::Policy { position, .. } => self.policy_origins.get_mut(*position),
         };
         if let Some(kept) = by_position {
-            *kept = origin.clone();
+            *kept = Some(origin.clone());
         }
         self.origins.insert(key, origin);
         Ok(replaced)
