@@ -86,11 +86,14 @@ impl<'s> Collector<'s> {
         };
     }
 
-    /// The findings pushed next about `object` are about an object read from `origin`: they
-    /// need not look it up by its text.
+    /// The findings pushed next about `object` are about an object read from `origin`, when
+    /// it is known by position: they need not look it up by its text.
     fn read_from(&mut self, object: &Arc<str>, origin: Option<&'s Origin>) {
+        let Some(origin) = origin else {
+            return;
+        };
         if !matches!(&self.last_origin, Some((kept, _)) if Arc::ptr_eq(kept, object)) {
-            self.last_origin = Some((object.clone(), origin));
+            self.last_origin = Some((object.clone(), Some(origin)));
         }
     }
 
@@ -226,12 +229,10 @@ impl<'s> Collector<'s> {
     /// The findings of the edge at position `i`.
     pub fn edge(&mut self, i: usize, e: &Edge) {
         self.at(Group::Edge, i);
-        if let Some(origin) = e
+        let origin = e
             .route_at
-            .and_then(|at| self.snap.route_origin(at as usize))
-        {
-            self.read_from(&e.route, Some(origin));
-        }
+            .and_then(|at| self.snap.route_origin(at as usize));
+        self.read_from(&e.route, origin);
         let last = || e.reasons.last().cloned().unwrap_or_default();
         // Made once (in the collector's scratch text), shared by the edge's findings.
         let mut subject = None::<Arc<str>>;
@@ -352,9 +353,7 @@ impl<'s> Collector<'s> {
             let ns = pr.namespace.as_deref().unwrap_or(&route.meta.namespace);
             if ctx.gateway(ns, &pr.name).is_none() {
                 let key = route.key().clone();
-                if let Some(origin) = self.snap.route_origin(i) {
-                    self.read_from(&key, Some(origin));
-                }
+                self.read_from(&key, self.snap.route_origin(i));
                 self.push(
                     "route-parent-missing",
                     None,
@@ -371,9 +370,7 @@ impl<'s> Collector<'s> {
     pub fn policy(&mut self, i: usize, p: &BackendTlsPolicy, report: &PolicyReport) {
         self.at(Group::Policy, i);
         let key: Arc<str> = cat!("BackendTLSPolicy/", report.policy).into();
-        if let Some(origin) = self.snap.policy_origin(i) {
-            self.read_from(&key, Some(origin));
-        }
+        self.read_from(&key, self.snap.policy_origin(i));
         match report.role {
             PolicyRole::Conflicted => {
                 let detail = report

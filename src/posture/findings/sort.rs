@@ -19,7 +19,7 @@ pub(crate) fn sort(findings: &mut [Finding]) {
 /// by position. Findings are first put in buckets of equal severity and rule by counting (a
 /// large snapshot has tens of thousands of findings but a few dozen buckets), then each bucket
 /// is sorted by subject: findings are raised in route order, so a bucket is mostly in order
-/// already and the stable sort runs through it in a few passes.
+/// already (a run per kind of route) and [`sort_runs`] puts it in order in one pass.
 pub(crate) fn sorted_positions<'f>(
     findings: impl Iterator<Item = &'f Finding> + Clone,
     tie: impl Fn(usize, usize) -> std::cmp::Ordering,
@@ -108,10 +108,10 @@ pub(crate) fn sorted_positions<'f>(
     for range in ranges {
         let bucket = &mut sorted[range];
         // The findings of one object (a route's edges) come one after another, and objects
-        // mostly in the order of their subjects: put each object's run in order first, and the
-        // stable sort then finds the bucket nearly in order and runs through it in one pass. A
-        // stable sort of a run keeps equal findings in their order: the result is the same
-        // (and where the runs end changes only how much work that takes).
+        // mostly in the order of their subjects: put each object's run in order first, and
+        // `sort_runs` then finds the bucket in a few runs in order. A stable sort of a run keeps
+        // equal findings in their order: the result is the same (and where the runs end
+        // changes only how much work that takes).
         let mut start = 0;
         while start < bucket.len() {
             let object = bucket[start].object;
@@ -176,7 +176,10 @@ pub(super) fn sort_runs<T: Copy>(
         items.sort_by(cmp);
         return;
     }
-    let in_order: Vec<T> = runs.into_iter().flat_map(|r| items[r].to_vec()).collect();
+    let mut in_order = Vec::with_capacity(items.len());
+    for run in runs {
+        in_order.extend_from_slice(&items[run]);
+    }
     items.copy_from_slice(&in_order);
 }
 
