@@ -612,6 +612,17 @@ pub(crate) fn prefetch<T: ?Sized>(p: *const T) {
     let _ = p;
 }
 
+/// Asks for each cache line of the value at `p` (see [`prefetch`]).
+pub(crate) fn prefetch_all<T>(p: *const T) {
+    let bytes = p.cast::<u8>();
+    let mut offset = 0;
+    while offset < size_of::<T>() {
+        prefetch(bytes.wrapping_add(offset));
+        offset += 64;
+    }
+    prefetch(bytes.wrapping_add(size_of::<T>().saturating_sub(1)));
+}
+
 /// The result of a scoped thread, its panic passed on.
 fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
     handle

@@ -186,15 +186,7 @@ pub(super) fn sort_runs<T: Copy>(
 /// For [`permute`]: asks for the item at a position of `items` (each of whose cache lines).
 pub(super) fn ask_for_item<T>(items: &[T]) -> impl Fn(usize) + use<T> {
     let base = items.as_ptr();
-    move |at| {
-        let item = base.wrapping_add(at).cast::<u8>();
-        let mut offset = 0;
-        while offset < size_of::<T>() {
-            crate::posture::prefetch(item.wrapping_add(offset));
-            offset += 64;
-        }
-        crate::posture::prefetch(item.wrapping_add(size_of::<T>().saturating_sub(1)));
-    }
+    move |at| crate::posture::prefetch_all(base.wrapping_add(at))
 }
 
 /// How many items ahead [`sort_runs`] and [`permute`] ask for what they will read.

@@ -1,0 +1,102 @@
+//! Asking for what the next routes' edges will read before it is read. A route's edges read a
+//! chain of separate allocations: the route, its lists of rules and names, each rule's
+//! backendRefs, their names' texts, then the Service and policies found by those names. Each
+//! read waits for the one before, and on a large snapshot each mostly misses the caches. The
+//! routes are evaluated one after the other, so while one route is evaluated the next ones are
+//! asked for, one link of the chain further for each route ahead: by the time a route is
+//! evaluated, its whole chain is in the caches.
+
+use super::super::context::Context;
+use super::super::{prefetch, prefetch_all};
+use crate::model::Route;
+use std::sync::Arc;
+
+/// Calls `f` with each route of `routes` and its position in the snapshot (the first at
+/// `first`), in order; before each, asks for what the routes after it will read
+/// ([`AHEAD`]).
+pub(super) fn each_route<'r>(
+    ctx: &Context,
+    first: usize,
+    routes: &'r [Arc<Route>],
+    mut f: impl FnMut(usize, &'r Route),
+) {
+    if let Some(route) = routes.first() {
+        ask_for_reads(ctx, route);
+    }
+    for (i, (at, route)) in (first..).zip(routes).enumerate() {
+        for (ahead, ask) in AHEAD.iter().enumerate() {
+            if let Some(later) = routes.get(i + 1 + ahead) {
+                ask(ctx, later);
+            }
+        }
+        f(at, route);
+    }
+}
+
+/// What is asked for of the route one, two, … routes ahead: each link of the chain is asked
+/// for one route after the link it is read through.
+const AHEAD: [fn(&Context, &Arc<Route>); 5] = [
+    |ctx, route| ask_for_reads(ctx, route),
+    |_, route| ask_for_texts(route),
+    |_, route| ask_for_backend_refs(route),
+    |_, route| ask_for_lists(route),
+    |_, route| prefetch_all(Arc::as_ptr(route)),
+];
+
+/// The lists the route holds: its rules, its parentRefs, its edges' names and its namespace.
+fn ask_for_lists(route: &Route) {
+    prefetch(route.rules.as_ptr());
+    prefetch(route.parent_refs.as_ptr());
+    prefetch(route.edge_names.backends.as_ptr());
+    prefetch(route.meta.namespace.as_ptr());
+}
+
+/// Each rule's backendRefs and names, and each parentRef.
+fn ask_for_backend_refs(route: &Route) {
+    for rule in &route.rules {
+        let refs = &rule.backend_refs[..];
+        prefetch(refs.as_ptr());
+        prefetch(refs.as_ptr_range().end.cast::<u8>().wrapping_sub(1));
+    }
+    for names in &route.edge_names.backends {
+        prefetch(names.as_ptr());
+    }
+    for parent in &route.parent_refs {
+        prefetch(Arc::as_ptr(parent));
+    }
+}
+
+/// The texts of each backendRef and its names: what the Service and the policies are looked
+/// up by, and what the edges carry.
+fn ask_for_texts(route: &Route) {
+    for (rule, rule_names) in route.rules.iter().zip(&route.edge_names.backends) {
+        for (br, names) in rule.backend_refs.iter().zip(rule_names) {
+            prefetch(br.name.as_ptr());
+            if let Some(ns) = &br.namespace {
+                prefetch(ns.as_ptr());
+            }
+            prefetch(Arc::as_ptr(&names.target));
+            prefetch(Arc::as_ptr(&names.destination));
+            prefetch(Arc::as_ptr(&names.label));
+        }
+    }
+}
+
+/// The ports of each backendRef's Service and the targets of the policies naming it. Each is
+/// found through a table lookup that itself mostly misses the caches; asked for together, the
+/// misses overlap instead of each edge waiting for its own in turn.
+pub(super) fn ask_for_reads(ctx: &Context, route: &Route) {
+    for rule in &route.rules {
+        for br in &rule.backend_refs {
+            let ns = br.namespace.as_deref().unwrap_or(&route.meta.namespace);
+            if br.kind() == "Service"
+                && let Some(svc) = ctx.snap.service("Service", ns, &br.name)
+            {
+                prefetch(svc.ports.as_ptr());
+            }
+            for (policy, _) in ctx.snap.policy_targets_named(ns, &br.name).take(2) {
+                prefetch(policy.targets.as_ptr());
+            }
+        }
+    }
+}
