@@ -8,40 +8,88 @@
 
 use super::super::context::Context;
 use super::super::{prefetch, prefetch_all};
-use crate::model::Route;
+use crate::model::{BackendTlsPolicy, Route, Service};
 use std::sync::Arc;
 
 /// Calls `f` with each route of `routes` and its position in the snapshot (the first at
-/// `first`), in order; before each, asks for what the routes after it will read
-/// ([`AHEAD`]).
-pub(super) fn each_route<'r>(
-    ctx: &Context,
+/// `first`), in order; before each, asks for what the routes after it will read ([`AHEAD`],
+/// then the objects their backendRefs name and what those hold).
+pub(super) fn each_route<'r, 's>(
+    ctx: &Context<'s>,
     first: usize,
     routes: &'r [Arc<Route>],
     mut f: impl FnMut(usize, &'r Route),
 ) {
-    if let Some(route) = routes.first() {
-        ask_for_reads(ctx, route);
+    // The Services and policies named by the route after the next, found while the next is
+    // evaluated: what they hold is asked for while that one is.
+    let mut found = Found::default();
+    for route in routes.iter().take(2) {
+        found.look_up(ctx, route);
+        found.ask_for_what_they_hold();
     }
     for (i, (at, route)) in (first..).zip(routes).enumerate() {
+        found.ask_for_what_they_hold();
+        if let Some(later) = routes.get(i + 2) {
+            found.look_up(ctx, later);
+        }
         for (ahead, ask) in AHEAD.iter().enumerate() {
-            if let Some(later) = routes.get(i + 1 + ahead) {
-                ask(ctx, later);
+            if let Some(later) = routes.get(i + 3 + ahead) {
+                ask(later);
             }
         }
         f(at, route);
     }
 }
 
-/// What is asked for of the route one, two, … routes ahead: each link of the chain is asked
-/// for one route after the link it is read through.
-const AHEAD: [fn(&Context, &Arc<Route>); 5] = [
-    |ctx, route| ask_for_reads(ctx, route),
-    |_, route| ask_for_texts(route),
-    |_, route| ask_for_backend_refs(route),
-    |_, route| ask_for_lists(route),
-    |_, route| prefetch_all(Arc::as_ptr(route)),
+/// What is asked for of the route three, four, … routes ahead: each link of the chain is
+/// asked for one route after the link it is read through.
+const AHEAD: [fn(&Arc<Route>); 4] = [
+    |route| ask_for_texts(route),
+    |route| ask_for_backend_refs(route),
+    |route| ask_for_lists(route),
+    |route| prefetch_all(Arc::as_ptr(route)),
 ];
+
+/// The Services and policies a route's backendRefs name, found by table lookups that mostly
+/// miss the caches (each is asked for when found; what it holds, a route later).
+#[derive(Default)]
+struct Found<'s> {
+    services: Vec<&'s Service>,
+    policies: Vec<&'s BackendTlsPolicy>,
+}
+
+impl<'s> Found<'s> {
+    /// Finds (and asks for) the Service of each backendRef of `route` and the policies naming
+    /// it.
+    fn look_up(&mut self, ctx: &Context<'s>, route: &Route) {
+        for rule in &route.rules {
+            for br in &rule.backend_refs {
+                let ns = br.namespace.as_deref().unwrap_or(&route.meta.namespace);
+                if br.kind() == "Service"
+                    && let Some(svc) = ctx.snap.service("Service", ns, &br.name)
+                {
+                    prefetch_all(svc);
+                    self.services.push(svc);
+                }
+                for (policy, _) in ctx.snap.policy_targets_named(ns, &br.name).take(2) {
+                    prefetch_all(policy);
+                    self.policies.push(policy);
+                }
+            }
+        }
+    }
+
+    /// Asks for the ports of the Services found and the targets of the policies, and forgets
+    /// them.
+    fn ask_for_what_they_hold(&mut self) {
+        for svc in self.services.drain(..) {
+            prefetch(svc.ports.as_ptr());
+        }
+        for policy in self.policies.drain(..) {
+            prefetch(policy.targets.as_ptr());
+        }
+    }
+}
 
 /// The lists the route holds: its rules, its parentRefs, its edges' names and its namespace.
 fn ask_for_lists(route: &Route) {
@@ -82,21 +130,10 @@ fn ask_for_texts(route: &Route) {
     }
 }
 
-/// The ports of each backendRef's Service and the targets of the policies naming it. Each is
-/// found through a table lookup that itself mostly misses the caches; asked for together, the
-/// misses overlap instead of each edge waiting for its own in turn.
+/// The ports of each backendRef's Service and the targets of the policies naming it: what
+/// [`each_route`] asks for over two routes, for one route evaluated on its own.
 pub(super) fn ask_for_reads(ctx: &Context, route: &Route) {
-    for rule in &route.rules {
-        for br in &rule.backend_refs {
-            let ns = br.namespace.as_deref().unwrap_or(&route.meta.namespace);
-            if br.kind() == "Service"
-                && let Some(svc) = ctx.snap.service("Service", ns, &br.name)
-            {
-                prefetch(svc.ports.as_ptr());
-            }
-            for (policy, _) in ctx.snap.policy_targets_named(ns, &br.name).take(2) {
-                prefetch(policy.targets.as_ptr());
-            }
-        }
-    }
+    let mut found = Found::default();
+    found.look_up(ctx, route);
+    found.ask_for_what_they_hold();
 }
