@@ -9,6 +9,8 @@ use foldhash::{HashMap, HashMapExt};
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
+mod read_ahead;
+
 /// Maximum number of ancestors a policy status may hold.
 const MAX_ANCESTORS: usize = 16;
 
@@ -376,7 +378,7 @@ pub(crate) fn policy_reports_then<S: Send>(
         by_backend: &by_backend,
         controllers: &controllers,
     };
-    let mut work: Vec<(usize, &BackendTlsPolicy, Vec<ComputedAncestor>)> = snap
+    let mut work: Vec<read_ahead::Work> = snap
         .policies
         .iter()
         .enumerate()
@@ -385,14 +387,11 @@ pub(crate) fn policy_reports_then<S: Send>(
     let threads = threads.min(work.len() / POLICIES_PER_THREAD).max(1);
     let runs = super::in_runs_mut(&mut work, threads, |run| {
         let mut state = start();
-        let reports: Vec<PolicyReport> = run
-            .iter_mut()
-            .map(|(i, p, c)| {
-                let made = report(&inputs, p, std::mem::take(c));
-                then(*i, p, &made, &mut state);
-                made
-            })
-            .collect();
+        let reports = read_ahead::each_policy(run, |(i, p, c)| {
+            let made = report(&inputs, p, std::mem::take(c));
+            then(*i, p, &made, &mut state);
+            made
+        });
         (reports, state)
     });
     let mut reports = Vec::with_capacity(snap.policies.len());
