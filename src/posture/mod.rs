@@ -432,15 +432,36 @@ fn in_turns<C: Send, S, R: Send>(
     state: impl Fn() -> S + Sync,
     f: impl Fn(usize, C, &mut S) -> R + Sync,
 ) -> Vec<R> {
+    in_turns_beside(runs, threads, state, f, || ()).0
+}
+
+/// [`in_turns`], with `beside` done by the first thread before it takes runs (the others
+/// take runs meanwhile, so it costs the phase only its share of the threads' time).
+fn in_turns_beside<C: Send, S, R: Send, B: Send>(
+    runs: Vec<C>,
+    threads: usize,
+    state: impl Fn() -> S + Sync,
+    f: impl Fn(usize, C, &mut S) -> R + Sync,
+    beside: impl FnOnce() -> B + Send,
+) -> (Vec<R>, B) {
     let runs: Vec<Mutex<Option<C>>> = runs.into_iter().map(|r| Mutex::new(Some(r))).collect();
     let next = AtomicUsize::new(0);
-    let take_runs = |_thread: usize| {
+    let beside = Mutex::new(Some(beside));
+    let take_runs = |thread: usize| {
+        let aside = match thread {
+            0 => beside
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .map(|beside| beside()),
+            _ => None,
+        };
         let mut state = state();
         let mut done = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(run) = runs.get(i) else {
-                return done;
+                return (aside, done);
             };
             let run = run
                 .lock()
@@ -450,12 +471,18 @@ fn in_turns<C: Send, S, R: Send>(
             done.push((i, f(i, run, &mut state)));
         }
     };
-    let mut done: Vec<(usize, R)> = on_threads(0..threads.max(1), &take_runs)
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut aside = None;
+    let mut done: Vec<(usize, R)> = Vec::with_capacity(runs.len());
+    for (thread_aside, thread_done) in on_threads(0..threads.max(1), &take_runs) {
+        aside = aside.or(thread_aside);
+        done.extend(thread_done);
+    }
     done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, result)| result).collect()
+    let results = done.into_iter().map(|(_, result)| result).collect();
+    (
+        results,
+        aside.expect("the first thread does what is beside"),
+    )
 }
 
 /// `f` of each run on its own scoped thread, the results in the runs' order.
@@ -509,12 +536,15 @@ fn evaluate_on(
 ) -> Posture {
     let ctx = context::Context::new(snapshot, options);
     let mut recorder = status::Recorder::default();
-    let mut edges = edge_eval::route_edges(&ctx, &mut recorder, threads);
+    // Envoy Gateway's conflict pass reads only the snapshot: it is done beside the routes.
+    let (mut edges, conflicts) = edge_eval::route_edges(&ctx, &mut recorder, threads, || {
+        conflicts::Conflicts::new(snapshot)
+    });
     edges.extend(edge_eval::aux_edges(&ctx, &mut recorder));
     edge_eval::mark_failed_rules(&mut edges);
     cluster::mark_unreadable(snapshot, &mut edges);
     let (policies, raised, tree) =
-        reports_findings_and_tree(&ctx, &edges, recorder, now, threads, parts);
+        reports_findings_and_tree(&ctx, &edges, recorder, &conflicts, now, threads, parts);
     Posture::of(snapshot, now, edges, policies, raised.findings, tree)
 }
 
@@ -551,6 +581,7 @@ fn reports_findings_and_tree(
     ctx: &context::Context,
     edges: &[Edge],
     mut recorder: status::Recorder,
+    conflicts: &conflicts::Conflicts,
     now: jiff::Timestamp,
     threads: usize,
     parts: Parts,
@@ -562,7 +593,7 @@ fn reports_findings_and_tree(
     let routes_missing_gateway = recorder.take_routes_missing_gateway();
     let routes_missing_gateway = &routes_missing_gateway[..];
     if threads <= 1 || edges.len() < PARALLEL_EDGES {
-        let policies = status::policy_reports(ctx, edges, recorder, threads);
+        let policies = status::policy_reports(ctx, edges, recorder, conflicts, threads);
         let raised = findings::collect(ctx, edges, routes_missing_gateway, &policies, now);
         let tree = tree(&policies);
         return (policies, raised, tree);
@@ -571,6 +602,7 @@ fn reports_findings_and_tree(
         ctx,
         edges,
         recorder,
+        conflicts,
         threads,
         || findings::Collector::new(ctx.snap),
         |i, p, report, raised| raised.policy(i, p, report),

@@ -55,16 +55,23 @@ const ROUTES_PER_RUN: usize = 128;
 /// be read from memory rather than the caches on a large one.
 const ROUTES_PER_RUN_AT_MOST: usize = 512;
 
-/// Edges of every route, once per (Gateway parentRef, route, rule, backendRef), in route order.
+/// Edges of every route, once per (Gateway parentRef, route, rule, backendRef), in route order,
+/// and what `beside` gives: it is done on one of the threads while the others evaluate routes.
 /// Large snapshots are split into contiguous runs of routes evaluated on scoped threads; each
 /// run records policy use in its own recorder, merged in route order, so the result is the
 /// same as one sequential pass.
 /// `threads` is an upper bound: small snapshots use fewer.
-pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> Vec<Edge> {
+pub(crate) fn route_edges<B: Send>(
+    ctx: &Context,
+    rec: &mut Recorder,
+    threads: usize,
+    beside: impl FnOnce() -> B + Send,
+) -> (Vec<Edge>, B) {
     let routes = &ctx.snap.routes;
     let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
     if threads == 1 {
-        return route_run(ctx, routes, rec, edge_bound(routes));
+        let aside = beside();
+        return (route_run(ctx, routes, rec, edge_bound(routes)), aside);
     }
     // Runs of routes, a few per thread, taken in turn by the threads; each run writes its
     // edges where they end up in the result (room for as many as its routes can have), so the
@@ -72,19 +79,24 @@ pub(crate) fn route_edges(ctx: &Context, rec: &mut Recorder, threads: usize) -> 
     // and the records are merged in run order.
     let runs = runs_of(routes, threads);
     let bounds: Vec<usize> = runs.iter().map(|(_, run)| edge_bound(run)).collect();
-    let (edges, records) =
-        slots::in_place(&bounds, threads, SharedTexts::default, |i, room, shared| {
+    let (edges, records, aside) = slots::in_place(
+        &bounds,
+        threads,
+        SharedTexts::default,
+        |i, room, shared| {
             let mut local = Recorder::default();
             let (first, run) = runs[i];
             read_ahead::each_route(ctx, first, run, |at, route| {
                 route_into(ctx, route, at, &mut local, room, shared);
             });
             local
-        });
+        },
+        beside,
+    );
     for local in records {
         rec.merge(local);
     }
-    edges
+    (edges, aside)
 }
 
 /// At least as many edges as `routes` have: every Gateway parentRef times every backendRef
@@ -121,25 +133,33 @@ fn runs_of(routes: &[Arc<Route>], threads: usize) -> Vec<(usize, &[Arc<Route>])>
 
 /// Edges of every route as [`route_edges`] gives them, with each route's own record of policy
 /// use and where its edges end: what the incremental evaluation keeps to evaluate one route
-/// again. Large snapshots are evaluated in runs as [`route_edges`] does.
-pub(crate) fn route_edges_per_route(
+/// again; and what `beside` gives, done as [`route_edges`] does. Large snapshots are evaluated
+/// in runs as [`route_edges`] does.
+pub(crate) fn route_edges_per_route<B: Send>(
     ctx: &Context,
     threads: usize,
-) -> (Vec<Edge>, Vec<usize>, Vec<Recorder>) {
+    beside: impl FnOnce() -> B + Send,
+) -> (Vec<Edge>, Vec<usize>, Vec<Recorder>, B) {
     let routes = &ctx.snap.routes;
     let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
     if threads == 1 {
+        let aside = beside();
         let mut edges = Vec::with_capacity(edge_bound(routes));
         let (ends, records) = per_route(ctx, 0, routes, &mut edges, &mut SharedTexts::default());
-        return (edges, ends, records);
+        return (edges, ends, records, aside);
     }
     let runs = runs_of(routes, threads);
     let bounds: Vec<usize> = runs.iter().map(|(_, run)| edge_bound(run)).collect();
-    let (edges, done) =
-        slots::in_place(&bounds, threads, SharedTexts::default, |i, room, shared| {
+    let (edges, done, aside) = slots::in_place(
+        &bounds,
+        threads,
+        SharedTexts::default,
+        |i, room, shared| {
             let (first, run) = runs[i];
             per_route(ctx, first, run, room, shared)
-        });
+        },
+        beside,
+    );
     // Each run's ends count its own edges: they are shifted by the edges of the runs before.
     let mut all_ends = Vec::with_capacity(routes.len());
     let mut all_records = Vec::with_capacity(routes.len());
@@ -150,7 +170,7 @@ pub(crate) fn route_edges_per_route(
         all_records.extend(records);
         offset += written;
     }
-    (edges, all_ends, all_records)
+    (edges, all_ends, all_records, aside)
 }
 
 /// Evaluates `routes` (the first at position `first` in the snapshot) into `edges`, each route

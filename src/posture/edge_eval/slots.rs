@@ -60,13 +60,15 @@ impl Drop for Slots<'_> {
 /// One vector of the edges that `fill` writes for each run (run `i` has room for `bounds[i]`
 /// edges), with what `fill` returns for each. The edges are in run order, as if the runs had
 /// been written one after the other. `threads` scoped threads take the runs in turn, each with
-/// its own `state`: a thread that the machine slows down takes fewer runs.
-pub(super) fn in_place<S, R: Send>(
+/// its own `state`: a thread that the machine slows down takes fewer runs. One of them does
+/// `beside` first, whose result comes last.
+pub(super) fn in_place<S, R: Send, B: Send>(
     bounds: &[usize],
     threads: usize,
     state: impl Fn() -> S + Sync,
     fill: impl Fn(usize, &mut Slots<'_>, &mut S) -> R + Sync,
-) -> (Vec<Edge>, Vec<R>) {
+    beside: impl FnOnce() -> B + Send,
+) -> (Vec<Edge>, Vec<R>, B) {
     let total: usize = bounds.iter().sum();
     let mut edges: Vec<Edge> = Vec::with_capacity(total);
     let mut rooms = Vec::with_capacity(bounds.len());
@@ -77,10 +79,16 @@ pub(super) fn in_place<S, R: Send>(
         rest = later;
     }
     // A panic in a run is passed on here; every run's `Slots` then drops its own edges.
-    let done = super::super::in_turns(rooms, threads, state, |i, mut slots, state| {
-        let result = fill(i, &mut slots, state);
-        (slots, result)
-    });
+    let (done, aside) = super::super::in_turns_beside(
+        rooms,
+        threads,
+        state,
+        |i, mut slots, state| {
+            let result = fill(i, &mut slots, state);
+            (slots, result)
+        },
+        beside,
+    );
     let mut filled = Vec::with_capacity(done.len());
     let mut results = Vec::with_capacity(done.len());
     for (slots, result) in done {
@@ -105,7 +113,7 @@ pub(super) fn in_place<S, R: Send>(
     // SAFETY: the first `len` elements are the runs' edges, each initialised and moved into
     // place exactly once, and `len` ≤ `total` ≤ the capacity.
     unsafe { edges.set_len(len) };
-    (edges, results)
+    (edges, results, aside)
 }
 
 #[cfg(test)]
@@ -133,12 +141,13 @@ mod tests {
         e
     }
 
-    /// Runs that write fewer edges than their room leave no gap, and the order is the runs'.
+    /// Runs that write fewer edges than their room leave no gap, and the order is the runs';
+    /// what is done beside the runs comes back with them.
     #[test]
     fn runs_are_put_together_in_order_without_gaps() {
         let bounds = [4, 0, 5, 3];
         let writes = [2usize, 0, 5, 1];
-        let (edges, results) = in_place(
+        let (edges, results, aside) = in_place(
             &bounds,
             2,
             || (),
@@ -148,11 +157,13 @@ mod tests {
                 }
                 i
             },
+            || "beside",
         );
         let rules: Vec<usize> = edges.iter().map(|e| e.rule).collect();
         assert_eq!(rules, [0, 1, 20, 21, 22, 23, 24, 30]);
         assert!(edges.iter().all(|e| e.mode == Mode::TlsVerified));
         assert_eq!(results, [0, 1, 2, 3]);
+        assert_eq!(aside, "beside");
     }
 
     /// A run that panics passes the panic on; the edges written so far are dropped once.
@@ -170,6 +181,7 @@ mod tests {
                     }
                     assert!(i != 1, "run {i} fails");
                 },
+                || (),
             )
         }));
         assert!(outcome.is_err());
@@ -189,6 +201,7 @@ mod tests {
                     slots.push_edge(edge(0));
                     slots.push_edge(edge(1));
                 },
+                || (),
             )
         });
         assert!(outcome.is_err());

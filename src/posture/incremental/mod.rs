@@ -92,7 +92,9 @@ impl Incremental {
         let threads = super::cores();
         let cas = PolicyCasCache::new(&snapshot);
         let ctx = Context::with_cas(&snapshot, &options, &cas);
-        let (mut edges, route_ends, records) = edge_eval::route_edges_per_route(&ctx, threads);
+        // Kept from the start: an update passes again only the policies it links to.
+        let (mut edges, route_ends, records, conflicts) =
+            edge_eval::route_edges_per_route(&ctx, threads, || Conflicts::new(&snapshot));
         let mut aux_record = Recorder::default();
         edges.extend(edge_eval::aux_edges(&ctx, &mut aux_record));
         edge_eval::mark_failed_rules(&mut edges);
@@ -101,8 +103,15 @@ impl Incremental {
         for r in records.iter().chain([&aux_record]) {
             recorder.merge(r.clone());
         }
-        let (policies, raised, tree) =
-            super::reports_findings_and_tree(&ctx, &edges, recorder, now, threads, Parts::All);
+        let (policies, raised, tree) = super::reports_findings_and_tree(
+            &ctx,
+            &edges,
+            recorder,
+            &conflicts,
+            now,
+            threads,
+            Parts::All,
+        );
         let mut book = Book {
             route_ends,
             records,
@@ -110,8 +119,7 @@ impl Incremental {
             ranks: raised.ranks,
             certificates_at: now.as_second(),
             certificates_change_at: raised.certificates_change_at,
-            // Kept from the start: an update passes again only the policies it links to.
-            conflicts: Conflicts::new(&snapshot),
+            conflicts,
             ..Book::default()
         };
         for route in (0..book.records.len()).chain([AUX]) {

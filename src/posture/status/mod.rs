@@ -327,15 +327,16 @@ pub(crate) struct ReportInputs<'a> {
     pub controllers: &'a [&'a str],
 }
 
-/// Computes every policy's report.
+/// Computes every policy's report, with the snapshot's `conflicts` ([`Conflicts::new`]).
 /// `threads` is an upper bound: few policies use fewer.
 pub(crate) fn policy_reports(
     ctx: &Context,
     edges: &[Edge],
     rec: Recorder,
+    conflicts: &Conflicts,
     threads: usize,
 ) -> Vec<PolicyReport> {
-    policy_reports_then(ctx, edges, rec, threads, || (), |_, _, _, _| ()).0
+    policy_reports_then(ctx, edges, rec, conflicts, threads, || (), |_, _, _, _| ()).0
 }
 
 /// [`policy_reports`], each report handed to `then` (with the policy's position, the policy
@@ -348,6 +349,7 @@ pub(crate) fn policy_reports_then<S: Send>(
     ctx: &Context,
     edges: &[Edge],
     rec: Recorder,
+    conflicts: &Conflicts,
     threads: usize,
     start: impl Fn() -> S + Sync,
     then: impl Fn(usize, &BackendTlsPolicy, &PolicyReport, &mut S) + Sync,
@@ -358,7 +360,6 @@ pub(crate) fn policy_reports_then<S: Send>(
         uses,
         missing_gateway: _,
     } = rec;
-    let conflicts = Conflicts::new(snap);
     for (loser, winner) in conflicts.pairs() {
         let list = conflicts.loser_ancestors(
             loser,
@@ -374,7 +375,7 @@ pub(crate) fn policy_reports_then<S: Send>(
     let inputs = ReportInputs {
         ctx,
         uses: &uses,
-        conflicts: &conflicts,
+        conflicts,
         by_backend: &by_backend,
         controllers: &controllers,
     };
