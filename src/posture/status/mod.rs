@@ -287,7 +287,11 @@ impl<'a> EdgesByBackend<'a> {
         let threads = threads.min(edges.len() / EDGES_PER_SCAN).max(1);
         let scan = |run: &'a [Edge]| {
             let mut map: HashMap<&str, Vec<&Edge>> = HashMap::new();
-            for e in run {
+            for (i, e) in run.iter().enumerate() {
+                // Each edge's backend text is a read of its own: asked for a few edges ahead.
+                if let Some(later) = run.get(i + BACKENDS_AHEAD) {
+                    super::prefetch(Arc::as_ptr(&later.backend));
+                }
                 let object = super::backend_object(&e.backend);
                 if wanted.contains(object) {
                     map.entry(object).or_default().push(e);
@@ -314,6 +318,9 @@ impl<'a> EdgesByBackend<'a> {
         self.map.get(object).map(Vec::as_slice).unwrap_or(&[])
     }
 }
+
+/// How many edges ahead [`EdgesByBackend::of_targets`] asks for an edge's backend text.
+const BACKENDS_AHEAD: usize = 8;
 
 /// Below this many policies the reports are not split across threads.
 pub(crate) const POLICIES_PER_THREAD: usize = 128;
