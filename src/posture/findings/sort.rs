@@ -115,11 +115,14 @@ pub(crate) fn sorted_positions<'f>(
         let mut start = 0;
         while start < bucket.len() {
             let object = bucket[start].object;
-            let end = start
-                + bucket[start..]
-                    .iter()
-                    .take_while(|k| k.object == object)
-                    .count();
+            let mut end = start;
+            while end < bucket.len() && bucket[end].object == object {
+                // The subjects the sorts below read, asked for a few findings ahead.
+                if let Some(later) = bucket.get(end + TEXTS_AHEAD) {
+                    crate::posture::prefetch(later.subject.as_ptr());
+                }
+                end += 1;
+            }
             if end - start > 1 {
                 bucket[start..end].sort_by(cmp);
             }
