@@ -195,12 +195,12 @@ pub struct Edge {
     pub ca_ref_states: Arc<[CaRefState]>,
     /// Shared with the policy that sets them.
     pub sans: Arc<[SanMatcher]>,
-    pub client_cert: Option<ClientCert>,
+    pub client_cert: Option<Arc<ClientCert>>,
     pub insecure_skip_verify: bool,
     /// TLS version bounds (the defaults are held once, not per edge).
     pub min_version: Option<Cow<'static, str>>,
     pub max_version: Option<Cow<'static, str>>,
-    pub alpn: Option<Vec<String>>,
+    pub alpn: Option<Arc<[String]>>,
     /// The route is attached to the Gateway through this parentRef (listener and namespace match).
     pub attached: bool,
     pub weight: i64,
@@ -221,10 +221,10 @@ pub struct Edge {
     #[serde(skip)]
     pub double_tls: bool,
     #[serde(skip)]
-    pub client_cert_warning: Option<String>,
+    pub client_cert_warning: Option<Arc<str>>,
     /// A whole-Service policy applies TLS to this port although the port does not look like TLS.
     #[serde(skip)]
-    pub broad_policy_note: Option<String>,
+    pub broad_policy_note: Option<Arc<str>>,
 }
 
 /// A condition as computed or reported, for the policy view.

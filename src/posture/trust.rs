@@ -421,7 +421,7 @@ pub(crate) fn client_cert(
 pub(crate) type TlsParams = (
     Option<Cow<'static, str>>,
     Option<Cow<'static, str>>,
-    Option<Vec<String>>,
+    Option<Arc<[String]>>,
 );
 
 /// TLS version bounds and ALPN in effect (Envoy Gateway: Backend inline settings over Gateway
@@ -447,6 +447,7 @@ pub(crate) fn tls_params(
     let max = pick(|c| c.max_version.clone()).map_or(Cow::Borrowed("1.3"), Cow::Owned);
     let alpn = inline
         .and_then(|c| c.alpn_protocols.clone())
-        .or_else(|| base.and_then(|c| c.alpn_protocols.clone()));
+        .or_else(|| base.and_then(|c| c.alpn_protocols.clone()))
+        .map(Arc::from);
     (Some(min), Some(max), alpn)
 }

@@ -307,12 +307,12 @@ pub(super) fn tls_outcome(
             && !e.port_look.looks_tls()
         {
             let port = e.backend.rsplit(':').next().unwrap_or_default().to_string();
-            e.broad_policy_note = Some(format!(
+            let note = texts.text(format!(
                 "policy {} covers every port of Service {}, including port {port}, which does not look like TLS: make sure it serves TLS, or give the policy a sectionName",
                 policy_key, target.name
             ));
-            e.reasons
-                .push(texts.text(e.broad_policy_note.as_deref().unwrap_or_default()));
+            e.reasons.push(note.clone());
+            e.broad_policy_note = Some(note);
         }
         sni = (!p.hostname.is_empty()).then(|| p.hostname.clone());
         if !p.sans.is_empty() {
@@ -418,9 +418,9 @@ pub(super) fn tls_outcome(
     (e.min_version, e.max_version, e.alpn) = (min, max, alpn);
     match client_cert(snap, gw, backend, semantics, sds) {
         ClientCertOutcome::None => {}
-        ClientCertOutcome::Present(cc) => e.client_cert = Some(cc),
+        ClientCertOutcome::Present(cc) => e.client_cert = Some(Arc::new(cc)),
         ClientCertOutcome::Fatal(cc, why) => {
-            e.client_cert = Some(cc);
+            e.client_cert = Some(Arc::new(cc));
             return done(
                 texts,
                 e,
@@ -431,13 +431,13 @@ pub(super) fn tls_outcome(
             );
         }
         ClientCertOutcome::Dropped(cc, why) => {
-            e.client_cert_warning = Some(format!(
+            let warning = texts.text(format!(
                 "mTLS intended by {} but no client certificate is sent: {why}",
                 cc.source
             ));
-            e.reasons
-                .push(texts.text(e.client_cert_warning.as_deref().unwrap_or_default()));
-            e.client_cert = Some(cc);
+            e.reasons.push(warning.clone());
+            e.client_cert_warning = Some(warning);
+            e.client_cert = Some(Arc::new(cc));
         }
     }
     e.mtls = e.client_cert.as_ref().is_some_and(|c| c.resolved);

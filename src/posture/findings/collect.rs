@@ -277,7 +277,7 @@ impl<'s> Collector<'s> {
                 "policy-covers-all-ports",
                 None,
                 subject_of(e),
-                note.as_str().into(),
+                note.clone(),
                 e.route.clone(),
                 Some(i),
             );
@@ -287,7 +287,7 @@ impl<'s> Collector<'s> {
                 "mtls-client-certificate-missing",
                 None,
                 subject_of(e),
-                w.as_str().into(),
+                w.clone(),
                 cat!("Gateway/", e.gateway).into(),
                 Some(i),
             );
