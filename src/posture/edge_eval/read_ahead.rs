@@ -20,8 +20,9 @@ pub(super) fn each_route<'r, 's>(
     routes: &'r [Arc<Route>],
     mut f: impl FnMut(usize, &'r Route),
 ) {
-    // The Services and policies named by the route after the next, found while the next is
-    // evaluated: what they hold is asked for while that one is.
+    // The Services and policies named by the route two ahead are found before this one is
+    // evaluated, and what they hold is asked for before the next one is. The first two
+    // routes' are found and asked for at once.
     let mut found = Found::default();
     for route in routes.iter().take(2) {
         found.look_up(ctx, route);
