@@ -652,6 +652,17 @@ pub(crate) fn prefetch_all<T>(p: *const T) {
     prefetch(bytes.wrapping_add(size_of::<T>().saturating_sub(1)));
 }
 
+/// Asks for what `items` from position `from` on will be read for: `stages[k]` of the item at
+/// `from + k` (the chain of reads of an item one link further for each item ahead, see
+/// `edge_eval/read_ahead.rs`). Items past the end are left out.
+pub(crate) fn ask_ahead<T, A: Fn(&T)>(items: &[T], from: usize, stages: &[A]) {
+    for (ahead, ask) in stages.iter().enumerate() {
+        if let Some(later) = items.get(from + ahead) {
+            ask(later);
+        }
+    }
+}
+
 /// `a` and `b`, each on a scoped thread of its own while this one waits for both. A thread
 /// started while this one goes on working is put on this one's core, and waits there until
 /// the scheduler next balances the cores (up to 4 ms later, seen at twice the L benchmark's

@@ -4,10 +4,10 @@
 //! read waits for the one before, and on a large snapshot each mostly misses the caches. The
 //! routes are evaluated one after the other, so while one route is evaluated the next ones are
 //! asked for, one link of the chain further for each route ahead: by the time a route is
-//! evaluated, its whole chain is in the caches.
+//! evaluated, most of its chain is in the caches.
 
 use super::super::context::Context;
-use super::super::{prefetch, prefetch_all};
+use super::super::{ask_ahead, prefetch, prefetch_all};
 use crate::model::{BackendTlsPolicy, Route, Service};
 use std::sync::Arc;
 
@@ -33,11 +33,7 @@ pub(super) fn each_route<'r, 's>(
         if let Some(later) = routes.get(i + 2) {
             found.look_up(ctx, later);
         }
-        for (ahead, ask) in AHEAD.iter().enumerate() {
-            if let Some(later) = routes.get(i + 3 + ahead) {
-                ask(later);
-            }
-        }
+        ask_ahead(routes, i + 3, &AHEAD);
         f(at, route);
     }
 }

@@ -4,7 +4,7 @@
 //! conditions, and the texts each condition holds (which the report's views share, so each is
 //! written to as well). On a large snapshot each mostly misses the caches.
 
-use super::super::{prefetch, prefetch_all};
+use super::super::{ask_ahead, prefetch, prefetch_all};
 use super::ComputedAncestor;
 use crate::model::BackendTlsPolicy;
 
@@ -19,18 +19,14 @@ pub(super) fn each_policy<'p, R>(
 ) -> Vec<R> {
     let mut out = Vec::with_capacity(work.len());
     for i in 0..work.len() {
-        for (ahead, ask) in AHEAD.iter().enumerate() {
-            if let Some(later) = work.get(i + 1 + ahead) {
-                ask(later);
-            }
-        }
+        ask_ahead(work, i + 1, &AHEAD);
         out.push(f(&mut work[i]));
     }
     out
 }
 
 /// What is asked for of the policy one, two, … items ahead.
-const AHEAD: [fn(&Work); 4] = [
+const AHEAD: [for<'p> fn(&Work<'p>); 4] = [
     |(_, p, _)| ask_for_condition_texts(p),
     |(_, p, computed)| ask_for_entries(p, computed),
     |(_, p, computed)| ask_for_lists(p, computed),
