@@ -641,6 +641,16 @@ pub(crate) fn prefetch<T: ?Sized>(p: *const T) {
     let _ = p;
 }
 
+/// Asks for the item of `items` at `at` (each of its cache lines), when there is one: for a
+/// pass over a long list of large items (the edges, 408 bytes each) that does enough with each
+/// to fall behind the processor's own reading ahead, which then waits for memory on a large
+/// cluster.
+pub(crate) fn ask_for_later<T>(items: &[T], at: usize) {
+    if let Some(item) = items.get(at) {
+        prefetch_all(item);
+    }
+}
+
 /// Asks for each cache line of the value at `p` (see [`prefetch`]).
 pub(crate) fn prefetch_all<T>(p: *const T) {
     let bytes = p.cast::<u8>();

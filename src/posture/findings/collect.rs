@@ -164,6 +164,8 @@ impl<'s> Collector<'s> {
         for (i, e) in edges.iter().enumerate() {
             // What a later edge's findings read from elsewhere (its reasons, its backend's and
             // route's texts, its port look) is asked for while this one's are raised.
+            // The edge itself further ahead, and what it points to once it is there.
+            crate::posture::ask_for_later(edges, i + 2 * EDGES_AHEAD);
             if let Some(ahead) = edges.get(i + EDGES_AHEAD) {
                 crate::posture::prefetch(ahead.reasons.as_ptr());
                 crate::posture::prefetch(Arc::as_ptr(&ahead.backend));

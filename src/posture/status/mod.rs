@@ -289,6 +289,10 @@ impl<'a> EdgesByBackend<'a> {
             let mut map: HashMap<&str, Vec<&Edge>> = HashMap::new();
             for (i, e) in run.iter().enumerate() {
                 // Each edge's backend text is a read of its own: asked for a few edges ahead.
+                // The line of the edge that holds the backend's address, further ahead.
+                if let Some(further) = run.get(i + 2 * BACKENDS_AHEAD) {
+                    super::prefetch(&further.backend);
+                }
                 if let Some(later) = run.get(i + BACKENDS_AHEAD) {
                     super::prefetch(Arc::as_ptr(&later.backend));
                 }
