@@ -1,6 +1,7 @@
 //! Core benchmarks on synthetic clusters (`lastmile::synth`):
 //! posture recompute for S/M/L (and 2×L, to show linear growth), an update of one route or one
-//! policy in L (by a full recompute, and by the incremental evaluation), and loading L from YAML
+//! policy in L (by a full recompute, and by the incremental evaluation), L and 2×L with the
+//! route-level policies of `synth::route_policies`, and loading L from YAML
 //! (parse + index + posture). Frames and UI updates are in
 //! `benches/ui.rs`.
 //!
@@ -116,10 +117,23 @@ fn main() {
 /// 2×L against L with both snapshots built the same way and evaluated in turn, L then 2×L,
 /// round after round: the speed of a shared VM drifts over the seconds between divan's runs of
 /// one size and the other, and here both sizes see the same drift. Prints the medians and
-/// their ratio beside the target (≤ 2×).
+/// their ratio beside the target (≤ 2×), for the synthetic clusters and for them with
+/// [`synth::route_policies`] added.
 fn doubling_in_alternation() {
-    let l = snapshot_of(synth::generate(Size::L, 1));
-    let l2 = snapshot_of(synth::generate(Size::L.doubled(), 1));
+    in_alternation(
+        "posture recompute 2L / L",
+        snapshot_of(synth::generate(Size::L, 1)),
+        snapshot_of(synth::generate(Size::L.doubled(), 1)),
+    );
+    in_alternation(
+        "posture recompute 2L / L with route policies",
+        with_route_policies(Size::L),
+        with_route_policies(Size::L.doubled()),
+    );
+}
+
+/// [`doubling_in_alternation`] of two snapshots, printed under `title`.
+fn in_alternation(title: &str, l: Snapshot, l2: Snapshot) {
     let time = |snap: &Snapshot| {
         let start = std::time::Instant::now();
         let posture = posture::evaluate(snap, now(), &Options::default());
@@ -139,7 +153,7 @@ fn doubling_in_alternation() {
     };
     let (ml, ml2) = (median(&mut at_l), median(&mut at_l2));
     println!(
-        "posture recompute 2L / L, evaluated in turn ({rounds} rounds): L {ml:.1} ms, 2L {ml2:.1} ms (medians), ratio {:.2} (target <= 2)",
+        "{title}, evaluated in turn ({rounds} rounds): L {ml:.1} ms, 2L {ml2:.1} ms (medians), ratio {:.2} (target <= 2)",
         ml2 / ml
     );
 }
@@ -174,6 +188,24 @@ fn posture_recompute(bencher: divan::Bencher, name: &str) {
     } else {
         snapshot_of(synth::generate(size(name), 1))
     };
+    bencher.bench(|| posture::evaluate(&snap, now(), &Options::default()));
+}
+
+/// The synthetic cluster of `size` with [`synth::route_policies`]: a SecurityPolicy for every
+/// fifth route and a policy whose Service is gone for every tenth policy.
+fn with_route_policies(size: Size) -> Snapshot {
+    let mut objects = synth::generate(size, 1);
+    let extra = synth::route_policies(&objects, size);
+    objects.extend(extra);
+    snapshot_of(objects)
+}
+
+/// The recompute of L and 2×L with [`synth::route_policies`] added: what is looked up by route
+/// (each SecurityPolicy's target) and by Service name in every namespace (each stale policy's)
+/// grows linearly too.
+#[divan::bench(args = ["L", "2L"], sample_count = 10)]
+fn posture_recompute_with_route_policies(bencher: divan::Bencher, name: &str) {
+    let snap = with_route_policies(size(name));
     bencher.bench(|| posture::evaluate(&snap, now(), &Options::default()));
 }
 

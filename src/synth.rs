@@ -275,6 +275,64 @@ pub fn generate(size: Size, seed: u64) -> Vec<Value> {
     out
 }
 
+/// Objects to add to `objects` (a cluster of `size` from [`generate`]) that Envoy Gateway users
+/// also have: a SecurityPolicy with an external authorisation service for every fifth route
+/// (targeting the route, as a team protects one app), and a BackendTLSPolicy left behind for
+/// every tenth policy, whose Service is not in its namespace (deleted, or moved to another
+/// namespace, where half of them find one of that name). What they add is looked up by route
+/// and by Service name across namespaces: the benchmarks check that grows linearly too.
+pub fn route_policies(objects: &[Value], size: Size) -> Vec<Value> {
+    let mut ports: std::collections::HashMap<(&str, &str), i64> = Default::default();
+    for o in objects.iter().filter(|o| o["kind"] == "Service") {
+        let meta = &o["metadata"];
+        ports.insert(
+            (
+                meta["namespace"].as_str().unwrap_or_default(),
+                meta["name"].as_str().unwrap_or_default(),
+            ),
+            o["spec"]["ports"][0]["port"].as_i64().unwrap_or(80),
+        );
+    }
+    let per_ns = size.services.div_ceil(size.namespaces);
+    let routes_per_ns = size.routes.div_ceil(size.namespaces);
+    let mut out = Vec::new();
+    // Every fifth route is an HTTPRoute (GRPCRoutes are every twentieth, from the nineteenth).
+    for r in (0..size.routes).step_by(5) {
+        let ns_i = (r / routes_per_ns).min(size.namespaces - 1);
+        let ns = ns_name(ns_i);
+        let authz = format!("svc-{:05}", (ns_i * per_ns).min(size.services - 1));
+        let port = ports
+            .get(&(ns.as_str(), authz.as_str()))
+            .copied()
+            .unwrap_or(80);
+        out.push(json!({"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "SecurityPolicy",
+            "metadata": {"name": format!("authz-{r:05}"), "namespace": ns},
+            "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": format!("route-{r:05}")}],
+                     "extAuth": {"http": {"backendRefs": [{"name": authz, "port": port}]}}}}));
+    }
+    let t0 = jiff::Timestamp::from_second(1_798_761_600).expect("valid"); // 2027-01-01
+    for p in (0..size.policies).step_by(10) {
+        let ns_i = (p / 10) % size.namespaces;
+        // A Service of another namespace, or one that is nowhere.
+        let name = if p % 20 == 0 {
+            format!(
+                "svc-{:05}",
+                (((ns_i + 1) % size.namespaces) * per_ns).min(size.services - 1)
+            )
+        } else {
+            format!("gone-{p:05}")
+        };
+        let created = t0
+            .checked_add(jiff::SignedDuration::from_secs(p as i64))
+            .unwrap_or(t0);
+        out.push(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+            "metadata": {"name": format!("stale-{p:05}"), "namespace": ns_name(ns_i), "generation": 1, "creationTimestamp": created.to_string()},
+            "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": name}],
+                     "validation": {"wellKnownCACertificates": "System", "hostname": "stale.example.com"}}}));
+    }
+    out
+}
+
 /// The objects as multi-document YAML.
 pub fn to_yaml(objects: &[Value]) -> String {
     let mut s = String::new();
@@ -321,5 +379,34 @@ mod tests {
         ] {
             assert!(modes.contains(&m), "{modes:?}");
         }
+    }
+
+    /// The route policies give each fifth route an external authorisation edge, and each
+    /// stale policy is reported unattached: half name a Service found in another namespace.
+    #[test]
+    fn route_policies_add_auth_edges_and_stale_policies() {
+        let mut objects = generate(Size::S, 1);
+        let extra = route_policies(&objects, Size::S);
+        objects.extend(extra);
+        let snap = crate::source::from_text(&to_yaml(&objects), "synthetic");
+        assert!(snap.errors.is_empty(), "{:?}", snap.errors.first());
+        let now = "2026-11-22T00:00:00Z".parse().unwrap();
+        let p = crate::posture::evaluate(&snap, now, &Default::default());
+        let auth = p.edges.iter().filter(|e| e.via == Some("extauth")).count();
+        assert_eq!(auth, 20);
+        let stale: Vec<&str> = p
+            .policies
+            .iter()
+            .filter(|r| r.policy.contains("/stale-"))
+            .map(|r| &*r.targets[0].detail)
+            .collect();
+        assert_eq!(stale.len(), 5);
+        let elsewhere = stale.iter().filter(|d| d.contains("one exists in")).count();
+        assert_eq!(elsewhere, 3, "{stale:?}");
+        assert!(
+            stale
+                .iter()
+                .all(|d| d.contains("must live in") || d.contains("does not exist"))
+        );
     }
 }

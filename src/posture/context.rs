@@ -43,6 +43,9 @@ pub(crate) struct Context<'a> {
     /// [`Context::policies_naming_backend`]). Holds no borrow, which would tie the context's
     /// lifetime down.
     backend_targets: OnceLock<HashMap<u64, Vec<usize>>>,
+    /// The positions of the Services (and ServiceImports) by a hash of their kind and name,
+    /// in any namespace: built on first use (see [`Context::services_named`]).
+    services_by_name: OnceLock<HashMap<u64, Vec<usize>>>,
 }
 
 /// The CA references of each policy that has them (by [`super::status::pid`]), resolved on
@@ -191,7 +194,39 @@ impl<'a> Context<'a> {
             eg_blind: super::cluster::eg_blindness(snap, opts),
             policy_cas,
             backend_targets: OnceLock::new(),
+            services_by_name: OnceLock::new(),
         }
+    }
+
+    /// The Services (or ServiceImports: `kind`) named `name` in every namespace, in snapshot
+    /// order: where a policy's target may be meant to be when it is not in the policy's own
+    /// namespace. Indexed on first use, so that each such target does not go through every
+    /// Service (a cluster where many policies target Services that are gone would otherwise
+    /// pay for as many passes over all of them).
+    pub fn services_named<'k>(
+        &self,
+        kind: &'k str,
+        name: &'k str,
+    ) -> impl Iterator<Item = &'a Service> + use<'a, '_, 'k> {
+        let hash =
+            |kind: &str, name: &str| foldhash::fast::FixedState::default().hash_one((kind, name));
+        let snap = self.snap;
+        let by_name = self.services_by_name.get_or_init(|| {
+            let mut by_name: HashMap<u64, Vec<usize>> = HashMap::new();
+            for (i, s) in snap.services.iter().enumerate() {
+                by_name
+                    .entry(hash(s.kind, &s.meta.name))
+                    .or_default()
+                    .push(i);
+            }
+            by_name
+        });
+        by_name
+            .get(&hash(kind, name))
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(move |&i| &*snap.services[i])
+            .filter(move |s| s.kind == kind && s.meta.name == name)
     }
 
     /// The policies in the current shape (in snapshot order, each once) that may have a
@@ -280,5 +315,50 @@ impl<'a> Context<'a> {
         v.sort();
         v.dedup();
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(kind: &str, ns: &str, name: &str) -> serde_json::Value {
+        let group = if kind == "ServiceImport" {
+            "multicluster.x-k8s.io/v1alpha1"
+        } else {
+            "v1"
+        };
+        json!({"apiVersion": group, "kind": kind, "metadata": {"name": name, "namespace": ns},
+            "spec": {"ports": [{"name": "https", "port": 443}]}})
+    }
+
+    /// The Services of one name are found in every namespace that has one, in snapshot order,
+    /// and not ServiceImports or Services of another name.
+    #[test]
+    fn services_of_one_name_are_found_in_every_namespace() {
+        let mut b = crate::snapshot::SnapshotBuilder::new();
+        for o in [
+            service("Service", "c", "shop"),
+            service("Service", "a", "shop"),
+            service("ServiceImport", "b", "shop"),
+            service("Service", "a", "cart"),
+            service("Service", "b", "shopping"),
+        ] {
+            crate::source::decode::add_value(&mut b, o, Default::default());
+        }
+        let snap = b.build(Default::default());
+        assert!(snap.errors.is_empty(), "{:?}", snap.errors);
+        let opts = Options::default();
+        let ctx = Context::new(&snap, &opts);
+        let namespaces = |kind: &str, name: &str| -> Vec<String> {
+            ctx.services_named(kind, name)
+                .map(|s| s.meta.namespace.clone())
+                .collect()
+        };
+        assert_eq!(namespaces("Service", "shop"), ["a", "c"]);
+        assert_eq!(namespaces("ServiceImport", "shop"), ["b"]);
+        assert_eq!(namespaces("Service", "cart"), ["a"]);
+        assert!(namespaces("Service", "gone").is_empty());
     }
 }

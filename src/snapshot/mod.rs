@@ -350,6 +350,21 @@ struct Indexes {
 
 impl Snapshot {
     /// Where the route at position `at` was read from.
+    /// The routes of kind `kind` (`HTTPRoute`, …) named `ns/name` (one, unless the input
+    /// holds it twice), found by the order the routes are kept in.
+    pub fn routes_named(&self, kind: &str, ns: &str, name: &str) -> &[Arc<Route>] {
+        let Some(kind) = RouteKind::from_kind(kind) else {
+            return &[];
+        };
+        let key = (kind, ns, name);
+        fn of(r: &Route) -> (RouteKind, &str, &str) {
+            (r.kind, &r.meta.namespace, &r.meta.name)
+        }
+        let start = self.routes.partition_point(|r| of(r) < key);
+        let len = self.routes[start..].partition_point(|r| of(r) == key);
+        &self.routes[start..start + len]
+    }
+
     pub fn route_origin(&self, at: usize) -> Option<&Origin> {
         self.route_origins.get(at).and_then(Option::as_ref)
     }

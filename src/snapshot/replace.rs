@@ -200,4 +200,59 @@ mod tests {
                 .is_err()
         );
     }
+
+    fn route(kind: &str, ns: &str, name: &str, weight: u32) -> serde_json::Value {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"parentRefs": [{"name": "gw"}],
+                     "rules": [{"backendRefs": [{"name": "svc", "port": 80, "weight": weight}]}]}})
+    }
+
+    /// A route is found by its kind, namespace and name (not by another kind's route of that
+    /// name, nor in another namespace), and after it is replaced, its new version is.
+    #[test]
+    fn routes_are_found_by_kind_namespace_and_name() {
+        let objects = [
+            route("HTTPRoute", "b", "web", 1),
+            route("GRPCRoute", "a", "web", 1),
+            route("HTTPRoute", "a", "web", 1),
+            route("HTTPRoute", "a", "api", 1),
+            route("TLSRoute", "a", "web", 1),
+        ];
+        let mut snap = build(&objects);
+        let found = |s: &Snapshot, kind: &str, ns: &str, name: &str| -> Vec<(String, String)> {
+            s.routes_named(kind, ns, name)
+                .iter()
+                .map(|r| {
+                    (
+                        r.kind.as_str().to_string(),
+                        format!("{}/{}", r.meta.namespace, r.meta.name),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            found(&snap, "HTTPRoute", "a", "web"),
+            [("HTTPRoute".to_string(), "a/web".to_string())]
+        );
+        assert_eq!(
+            found(&snap, "GRPCRoute", "a", "web"),
+            [("GRPCRoute".to_string(), "a/web".to_string())]
+        );
+        assert_eq!(found(&snap, "HTTPRoute", "b", "web").len(), 1);
+        assert!(found(&snap, "HTTPRoute", "c", "web").is_empty());
+        assert!(found(&snap, "TCPRoute", "a", "web").is_empty());
+        assert!(found(&snap, "UDPRoute", "a", "web").is_empty());
+        assert!(found(&snap, "Service", "a", "web").is_empty());
+        let replaced = snap.replace(
+            decoded(&route("HTTPRoute", "a", "web", 7)),
+            Origin::default(),
+            None,
+        );
+        assert!(matches!(replaced, Ok(Replaced::Route { .. })));
+        let [r] = snap.routes_named("HTTPRoute", "a", "web") else {
+            panic!("one route a/web");
+        };
+        assert_eq!(r.rules[0].backend_refs[0].weight, Some(7));
+    }
 }

@@ -103,11 +103,7 @@ fn aux_gateways<'c, 'a>(ctx: &'c Context<'a>, owner: &AuxBackendOwner) -> Vec<&'
                         }
                     }
                     kind if RouteKind::from_kind(kind).is_some() => {
-                        for r in ctx.snap.routes.iter().filter(|r| {
-                            r.kind.as_str() == kind
-                                && r.meta.namespace == ns
-                                && r.meta.name == t.name
-                        }) {
+                        for r in ctx.snap.routes_named(kind, ns, &t.name) {
                             for pr in r.parent_refs.iter().filter(|p| p.is_gateway()) {
                                 if let Some(g) =
                                     ctx.gateway(pr.namespace.as_deref().unwrap_or(ns), &pr.name)

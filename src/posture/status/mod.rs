@@ -570,10 +570,8 @@ fn unattached_reason(
     match t.kind.as_str() {
         "Service" | "ServiceImport" => {
             let Some(svc) = snap.service(&t.kind, ns, &t.name) else {
-                let elsewhere: Vec<String> = snap
-                    .services
-                    .iter()
-                    .filter(|s| s.meta.name == t.name && s.kind == t.kind)
+                let elsewhere: Vec<String> = ctx
+                    .services_named(&t.kind, &t.name)
                     .map(|s| s.meta.namespace.clone())
                     .collect();
                 return if elsewhere.is_empty() {
