@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use foldhash::HashMap as FastMap;
 
+mod lookups;
 mod replace;
 pub use replace::Replaced;
 
@@ -317,54 +318,11 @@ pub struct Snapshot {
     /// position is found at once where a text is hashed and compared.
     route_origins: Vec<Option<Origin>>,
     policy_origins: Vec<Option<Origin>>,
-    idx: Indexes,
-}
-
-/// `namespace -> name -> position`: looked up with borrowed strings, no key built per lookup.
-type ByNsName = FastMap<String, FastMap<String, usize>>;
-
-fn insert_ns_name(map: &mut ByNsName, ns: &str, name: &str, i: usize) {
-    map.entry(ns.to_string())
-        .or_default()
-        .insert(name.to_string(), i);
-}
-
-fn get_ns_name(map: &ByNsName, ns: &str, name: &str) -> Option<usize> {
-    map.get(ns).and_then(|m| m.get(name)).copied()
-}
-
-#[derive(Debug, Clone, Default)]
-struct Indexes {
-    classes: FastMap<String, usize>,
-    gateways: ByNsName,
-    services: ByNsName,
-    service_imports: ByNsName,
-    backends: ByNsName,
-    proxies: ByNsName,
-    certs: FastMap<BundleKind, ByNsName>,
-    grants_by_ns: FastMap<String, Vec<usize>>,
-    policies_by_ns: FastMap<String, Vec<usize>>,
-    /// `namespace -> target name -> (policy position, targetRef position)`, in policy order.
-    policy_targets: FastMap<String, FastMap<String, Vec<(usize, usize)>>>,
+    idx: lookups::Indexes,
 }
 
 impl Snapshot {
     /// Where the route at position `at` was read from.
-    /// The routes of kind `kind` (`HTTPRoute`, …) named `ns/name` (one, unless the input
-    /// holds it twice), found by the order the routes are kept in.
-    pub fn routes_named(&self, kind: &str, ns: &str, name: &str) -> &[Arc<Route>] {
-        let Some(kind) = RouteKind::from_kind(kind) else {
-            return &[];
-        };
-        let key = (kind, ns, name);
-        fn of(r: &Route) -> (RouteKind, &str, &str) {
-            (r.kind, &r.meta.namespace, &r.meta.name)
-        }
-        let start = self.routes.partition_point(|r| of(r) < key);
-        let len = self.routes[start..].partition_point(|r| of(r) == key);
-        &self.routes[start..start + len]
-    }
-
     pub fn route_origin(&self, at: usize) -> Option<&Origin> {
         self.route_origins.get(at).and_then(Option::as_ref)
     }
@@ -389,161 +347,6 @@ impl Snapshot {
                 ))
             })
             .collect();
-    }
-
-    fn index(&mut self) {
-        let mut idx = Indexes::default();
-        for (i, o) in self.gateway_classes.iter().enumerate() {
-            idx.classes.insert(o.meta.name.clone(), i);
-        }
-        for (i, o) in self.gateways.iter().enumerate() {
-            insert_ns_name(&mut idx.gateways, &o.meta.namespace, &o.meta.name, i);
-        }
-        for (i, o) in self.services.iter().enumerate() {
-            let map = if o.kind == "ServiceImport" {
-                &mut idx.service_imports
-            } else {
-                &mut idx.services
-            };
-            insert_ns_name(map, &o.meta.namespace, &o.meta.name, i);
-        }
-        for (i, o) in self.backends.iter().enumerate() {
-            insert_ns_name(&mut idx.backends, &o.meta.namespace, &o.meta.name, i);
-        }
-        for (i, o) in self.envoy_proxies.iter().enumerate() {
-            insert_ns_name(&mut idx.proxies, &o.meta.namespace, &o.meta.name, i);
-        }
-        for (i, (k, o)) in self.cert_sources.iter().enumerate() {
-            insert_ns_name(
-                idx.certs.entry(*k).or_default(),
-                &o.meta.namespace,
-                &o.meta.name,
-                i,
-            );
-        }
-        for (i, o) in self.reference_grants.iter().enumerate() {
-            idx.grants_by_ns
-                .entry(o.meta.namespace.clone())
-                .or_default()
-                .push(i);
-        }
-        for (i, o) in self.policies.iter().enumerate() {
-            idx.policies_by_ns
-                .entry(o.meta.namespace.clone())
-                .or_default()
-                .push(i);
-            let by_name = idx
-                .policy_targets
-                .entry(o.meta.namespace.clone())
-                .or_default();
-            for (t, target) in o.targets.iter().enumerate() {
-                let list = by_name.entry(target.name.clone()).or_default();
-                // One entry per (policy, targetRef): a policy may name the same object twice.
-                list.push((i, t));
-            }
-        }
-        self.idx = idx;
-    }
-
-    pub fn gateway_class(&self, name: &str) -> Option<&GatewayClass> {
-        self.idx
-            .classes
-            .get(name)
-            .map(|&i| &*self.gateway_classes[i])
-    }
-
-    pub fn gateway(&self, ns: &str, name: &str) -> Option<&Gateway> {
-        get_ns_name(&self.idx.gateways, ns, name).map(|i| &*self.gateways[i])
-    }
-
-    /// A Service (`kind == "Service"`) or ServiceImport.
-    pub fn service(&self, kind: &str, ns: &str, name: &str) -> Option<&Service> {
-        let map = match kind {
-            "Service" => &self.idx.services,
-            "ServiceImport" => &self.idx.service_imports,
-            _ => return None,
-        };
-        get_ns_name(map, ns, name).map(|i| &*self.services[i])
-    }
-
-    pub fn backend(&self, ns: &str, name: &str) -> Option<&Backend> {
-        get_ns_name(&self.idx.backends, ns, name).map(|i| &*self.backends[i])
-    }
-
-    pub fn envoy_proxy(&self, ns: &str, name: &str) -> Option<&EnvoyProxy> {
-        get_ns_name(&self.idx.proxies, ns, name).map(|i| &*self.envoy_proxies[i])
-    }
-
-    pub fn cert_source(&self, kind: BundleKind, ns: &str, name: &str) -> Option<&CertSource> {
-        let ns = if kind == BundleKind::ClusterTrustBundle {
-            ""
-        } else {
-            ns
-        };
-        self.idx
-            .certs
-            .get(&kind)
-            .and_then(|m| get_ns_name(m, ns, name))
-            .map(|i| &*self.cert_sources[i].1)
-    }
-
-    /// `(policy, targetRef index)` for every targetRef in namespace `ns` naming `name`, in
-    /// Envoy Gateway's policy order (kind, group and section are for the caller to check).
-    pub fn policy_targets_named<'a>(
-        &'a self,
-        ns: &str,
-        name: &str,
-    ) -> impl Iterator<Item = (&'a BackendTlsPolicy, usize)> + 'a {
-        self.targets_named(ns, name)
-            .map(|&(p, t)| (&*self.policies[p], t))
-    }
-
-    /// `(policy position, targetRef index)` for every targetRef in `ns` naming `name`.
-    fn targets_named<'a>(
-        &'a self,
-        ns: &str,
-        name: &str,
-    ) -> impl Iterator<Item = &'a (usize, usize)> + use<'a> {
-        self.idx
-            .policy_targets
-            .get(ns)
-            .and_then(|m| m.get(name))
-            .into_iter()
-            .flatten()
-    }
-
-    pub fn grants_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a ReferenceGrant> + 'a {
-        self.idx
-            .grants_by_ns
-            .get(ns)
-            .into_iter()
-            .flatten()
-            .map(|&i| &*self.reference_grants[i])
-    }
-
-    /// Policies in `ns`, in Envoy Gateway's order.
-    pub fn policies_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a BackendTlsPolicy> + 'a {
-        self.idx
-            .policies_by_ns
-            .get(ns)
-            .into_iter()
-            .flatten()
-            .map(|&i| &*self.policies[i])
-    }
-
-    /// Whether `from` may refer to `to`: same namespace, or a ReferenceGrant in `to`'s namespace.
-    pub fn reference_permitted(&self, from: ObjectId<'_>, to: ObjectId<'_>) -> bool {
-        from.namespace == to.namespace
-            || self.grants_in(to.namespace).any(|g| {
-                g.permits(
-                    from.group,
-                    from.kind,
-                    from.namespace,
-                    to.group,
-                    to.kind,
-                    to.name,
-                )
-            })
     }
 
     /// Why objects of `kind` could not be read from the cluster, if they could not.
