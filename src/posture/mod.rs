@@ -536,11 +536,19 @@ fn evaluate_on(
 ) -> Posture {
     let ctx = context::Context::new(snapshot, options);
     let mut recorder = status::Recorder::default();
-    // Envoy Gateway's conflict pass reads only the snapshot: it is done beside the routes.
-    let (mut edges, conflicts) = edge_eval::route_edges(&ctx, &mut recorder, threads, || {
-        conflicts::Conflicts::new(snapshot)
-    });
-    edges.extend(edge_eval::aux_edges(&ctx, &mut recorder));
+    // Envoy Gateway's conflict pass and the edges of the backends its policies own read only
+    // the snapshot: they are done beside the routes, with room left for those edges after
+    // the routes' (a large vector grown afterwards is copied whole).
+    let aux_bound = edge_eval::aux_edge_bound(&ctx);
+    let (mut edges, (conflicts, aux, aux_record)) =
+        edge_eval::route_edges(&ctx, &mut recorder, threads, aux_bound, || {
+            let mut aux_record = status::Recorder::default();
+            let aux = edge_eval::aux_edges(&ctx, &mut aux_record);
+            (conflicts::Conflicts::new(snapshot), aux, aux_record)
+        });
+    // After the routes' records, as one pass would have recorded them.
+    recorder.merge(aux_record);
+    edges.extend(aux);
     edge_eval::mark_failed_rules(&mut edges);
     cluster::mark_unreadable(snapshot, &mut edges);
     let (policies, raised, tree) =

@@ -76,6 +76,22 @@ pub(crate) fn aux_edges(ctx: &Context, rec: &mut Recorder) -> Vec<Edge> {
     edges
 }
 
+/// At least as many edges as [`aux_edges`] gives: each owner's backendRefs times the
+/// Gateways it applies to.
+pub(crate) fn aux_edge_bound(ctx: &Context) -> usize {
+    ctx.snap
+        .aux_owners
+        .iter()
+        .map(|owner| {
+            let refs: usize = owner.groups.iter().map(|g| g.refs.len()).sum();
+            match refs {
+                0 => 0,
+                _ => refs * aux_gateways(ctx, owner).len(),
+            }
+        })
+        .sum()
+}
+
 fn aux_gateways<'c, 'a>(ctx: &'c Context<'a>, owner: &AuxBackendOwner) -> Vec<&'c GatewayCtx<'a>> {
     let mut out: Vec<&GatewayCtx> = Vec::new();
     let ns = owner.meta.namespace.as_str();

@@ -15,7 +15,7 @@ mod read_ahead;
 mod slots;
 mod texts;
 
-pub(crate) use aux::aux_edges;
+pub(crate) use aux::{aux_edge_bound, aux_edges};
 use outcome::{eg_backend_tls_valid, plaintext_outcome, tls_outcome};
 use slots::EdgeSink;
 use texts::SharedTexts;
@@ -60,18 +60,23 @@ const ROUTES_PER_RUN_AT_MOST: usize = 512;
 /// Large snapshots are split into contiguous runs of routes evaluated on scoped threads; each
 /// run records policy use in its own recorder, merged in route order, so the result is the
 /// same as one sequential pass.
-/// `threads` is an upper bound: small snapshots use fewer.
+/// `threads` is an upper bound: small snapshots use fewer. The vector has room for `room_after`
+/// more edges.
 pub(crate) fn route_edges<B: Send>(
     ctx: &Context,
     rec: &mut Recorder,
     threads: usize,
+    room_after: usize,
     beside: impl FnOnce() -> B + Send,
 ) -> (Vec<Edge>, B) {
     let routes = &ctx.snap.routes;
     let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
     if threads == 1 {
         let aside = beside();
-        return (route_run(ctx, routes, rec, edge_bound(routes)), aside);
+        return (
+            route_run(ctx, routes, rec, edge_bound(routes) + room_after),
+            aside,
+        );
     }
     // Runs of routes, a few per thread, taken in turn by the threads; each run writes its
     // edges where they end up in the result (room for as many as its routes can have), so the
@@ -81,6 +86,7 @@ pub(crate) fn route_edges<B: Send>(
     let bounds: Vec<usize> = runs.iter().map(|(_, run)| edge_bound(run)).collect();
     let (edges, records, aside) = slots::in_place(
         &bounds,
+        room_after,
         threads,
         SharedTexts::default,
         |i, room, shared| {
@@ -134,17 +140,18 @@ fn runs_of(routes: &[Arc<Route>], threads: usize) -> Vec<(usize, &[Arc<Route>])>
 /// Edges of every route as [`route_edges`] gives them, with each route's own record of policy
 /// use and where its edges end: what the incremental evaluation keeps to evaluate one route
 /// again; and what `beside` gives, done as [`route_edges`] does. Large snapshots are evaluated
-/// in runs as [`route_edges`] does.
+/// in runs as [`route_edges`] does. The vector has room for `room_after` more edges.
 pub(crate) fn route_edges_per_route<B: Send>(
     ctx: &Context,
     threads: usize,
+    room_after: usize,
     beside: impl FnOnce() -> B + Send,
 ) -> (Vec<Edge>, Vec<usize>, Vec<Recorder>, B) {
     let routes = &ctx.snap.routes;
     let threads = threads.min(routes.len() / ROUTES_PER_THREAD).max(1);
     if threads == 1 {
         let aside = beside();
-        let mut edges = Vec::with_capacity(edge_bound(routes));
+        let mut edges = Vec::with_capacity(edge_bound(routes) + room_after);
         let (ends, records) = per_route(ctx, 0, routes, &mut edges, &mut SharedTexts::default());
         return (edges, ends, records, aside);
     }
@@ -152,6 +159,7 @@ pub(crate) fn route_edges_per_route<B: Send>(
     let bounds: Vec<usize> = runs.iter().map(|(_, run)| edge_bound(run)).collect();
     let (edges, done, aside) = slots::in_place(
         &bounds,
+        room_after,
         threads,
         SharedTexts::default,
         |i, room, shared| {

@@ -59,18 +59,19 @@ impl Drop for Slots<'_> {
 
 /// One vector of the edges that `fill` writes for each run (run `i` has room for `bounds[i]`
 /// edges), with what `fill` returns for each. The edges are in run order, as if the runs had
-/// been written one after the other. `threads` scoped threads take the runs in turn, each with
-/// its own `state`: a thread that the machine slows down takes fewer runs. One of them does
-/// `beside` first, whose result comes last.
+/// been written one after the other, with room for `room_after` more. `threads` scoped threads
+/// take the runs in turn, each with its own `state`: a thread that the machine slows down takes
+/// fewer runs. One of them does `beside` first, whose result comes last.
 pub(super) fn in_place<S, R: Send, B: Send>(
     bounds: &[usize],
+    room_after: usize,
     threads: usize,
     state: impl Fn() -> S + Sync,
     fill: impl Fn(usize, &mut Slots<'_>, &mut S) -> R + Sync,
     beside: impl FnOnce() -> B + Send,
 ) -> (Vec<Edge>, Vec<R>, B) {
     let total: usize = bounds.iter().sum();
-    let mut edges: Vec<Edge> = Vec::with_capacity(total);
+    let mut edges: Vec<Edge> = Vec::with_capacity(total + room_after);
     let mut rooms = Vec::with_capacity(bounds.len());
     let mut rest = &mut edges.spare_capacity_mut()[..total];
     for &bound in bounds {
@@ -142,13 +143,15 @@ mod tests {
     }
 
     /// Runs that write fewer edges than their room leave no gap, and the order is the runs';
-    /// what is done beside the runs comes back with them.
+    /// what is done beside the runs comes back with them, and the room asked for after them is
+    /// there.
     #[test]
     fn runs_are_put_together_in_order_without_gaps() {
         let bounds = [4, 0, 5, 3];
         let writes = [2usize, 0, 5, 1];
         let (edges, results, aside) = in_place(
             &bounds,
+            3,
             2,
             || (),
             |i, slots, _| {
@@ -164,6 +167,8 @@ mod tests {
         assert!(edges.iter().all(|e| e.mode == Mode::TlsVerified));
         assert_eq!(results, [0, 1, 2, 3]);
         assert_eq!(aside, "beside");
+        // Room for the three edges to come after the runs' (the runs' bounds, 12, plus 3).
+        assert!(edges.capacity() >= 15, "{}", edges.capacity());
     }
 
     /// A run that panics passes the panic on; the edges written so far are dropped once.
@@ -173,6 +178,7 @@ mod tests {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             in_place(
                 &[3, 3, 3],
+                0,
                 2,
                 || (),
                 |i, slots, _| {
@@ -195,6 +201,7 @@ mod tests {
         let outcome = std::panic::catch_unwind(|| {
             in_place(
                 &[1],
+                0,
                 1,
                 || (),
                 |_, slots, _| {

@@ -93,10 +93,16 @@ impl Incremental {
         let cas = PolicyCasCache::new(&snapshot);
         let ctx = Context::with_cas(&snapshot, &options, &cas);
         // Kept from the start: an update passes again only the policies it links to.
-        let (mut edges, route_ends, records, conflicts) =
-            edge_eval::route_edges_per_route(&ctx, threads, || Conflicts::new(&snapshot));
-        let mut aux_record = Recorder::default();
-        edges.extend(edge_eval::aux_edges(&ctx, &mut aux_record));
+        // The conflict pass and the policies' own backends beside the routes, as a full
+        // evaluation does them.
+        let aux_bound = edge_eval::aux_edge_bound(&ctx);
+        let (mut edges, route_ends, records, (conflicts, aux, aux_record)) =
+            edge_eval::route_edges_per_route(&ctx, threads, aux_bound, || {
+                let mut aux_record = Recorder::default();
+                let aux = edge_eval::aux_edges(&ctx, &mut aux_record);
+                (Conflicts::new(&snapshot), aux, aux_record)
+            });
+        edges.extend(aux);
         edge_eval::mark_failed_rules(&mut edges);
         cluster::mark_unreadable(&snapshot, &mut edges);
         let mut recorder = Recorder::default();
