@@ -197,11 +197,13 @@ async fn evaluate_changes(
             (Work::Changed(changes), Some(engine)) => (engine, changes),
             (Work::Changed(_), None) => return (None, None),
         };
-        for c in changes {
-            if let Err(object) = engine.replace(c.object, c.origin, c.raw, now) {
-                tracing::warn!(object = %object.key(), "change not taken in place");
-                return (None, None);
-            }
+        let changes = changes
+            .into_iter()
+            .map(|c| (c.object, c.origin, c.raw))
+            .collect();
+        if let Err(object) = engine.replace_all(changes, now) {
+            tracing::warn!(object = %object.key(), "change not taken in place");
+            return (None, None);
         }
         // Read last: a query changed while the posture was computed is the one used.
         let query = query.borrow().clone();

@@ -30,6 +30,18 @@ pub struct Incremental {
     cas: PolicyCasCache,
 }
 
+/// An update that would evaluate again more than this share of the routes (one in eight)
+/// evaluates the whole snapshot instead: a policy on a Service that thousands of routes use
+/// cost several full evaluations through the routes one by one.
+const EVALUATE_ALL_SHARE: usize = 8;
+
+/// Below this many routes an update evaluates again what it touches, however many.
+const EVALUATE_ALL_ROUTES_AT_LEAST: usize = 256;
+
+/// More changes than this at once are put in place together and the whole snapshot is
+/// evaluated once (see [`Incremental::replace_all`]).
+pub const EVALUATE_ALL_CHANGES: usize = 32;
+
 /// What an update evaluated again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
@@ -37,6 +49,8 @@ pub struct Applied {
     pub routes: usize,
     /// Policies whose reports were computed again.
     pub policies: usize,
+    /// The whole snapshot was evaluated again (it cost less than the routes one by one).
+    pub in_full: bool,
 }
 
 /// One route's edges replaced by an update.
@@ -205,11 +219,79 @@ impl Incremental {
         if !self.snapshot.aux_owners.is_empty() {
             routes.insert(AUX);
         }
-        let applied = self.evaluate_again(routes, policies, now);
+        let all = self.snapshot.routes.len();
+        let applied = if routes.len() > (all / EVALUATE_ALL_SHARE).max(EVALUATE_ALL_ROUTES_AT_LEAST)
+        {
+            self.evaluate_all(now)
+        } else {
+            self.evaluate_again(routes, policies, now)
+        };
         // The old object lives until here, so no new policy took its address (its id) while
         // records of it were still kept.
         drop(replaced);
         Ok(applied)
+    }
+
+    /// Puts `changes` in place one after the other and evaluates again what each touches, as
+    /// [`Incremental::replace`] does; more than [`EVALUATE_ALL_CHANGES`] of them (a burst, such
+    /// as a GitOps sync or a controller writing every status after a restart) are all put in
+    /// place first and the whole snapshot is evaluated once, which then costs less. What cannot
+    /// be put in place is given back, with the changes before it applied and evaluated.
+    pub fn replace_all(
+        &mut self,
+        changes: Vec<(Object, Origin, Option<Arc<str>>)>,
+        now: jiff::Timestamp,
+    ) -> Result<Applied, Object> {
+        if changes.len() <= EVALUATE_ALL_CHANGES {
+            let mut applied = Applied {
+                routes: 0,
+                policies: 0,
+                in_full: false,
+            };
+            for (object, origin, raw) in changes {
+                let one = self.replace(object, origin, raw, now)?;
+                applied.routes += one.routes;
+                applied.policies += one.policies;
+                applied.in_full |= one.in_full;
+            }
+            return Ok(applied);
+        }
+        // The old objects live until the evaluation is done (see `replace`).
+        let mut replaced = Vec::with_capacity(changes.len());
+        for (object, origin, raw) in changes {
+            match self.snapshot.replace(object, origin, raw) {
+                Ok(old) => replaced.push(old),
+                Err(object) => {
+                    self.evaluate_all(now);
+                    return Err(object);
+                }
+            }
+        }
+        let applied = self.evaluate_all(now);
+        drop(replaced);
+        Ok(applied)
+    }
+
+    /// Evaluates the whole snapshot again, as [`Incremental::new`] does, what was kept from the
+    /// evaluation before freed first (both at once would double the peak).
+    fn evaluate_all(&mut self, now: jiff::Timestamp) -> Applied {
+        let posture = &mut self.posture;
+        (
+            posture.edges,
+            posture.policies,
+            posture.findings,
+            posture.tree,
+        ) = Default::default();
+        self.book = Book::default();
+        self.cas = PolicyCasCache::default();
+        let snapshot = std::mem::take(&mut self.snapshot);
+        let options = self.options.clone();
+        *self = Incremental::new(snapshot, now, options);
+        Applied {
+            routes: self.snapshot.routes.len() + usize::from(!self.snapshot.aux_owners.is_empty()),
+            policies: self.snapshot.policies.len(),
+            in_full: true,
+        }
     }
 
     /// Evaluates the edges of `routes` again, then the reports of `policies` and of every
@@ -442,6 +524,7 @@ impl Incremental {
         Applied {
             routes: routes.len(),
             policies: policies.len(),
+            in_full: false,
         }
     }
 }

@@ -525,3 +525,123 @@ fn findings_say_where_a_changed_object_was_read_from() {
         "{policy_lines:?}"
     );
 }
+
+/// `n` routes r0… on Gateway a, all to Service x, with policy `p` on x.
+fn one_service_under_many_routes(n: usize) -> Vec<Value> {
+    let mut objects = gateways_and_services(&["x", "y"]);
+    objects.push(policy(
+        json!({"wellKnownCACertificates": "System", "hostname": "x.example.com"}),
+    ));
+    objects.extend((0..n).map(|i| route(&format!("r{i:04}"), "a", "x")));
+    objects
+}
+
+/// A policy on a Service that more routes use than an update evaluates one by one: the whole
+/// snapshot is evaluated again, and the posture is the one a full evaluation gives.
+#[test]
+fn a_policy_under_many_routes_is_evaluated_in_full() {
+    let routes = super::EVALUATE_ALL_ROUTES_AT_LEAST + 44;
+    let mut objects = one_service_under_many_routes(routes);
+    let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
+    let tls = |p: &Posture| {
+        p.edges
+            .iter()
+            .filter(|e| e.mode == crate::posture::Mode::TlsVerified)
+            .count()
+    };
+    assert_eq!(tls(engine.posture()), routes);
+    let at = objects
+        .iter()
+        .position(|o| o["kind"] == "BackendTLSPolicy")
+        .unwrap();
+    // The policy now names Service y: no edge is verified any more.
+    let mut moved = objects[at].clone();
+    moved["spec"]["targetRefs"][0]["name"] = json!("y");
+    let (object, raw) = Decoded::new(moved.clone(), Origin::default())
+        .only_object()
+        .unwrap();
+    let applied = engine
+        .replace(object, Origin::default(), raw, now(1))
+        .unwrap();
+    assert!(applied.in_full, "{applied:?}");
+    assert_eq!(applied.routes, routes, "every route evaluated again");
+    objects[at] = moved;
+    let full = crate::posture::evaluate(&snapshot_of(&objects), now(1), &Options::default());
+    assert_eq!(tls(engine.posture()), 0);
+    assert_eq!(
+        serde_json::to_value(engine.posture()).unwrap(),
+        serde_json::to_value(&full).unwrap()
+    );
+}
+
+/// A burst of changes is put in place together and evaluated once (more than
+/// `EVALUATE_ALL_CHANGES`), or one by one (fewer): both give the posture of a full evaluation.
+/// A change that cannot be put in place is given back, and the engine still holds a posture
+/// that matches its snapshot.
+#[test]
+fn a_burst_of_changes_gives_what_a_full_evaluation_gives() {
+    let routes = 40;
+    for burst in [5, super::EVALUATE_ALL_CHANGES + 1] {
+        let mut objects = one_service_under_many_routes(routes);
+        let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
+        let first_route = objects.len() - routes;
+        let changes = (0..burst)
+            .map(|k| {
+                let i = first_route + k;
+                // Route k now goes to Service y, which no policy covers.
+                objects[i]["spec"]["rules"][0]["backendRefs"][0]["name"] = json!("y");
+                let (object, raw) = Decoded::new(objects[i].clone(), Origin::default())
+                    .only_object()
+                    .unwrap();
+                (object, Origin::default(), raw)
+            })
+            .collect();
+        let applied = engine.replace_all(changes, now(1)).unwrap();
+        assert!(applied.routes >= burst, "{burst}: {applied:?}");
+        assert_eq!(applied.in_full, burst > super::EVALUATE_ALL_CHANGES);
+        let full = crate::posture::evaluate(&snapshot_of(&objects), now(1), &Options::default());
+        assert_eq!(
+            serde_json::to_value(engine.posture()).unwrap(),
+            serde_json::to_value(&full).unwrap(),
+            "burst of {burst}"
+        );
+        let plain = engine
+            .posture()
+            .edges
+            .iter()
+            .filter(|e| e.mode == crate::posture::Mode::PlaintextToTlsPort)
+            .count();
+        assert_eq!(plain, burst);
+    }
+    // A new route among a burst: the ones before it are applied, and it is given back.
+    let mut objects = one_service_under_many_routes(routes);
+    let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
+    let first_route = objects.len() - routes;
+    let mut changes: Vec<_> = (0..super::EVALUATE_ALL_CHANGES + 1)
+        .map(|k| {
+            let i = first_route + k;
+            objects[i]["spec"]["rules"][0]["backendRefs"][0]["name"] = json!("y");
+            let (object, raw) = Decoded::new(objects[i].clone(), Origin::default())
+                .only_object()
+                .unwrap();
+            (object, Origin::default(), raw)
+        })
+        .collect();
+    let (object, raw) = Decoded::new(route("new", "a", "x"), Origin::default())
+        .only_object()
+        .unwrap();
+    changes.insert(10, (object, Origin::default(), raw));
+    let given_back = engine.replace_all(changes, now(1)).unwrap_err();
+    assert!(given_back.key().contains("new"), "{}", given_back.key());
+    // The ten changes before it are in place and evaluated.
+    for (k, o) in objects[first_route + 10..].iter_mut().enumerate() {
+        if k < super::EVALUATE_ALL_CHANGES + 1 - 10 {
+            o["spec"]["rules"][0]["backendRefs"][0]["name"] = json!("x");
+        }
+    }
+    let full = crate::posture::evaluate(&snapshot_of(&objects), now(1), &Options::default());
+    assert_eq!(
+        serde_json::to_value(engine.posture()).unwrap(),
+        serde_json::to_value(&full).unwrap()
+    );
+}
