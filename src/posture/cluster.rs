@@ -108,13 +108,18 @@ pub(crate) fn findings(
             edge: None,
         });
     };
+    // A cluster where a kind cannot be read in each of hundreds of namespaces has as many
+    // entries, mostly with one of a few texts: the edges are counted once per text, and only
+    // the unknown ones are read.
+    let unknown: Vec<&Edge> = edges.iter().filter(|e| e.mode == Mode::Unknown).collect();
+    let mut affected_by: std::collections::HashMap<&str, usize> = Default::default();
     for (kind, why) in &cluster.unreadable {
-        let affected = edges
-            .iter()
-            .filter(|e| {
-                e.mode == Mode::Unknown && e.reasons.iter().any(|r| r.contains(why.as_str()))
-            })
-            .count();
+        let affected = *affected_by.entry(why.as_str()).or_insert_with(|| {
+            unknown
+                .iter()
+                .filter(|e| e.reasons.iter().any(|r| r.contains(why.as_str())))
+                .count()
+        });
         push(
             "cluster-unreadable",
             kind.clone(),
@@ -154,4 +159,61 @@ pub(crate) fn findings(
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::snapshot::{ClusterInfo, SnapshotBuilder};
+    use serde_json::json;
+
+    /// Services cannot be read in any of hundreds of namespaces: each namespace is reported
+    /// once, with the edges that show unknown because of it (counted once per reason text).
+    #[test]
+    fn unreadable_namespaces_each_count_the_edges_they_hide() {
+        let mut b = SnapshotBuilder::new();
+        let class = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+            "metadata": {"name": "eg"}, "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}});
+        let gateway = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "gw", "namespace": "infra"},
+            "spec": {"gatewayClassName": "eg", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80,
+                "allowedRoutes": {"namespaces": {"from": "All"}}}]}});
+        let route = |name: &str| {
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": name, "namespace": "ns-0"},
+                "spec": {"parentRefs": [{"name": "gw", "namespace": "infra"}],
+                    "rules": [{"backendRefs": [{"name": "hidden", "port": 443}]}]}})
+        };
+        for o in [class, gateway, route("a"), route("b")] {
+            crate::source::decode::add_value(&mut b, o, Default::default());
+        }
+        let why = "403 Forbidden: cannot list services";
+        let namespaces = 300;
+        b.cluster(ClusterInfo {
+            unreadable: (0..namespaces)
+                .map(|i| (format!("Service/ns-{i}"), why.to_string()))
+                .collect(),
+            ..Default::default()
+        });
+        let snap = b.build(Default::default());
+        let now = "2026-11-22T00:00:00Z".parse().unwrap();
+        let p = crate::posture::evaluate(&snap, now, &Default::default());
+        assert!(
+            p.edges
+                .iter()
+                .all(|e| e.mode == crate::posture::Mode::Unknown)
+        );
+        let unreadable: Vec<&str> = p
+            .findings
+            .iter()
+            .filter(|f| f.id == "cluster-unreadable")
+            .map(|f| &*f.message)
+            .collect();
+        assert_eq!(unreadable.len(), namespaces);
+        let expected = format!("could not be read: {why}; 2 edge(s) show unknown");
+        assert!(
+            unreadable.iter().all(|m| m.ends_with(&expected)),
+            "{:?}",
+            unreadable.first()
+        );
+    }
 }
