@@ -59,6 +59,16 @@ fn l_app(view: &str) -> App {
             app.update(Msg::Key(KeyEvent::from(k)));
         }
     }
+    if view == "findings filtered" {
+        // The Findings view with a filter that matches about a third of L's 32,000 findings.
+        for c in ":findings\r/plaintext-to\r".chars() {
+            let code = match c {
+                '\r' => KeyCode::Enter,
+                c => KeyCode::Char(c),
+            };
+            app.update(Msg::Key(KeyEvent::from(code)));
+        }
+    }
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
     terminal.draw(|f| lastmile::tui::ui::draw(f, &app)).unwrap();
     app
@@ -118,8 +128,9 @@ fn probe_result_l(bencher: divan::Bencher) {
         });
 }
 
-/// One frame of the Backends or Tree view at L (200×60), as drawn on every tick.
-#[divan::bench(args = ["backends", "tree"], sample_count = 20)]
+/// One frame of the Backends or Tree view, or of the Findings view with a filter, at L
+/// (200×60), as drawn on every tick.
+#[divan::bench(args = ["backends", "tree", "findings filtered"], sample_count = 20)]
 fn render_frame_l(bencher: divan::Bencher, view: &str) {
     let app = l_app(view);
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();

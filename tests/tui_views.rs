@@ -385,3 +385,51 @@ fn small_terminal_still_shows_modes() {
     assert!(s.contains("✘ plaintext-to-tls-port"), "{s}");
     insta::assert_snapshot!("backends_80x24", t.backend());
 }
+
+/// The findings and policies in scope are kept between frames: they follow the filter, the
+/// namespace and every new posture (a list kept from the posture before would point past the
+/// new one's findings).
+#[test]
+fn findings_and_policies_in_scope_follow_filter_namespace_and_posture() {
+    let mut app = app();
+    keys(&mut app, ":findings");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.breadcrumbs(), "Findings");
+    let all = app.posture.findings.len();
+    assert!(all > 3);
+    assert_eq!(app.finding_indices().len(), all);
+    assert_eq!(app.policy_indices().len(), app.posture.policies.len());
+    keys(&mut app, "/plaintext");
+    key(&mut app, KeyCode::Enter);
+    let plaintext = app
+        .posture
+        .findings
+        .iter()
+        .filter(|f| {
+            format!("{} {} {} {}", f.severity, f.id, f.subject, f.message)
+                .to_lowercase()
+                .contains("plaintext")
+        })
+        .count();
+    assert!(plaintext > 0 && plaintext < all);
+    assert_eq!(app.finding_indices().len(), plaintext);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.finding_indices().len(), all);
+    keys(&mut app, ":ns payments");
+    key(&mut app, KeyCode::Enter);
+    let in_payments = app.finding_indices().len();
+    assert!(
+        in_payments > 0 && in_payments < all,
+        "{in_payments} of {all}"
+    );
+    keys(&mut app, ":ns all");
+    key(&mut app, KeyCode::Enter);
+    // A new posture with nothing in it: no finding, no policy in scope.
+    app.update(Msg::Snapshot(Box::new(
+        SnapshotBuilder::new().build(SourceInfo::default()),
+    )));
+    assert_eq!(app.finding_indices().len(), app.posture.findings.len());
+    assert!(app.policy_indices().is_empty());
+    let t = render(&app);
+    assert!(text(t.backend().buffer()).contains("Findings"));
+}

@@ -193,6 +193,20 @@ pub struct App {
     pub link: Option<crate::source::cluster::LinkState>,
     /// The Backends query in force, published for sources that evaluate off the UI task.
     query_tx: tokio::sync::watch::Sender<RowQuery>,
+    /// Counts the changes of `posture` (see [`Scoped`]).
+    posture_version: u64,
+    scoped: std::cell::RefCell<Scoped>,
+}
+
+/// The policies and findings in scope (namespace and filter) as indices into the posture's
+/// lists, with what they were computed for: filtering tens of thousands of findings takes
+/// milliseconds, which every frame and every key press of those views paid.
+#[derive(Default)]
+struct Scoped {
+    /// The posture version, namespace and filter text the lists are for.
+    of: Option<(u64, Option<String>, String)>,
+    policies: Arc<[usize]>,
+    findings: Arc<[usize]>,
 }
 
 /// Where a probe of one edge stands.
@@ -262,6 +276,8 @@ impl App {
             port_forward: None,
             link: None,
             query_tx: tokio::sync::watch::Sender::new(RowQuery::default()),
+            posture_version: 0,
+            scoped: Default::default(),
         };
         app.rebuild();
         app
@@ -394,7 +410,45 @@ impl App {
     }
 
     /// Policies in scope (namespace and filter), as indices into `posture.policies`.
-    pub fn policy_indices(&self) -> Vec<usize> {
+    pub fn policy_indices(&self) -> Arc<[usize]> {
+        self.scoped().policies.clone()
+    }
+
+    /// Findings in scope, severity-ordered, as indices into `posture.findings`.
+    pub fn finding_indices(&self) -> Arc<[usize]> {
+        self.scoped().findings.clone()
+    }
+
+    /// The lists in scope, computed again when the posture, namespace or filter changed.
+    fn scoped(&self) -> std::cell::Ref<'_, Scoped> {
+        let fresh = matches!(
+            &self.scoped.borrow().of,
+            Some((version, ns, filter)) if *version == self.posture_version
+                && *ns == self.namespace
+                && *filter == self.filter_text
+        );
+        if !fresh {
+            let policies = self.policies_in_scope().into();
+            let findings = self.findings_in_scope().into();
+            *self.scoped.borrow_mut() = Scoped {
+                of: Some((
+                    self.posture_version,
+                    self.namespace.clone(),
+                    self.filter_text.clone(),
+                )),
+                policies,
+                findings,
+            };
+        }
+        self.scoped.borrow()
+    }
+
+    /// The posture was replaced or changed (the lists in scope are computed again).
+    fn posture_changed(&mut self) {
+        self.posture_version += 1;
+    }
+
+    fn policies_in_scope(&self) -> Vec<usize> {
         (0..self.posture.policies.len())
             .filter(|&i| {
                 let p = &self.posture.policies[i];
@@ -411,8 +465,7 @@ impl App {
             .collect()
     }
 
-    /// Findings in scope, severity-ordered, as indices into `posture.findings`.
-    pub fn finding_indices(&self) -> Vec<usize> {
+    fn findings_in_scope(&self) -> Vec<usize> {
         (0..self.posture.findings.len())
             .filter(|&i| {
                 let f = &self.posture.findings[i];
@@ -497,6 +550,7 @@ impl App {
         // The selection is remembered before the rows refer to the new posture's edges.
         let keep = self.selected_edge_id();
         let old_posture = std::mem::replace(&mut self.posture, p);
+        self.posture_changed();
         let old_snapshot = std::mem::replace(&mut self.snapshot, Arc::new(s));
         retire(old_posture, old_snapshot, std::mem::take(&mut self.rows));
         self.attach_probes();
@@ -744,6 +798,7 @@ impl App {
     /// Forgets the current cluster's data (before another context is read).
     fn clear_source(&mut self) {
         self.posture = posture::evaluate(&Snapshot::default(), self.now, &self.options);
+        self.posture_changed();
         self.snapshot = Arc::new(Snapshot::default());
         self.probes.clear();
         self.probe_batch = 0;
@@ -757,6 +812,7 @@ impl App {
     pub fn set_options(&mut self, options: Options) {
         self.options = options;
         self.posture = posture::evaluate(&self.snapshot, self.now, &self.options);
+        self.posture_changed();
         self.attach_probes();
         self.rebuild();
     }
@@ -820,6 +876,7 @@ impl App {
             }
         }
         self.posture.add_probes(by_index, self.now);
+        self.posture_changed();
     }
 
     /// Attaches the finished probe of edge `id` to the current posture; returns the positions
@@ -836,6 +893,7 @@ impl App {
             .collect();
         let by_index = at.iter().map(|&i| (i, (**report).clone())).collect();
         self.posture.add_probes(by_index, self.now);
+        self.posture_changed();
         at
     }
 
