@@ -193,9 +193,21 @@ pub struct App {
     pub link: Option<crate::source::cluster::LinkState>,
     /// The Backends query in force, published for sources that evaluate off the UI task.
     query_tx: tokio::sync::watch::Sender<RowQuery>,
-    /// Counts the changes of `posture` (see [`Scoped`]).
+    /// Counts the changes of `posture`, probe results included (see [`Scoped`]).
     posture_version: u64,
+    /// Counts the replacements of `posture` (new edges), which probe results do not change.
+    edges_version: u64,
     scoped: std::cell::RefCell<Scoped>,
+    /// The positions of the posture's edges by a hash of `(gateway, edge key)`, for the edges
+    /// version it was built for: a probe started or finished finds its edges without going
+    /// through all of them (a sweep of every edge at L went through 30,000 edges per probe).
+    edges_by_id: std::cell::RefCell<(u64, foldhash::HashMap<u64, Vec<usize>>)>,
+}
+
+/// The hash [`App::edges_by_id`] is keyed by.
+fn edge_id_hash(gateway: &str, key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one((gateway, key))
 }
 
 /// The policies and findings in scope (namespace and filter) as indices into the posture's
@@ -277,7 +289,9 @@ impl App {
             link: None,
             query_tx: tokio::sync::watch::Sender::new(RowQuery::default()),
             posture_version: 0,
+            edges_version: 0,
             scoped: Default::default(),
+            edges_by_id: std::cell::RefCell::new((u64::MAX, Default::default())),
         };
         app.rebuild();
         app
@@ -443,9 +457,39 @@ impl App {
         self.scoped.borrow()
     }
 
-    /// The posture was replaced or changed (the lists in scope are computed again).
+    /// The positions of the edges whose `(gateway, edge key)` is `id`, in order.
+    fn edges_with_id(&self, id: &(String, String)) -> Vec<usize> {
+        if self.edges_by_id.borrow().0 != self.edges_version {
+            let mut by_id: foldhash::HashMap<u64, Vec<usize>> = Default::default();
+            for (i, e) in self.posture.edges.iter().enumerate() {
+                by_id
+                    .entry(edge_id_hash(&e.gateway, &e.key))
+                    .or_default()
+                    .push(i);
+            }
+            *self.edges_by_id.borrow_mut() = (self.edges_version, by_id);
+        }
+        let edges = &self.posture.edges;
+        self.edges_by_id
+            .borrow()
+            .1
+            .get(&edge_id_hash(&id.0, &id.1))
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .copied()
+            .filter(|&i| *edges[i].gateway == *id.0 && *edges[i].key == *id.1)
+            .collect()
+    }
+
+    /// The posture's findings changed (probe results): the lists in scope are computed again.
     fn posture_changed(&mut self) {
         self.posture_version += 1;
+    }
+
+    /// A new posture, with other edges: what is kept of the one before is computed again.
+    fn posture_replaced(&mut self) {
+        self.posture_changed();
+        self.edges_version += 1;
     }
 
     fn policies_in_scope(&self) -> Vec<usize> {
@@ -550,7 +594,7 @@ impl App {
         // The selection is remembered before the rows refer to the new posture's edges.
         let keep = self.selected_edge_id();
         let old_posture = std::mem::replace(&mut self.posture, p);
-        self.posture_changed();
+        self.posture_replaced();
         let old_snapshot = std::mem::replace(&mut self.snapshot, Arc::new(s));
         retire(old_posture, old_snapshot, std::mem::take(&mut self.rows));
         self.attach_probes();
@@ -798,7 +842,7 @@ impl App {
     /// Forgets the current cluster's data (before another context is read).
     fn clear_source(&mut self) {
         self.posture = posture::evaluate(&Snapshot::default(), self.now, &self.options);
-        self.posture_changed();
+        self.posture_replaced();
         self.snapshot = Arc::new(Snapshot::default());
         self.probes.clear();
         self.probe_batch = 0;
@@ -812,7 +856,7 @@ impl App {
     pub fn set_options(&mut self, options: Options) {
         self.options = options;
         self.posture = posture::evaluate(&self.snapshot, self.now, &self.options);
-        self.posture_changed();
+        self.posture_replaced();
         self.attach_probes();
         self.rebuild();
     }
@@ -821,14 +865,10 @@ impl App {
     fn start_probes(&mut self, ids: &[(String, String)]) -> Vec<Effect> {
         let mut requests = Vec::new();
         for id in ids {
-            let Some(e) = self
-                .posture
-                .edges
-                .iter()
-                .find(|e| *e.gateway == *id.0 && *e.key == *id.1)
-            else {
+            let Some(&at) = self.edges_with_id(id).first() else {
                 continue;
             };
+            let e = &self.posture.edges[at];
             match crate::probe::target::for_edge(
                 &self.snapshot,
                 e,
@@ -885,12 +925,7 @@ impl App {
         let Some(ProbeState::Done(report)) = self.probes.get(id) else {
             return vec![];
         };
-        let at: Vec<usize> = (0..self.posture.edges.len())
-            .filter(|&i| {
-                let e = &self.posture.edges[i];
-                *e.gateway == *id.0 && *e.key == *id.1
-            })
-            .collect();
+        let at = self.edges_with_id(id);
         let by_index = at.iter().map(|&i| (i, (**report).clone())).collect();
         self.posture.add_probes(by_index, self.now);
         self.posture_changed();
