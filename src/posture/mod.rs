@@ -46,6 +46,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode, in the order declared (which [`Posture::mode_counts`] relies on).
     pub const ALL: [Mode; 9] = [
         Mode::TlsVerified,
         Mode::TlsUnverified,
@@ -380,12 +381,14 @@ impl Posture {
         self.probes.extend(probes);
     }
 
-    /// Number of edges per mode, in [`Mode::ALL`] order.
+    /// Number of edges per mode, in [`Mode::ALL`] order (one pass over the edges).
     pub fn mode_counts(&self) -> Vec<(Mode, usize)> {
-        Mode::ALL
-            .iter()
-            .map(|m| (*m, self.edges.iter().filter(|e| e.mode == *m).count()))
-            .collect()
+        let mut counts = [0usize; Mode::ALL.len()];
+        for e in &self.edges {
+            // `Mode::ALL` lists the modes in their declared order.
+            counts[e.mode as usize] += 1;
+        }
+        Mode::ALL.into_iter().zip(counts).collect()
     }
 }
 
@@ -708,6 +711,22 @@ fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
 mod tests {
     use super::*;
     use crate::snapshot::SnapshotBuilder;
+
+    /// The count per mode is the number of edges in each, in `Mode::ALL` order (which is the
+    /// declared order the count is kept by).
+    #[test]
+    fn mode_counts_count_each_mode() {
+        let snap = crate::source::demo::snapshot();
+        let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap();
+        let p = evaluate(&snap, now, &Options::default());
+        let counts = p.mode_counts();
+        assert_eq!(counts.len(), Mode::ALL.len());
+        for (i, (m, n)) in counts.iter().enumerate() {
+            assert_eq!(*m, Mode::ALL[i]);
+            assert_eq!(*n, p.edges.iter().filter(|e| e.mode == *m).count(), "{m:?}");
+        }
+        assert!(counts.iter().filter(|(_, n)| *n > 0).count() >= 3);
+    }
 
     /// `lastmile check` evaluates without the tree; everything else is the same, and a source
     /// read without the objects' text gives the same posture.

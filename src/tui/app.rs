@@ -202,7 +202,13 @@ pub struct App {
     /// version it was built for: a probe started or finished finds its edges without going
     /// through all of them (a sweep of every edge at L went through 30,000 edges per probe).
     edges_by_id: std::cell::RefCell<(u64, foldhash::HashMap<u64, Vec<usize>>)>,
+    /// The header's count of edges per mode, for the edges version it was counted for (a pass
+    /// over every edge on every frame otherwise).
+    modes: std::cell::RefCell<(u64, ModeCounts)>,
 }
+
+/// The number of edges in each mode, in `Mode::ALL` order.
+pub type ModeCounts = Arc<[(posture::Mode, usize)]>;
 
 /// The hash [`App::edges_by_id`] is keyed by.
 fn edge_id_hash(gateway: &str, key: &str) -> u64 {
@@ -292,6 +298,7 @@ impl App {
             edges_version: 0,
             scoped: Default::default(),
             edges_by_id: std::cell::RefCell::new((u64::MAX, Default::default())),
+            modes: std::cell::RefCell::new((u64::MAX, Arc::new([]))),
         };
         app.rebuild();
         app
@@ -455,6 +462,14 @@ impl App {
             };
         }
         self.scoped.borrow()
+    }
+
+    /// The number of edges in each mode ([`Posture::mode_counts`]), counted once per posture.
+    pub fn mode_counts(&self) -> ModeCounts {
+        if self.modes.borrow().0 != self.edges_version {
+            *self.modes.borrow_mut() = (self.edges_version, self.posture.mode_counts().into());
+        }
+        self.modes.borrow().1.clone()
     }
 
     /// The positions of the edges whose `(gateway, edge key)` is `id`, in order.

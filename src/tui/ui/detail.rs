@@ -376,7 +376,7 @@ fn object_lines(app: &App, o: &str) -> Vec<Line<'static>> {
             *e.route == *o
                 || e.backend.starts_with(o)
                 || e.policy.as_deref() == Some(name_part)
-                || format!("Gateway/{}", e.gateway) == o
+                || o.strip_prefix("Gateway/") == Some(&*e.gateway)
         })
         .collect();
     if !edges.is_empty() {

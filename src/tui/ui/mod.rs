@@ -124,7 +124,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         Span::styled("│", t.dim()),
         Span::raw(" "),
     ];
-    for (m, n) in app.posture.mode_counts() {
+    for &(m, n) in app.mode_counts().iter() {
         if n > 0 {
             spans.push(Span::styled(format!("{}{n} ", m.symbol()), t.mode(m)));
         }
