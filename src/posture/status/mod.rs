@@ -84,19 +84,51 @@ pub(crate) fn pid(p: &BackendTlsPolicy) -> usize {
     std::ptr::from_ref(p) as usize
 }
 
-/// Merges `conditions` into `list`'s entry for (`ancestor_ref`, `controller`): the first
-/// conditions stay unless later ones report an error (an error seen through any edge wins over
-/// success). Gives the conditions back when the list has no such entry.
+/// A policy's list of computed ancestors longer than this is also indexed (see
+/// [`Recorder::long`]): a Service shared through thousands of Gateways would otherwise have
+/// every edge go through them all.
+const INDEX_ANCESTORS_ABOVE: usize = 8;
+
+/// Positions in a policy's list of computed ancestors by [`ancestor_key`].
+type AncestorIndex = HashMap<u64, Vec<u32>>;
+
+fn ancestor_key(ancestor_ref: &ParentRef, controller: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one((ancestor_ref, controller))
+}
+
+/// The position in `list` of the entry for (`ancestor_ref`, `controller`), through `index`
+/// when the list has one.
+fn position_of(
+    list: &[ComputedAncestor],
+    index: Option<&AncestorIndex>,
+    ancestor_ref: &ParentRef,
+    controller: &str,
+) -> Option<usize> {
+    let same =
+        |a: &ComputedAncestor| *a.ancestor_ref == *ancestor_ref && &*a.controller == controller;
+    match index {
+        Some(index) => index
+            .get(&ancestor_key(ancestor_ref, controller))?
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| same(&list[i])),
+        None => list.iter().position(same),
+    }
+}
+
+/// Merges `conditions` into `list`'s entry for (`ancestor_ref`, `controller`) (found through
+/// `index` when the list has one): the first conditions stay unless later ones report an error
+/// (an error seen through any edge wins over success). Gives the conditions back when the list
+/// has no such entry.
 fn merge_into(
     list: &mut [ComputedAncestor],
+    index: Option<&AncestorIndex>,
     ancestor_ref: &ParentRef,
     controller: &str,
     conditions: Vec<ConditionView>,
 ) -> Option<Vec<ConditionView>> {
-    match list
-        .iter_mut()
-        .find(|a| *a.ancestor_ref == *ancestor_ref && &*a.controller == controller)
-    {
+    match position_of(list, index, ancestor_ref, controller).map(|i| &mut list[i]) {
         Some(a) => {
             if conditions.iter().any(|c| &*c.status == "False") {
                 a.conditions = conditions;
@@ -112,6 +144,8 @@ fn merge_into(
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Recorder {
     ancestors: HashMap<usize, Vec<ComputedAncestor>>,
+    /// The index of each list in `ancestors` longer than [`INDEX_ANCESTORS_ABOVE`].
+    long: HashMap<usize, AncestorIndex>,
     uses: HashMap<(usize, usize), usize>,
     /// Positions of the routes with a Gateway parentRef whose Gateway is missing, in route
     /// order (the only routes with findings of their own: the findings need not look at the
@@ -145,22 +179,27 @@ impl Recorder {
         conditions: Vec<ConditionView>,
     ) {
         self.count_use(p, target);
-        let list = self.ancestors.entry(pid(p)).or_default();
-        if let Some(conditions) = merge_into(list, ancestor_ref, controller, conditions) {
+        let policy = pid(p);
+        let list = self.ancestors.entry(policy).or_default();
+        let index = self.long.get(&policy);
+        if let Some(conditions) = merge_into(list, index, ancestor_ref, controller, conditions) {
             list.push(ComputedAncestor {
                 ancestor_ref: ancestor_ref.clone(),
                 controller: controller.clone(),
                 semantics,
                 conditions,
             });
+            self.pushed(policy);
         }
     }
 
     fn merge_ancestor(&mut self, policy: usize, mut computed: ComputedAncestor) {
         let list = self.ancestors.entry(policy).or_default();
         let conditions = std::mem::take(&mut computed.conditions);
+        let index = self.long.get(&policy);
         if let Some(conditions) = merge_into(
             list,
+            index,
             &computed.ancestor_ref,
             &computed.controller,
             conditions,
@@ -169,6 +208,34 @@ impl Recorder {
                 conditions,
                 ..computed
             });
+            self.pushed(policy);
+        }
+    }
+
+    /// An entry was added at the end of `policy`'s list: it is indexed once the list is long
+    /// (the whole list the first time).
+    fn pushed(&mut self, policy: usize) {
+        let list = &self.ancestors[&policy];
+        if list.len() <= INDEX_ANCESTORS_ABOVE {
+            return;
+        }
+        let key = |a: &ComputedAncestor| ancestor_key(&a.ancestor_ref, &a.controller);
+        match self.long.entry(policy) {
+            Entry::Occupied(mut index) => {
+                let last = list.len() - 1;
+                index
+                    .get_mut()
+                    .entry(key(&list[last]))
+                    .or_default()
+                    .push(last as u32);
+            }
+            Entry::Vacant(slot) => {
+                let mut index = AncestorIndex::default();
+                for (i, a) in list.iter().enumerate() {
+                    index.entry(key(a)).or_default().push(i as u32);
+                }
+                slot.insert(index);
+            }
         }
     }
 
@@ -181,12 +248,17 @@ impl Recorder {
             *self.uses.entry(key).or_default() += n;
         }
         self.ancestors.reserve(later.ancestors.len());
+        let mut later_long = later.long;
         for (policy, list) in later.ancestors {
             match self.ancestors.entry(policy) {
                 // Most policies are used by the routes of one run only: their list is taken
-                // over whole (it was merged as it was recorded, so it holds each ancestor once).
+                // over whole (it was merged as it was recorded, so it holds each ancestor once),
+                // with its index when it has one.
                 Entry::Vacant(slot) => {
                     slot.insert(list);
+                    if let Some(index) = later_long.remove(&policy) {
+                        self.long.insert(policy, index);
+                    }
                 }
                 Entry::Occupied(_) => {
                     for computed in list {
@@ -198,9 +270,9 @@ impl Recorder {
     }
 
     pub fn has(&self, p: &BackendTlsPolicy, ancestor_ref: &ParentRef, controller: &str) -> bool {
-        self.ancestors.get(&pid(p)).is_some_and(|l| {
-            l.iter()
-                .any(|a| *a.ancestor_ref == *ancestor_ref && &*a.controller == controller)
+        let policy = pid(p);
+        self.ancestors.get(&policy).is_some_and(|l| {
+            position_of(l, self.long.get(&policy), ancestor_ref, controller).is_some()
         })
     }
 
@@ -370,6 +442,7 @@ pub(crate) fn policy_reports_then<S: Send>(
         mut ancestors,
         uses,
         missing_gateway: _,
+        long: _,
     } = rec;
     for (loser, winner) in conflicts.pairs() {
         let list = conflicts.loser_ancestors(
@@ -765,5 +838,126 @@ mod tests {
         let (a, b) = (shared("SomethingElse"), shared("SomethingElse"));
         assert_eq!(&*a, "SomethingElse");
         assert!(!Arc::ptr_eq(&a, &b));
+    }
+
+    /// A policy decoded from a minimal manifest, for the recorder tests.
+    fn a_policy() -> BackendTlsPolicy {
+        let mut b = crate::snapshot::SnapshotBuilder::new();
+        crate::source::decode::add_value(
+            &mut b,
+            serde_json::json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+                "metadata": {"name": "p", "namespace": "app"},
+                "spec": {"targetRefs": [{"group": "", "kind": "Service", "name": "x"}],
+                         "validation": {"wellKnownCACertificates": "System", "hostname": "x.example.com"}}}),
+            Default::default(),
+        );
+        let snap = b.build(Default::default());
+        (*snap.policies[0]).clone()
+    }
+
+    /// One use of a policy through Gateway `gw` of `controller`, accepted or not.
+    type Use = (usize, usize, bool);
+
+    /// What recording `uses` in order leaves for the policy: each (ancestor, controller) once,
+    /// in the order first seen, with the first conditions unless a later use reported False.
+    fn expected(uses: &[Use]) -> Vec<(String, String, String)> {
+        let mut out: Vec<(String, String, String)> = Vec::new();
+        for &(gw, controller, ok) in uses {
+            let (name, c) = (format!("gw-{gw}"), format!("controller-{controller}"));
+            let status = if ok { "True" } else { "False" }.to_string();
+            match out.iter_mut().find(|(n, k, _)| *n == name && *k == c) {
+                Some(entry) if !ok => entry.2 = status,
+                Some(_) => {}
+                None => out.push((name, c, status)),
+            }
+        }
+        out
+    }
+
+    fn record_all(rec: &mut Recorder, p: &BackendTlsPolicy, uses: &[Use]) {
+        for &(gw, controller, ok) in uses {
+            let ancestor = Arc::new(ParentRef {
+                name: format!("gw-{gw}"),
+                namespace: Some("infra".into()),
+                ..Default::default()
+            });
+            let controller: Arc<str> = format!("controller-{controller}").into();
+            let condition = ConditionView {
+                type_: "Accepted".into(),
+                status: if ok { "True" } else { "False" }.into(),
+                reason: "r".into(),
+                message: "m".into(),
+                stale: false,
+                observed_generation: None,
+                last_transition_time: None,
+            };
+            rec.record(
+                p,
+                0,
+                &ancestor,
+                &controller,
+                Semantics::EnvoyGateway,
+                vec![condition],
+            );
+        }
+    }
+
+    fn listed(rec: &Recorder, p: &BackendTlsPolicy) -> Vec<(String, String, String)> {
+        rec.ancestors_of(pid(p))
+            .unwrap_or_default()
+            .iter()
+            .map(|a| {
+                (
+                    a.ancestor_ref.name.clone(),
+                    a.controller.to_string(),
+                    a.conditions[0].status.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// A policy used through many Gateways (more than are looked up one by one): recording in
+    /// one recorder, or in two merged in order, keeps each ancestor once in first-seen order,
+    /// with an error from any use winning, and every recorded ancestor is found by `has`.
+    #[test]
+    fn many_ancestors_are_merged_as_few_are() {
+        let p = a_policy();
+        let mut rng = crate::synth::Rng(7);
+        let uses: Vec<Use> = (0..2_000)
+            .map(|_| (rng.below(60), rng.below(2), !rng.chance(3)))
+            .collect();
+        let want = expected(&uses);
+        assert!(want.len() > 100, "{}", want.len());
+        let mut one = Recorder::default();
+        record_all(&mut one, &p, &uses);
+        assert_eq!(listed(&one, &p), want);
+        for split in [0, 5, 700, 1_999] {
+            let (mut first, mut later) = (Recorder::default(), Recorder::default());
+            record_all(&mut first, &p, &uses[..split]);
+            record_all(&mut later, &p, &uses[split..]);
+            first.merge(later);
+            assert_eq!(listed(&first, &p), want, "split at {split}");
+            // Recorded after the merge: still found through the merged index.
+            record_all(
+                &mut first,
+                &p,
+                &[(61, 0, false), (61, 0, true), (3, 1, false)],
+            );
+            let mut more = uses.clone();
+            more.extend([(61, 0, false), (61, 0, true), (3, 1, false)]);
+            assert_eq!(listed(&first, &p), expected(&more), "split at {split}");
+        }
+        for (gw, controller) in [(0, 0), (59, 1), (61, 0)] {
+            let ancestor = ParentRef {
+                name: format!("gw-{gw}"),
+                namespace: Some("infra".into()),
+                ..Default::default()
+            };
+            let seen = uses.iter().any(|&(g, c, _)| (g, c) == (gw, controller));
+            assert_eq!(
+                one.has(&p, &ancestor, &format!("controller-{controller}")),
+                seen
+            );
+        }
     }
 }
