@@ -94,9 +94,12 @@ pub(crate) fn aux_edge_bound(ctx: &Context) -> usize {
 
 fn aux_gateways<'c, 'a>(ctx: &'c Context<'a>, owner: &AuxBackendOwner) -> Vec<&'c GatewayCtx<'a>> {
     let mut out: Vec<&GatewayCtx> = Vec::new();
+    // Each Gateway once, in the order found (an EnvoyProxy set on a GatewayClass applies to
+    // every Gateway of the class: thousands, each checked against the ones before otherwise).
+    let mut seen: foldhash::HashSet<*const Gateway> = Default::default();
     let ns = owner.meta.namespace.as_str();
     let mut push = |g: &'c GatewayCtx<'a>| {
-        if !out.iter().any(|x| std::ptr::eq(x.gateway, g.gateway)) {
+        if seen.insert(std::ptr::from_ref(g.gateway)) {
             out.push(g);
         }
     };
