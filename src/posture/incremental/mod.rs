@@ -63,36 +63,60 @@ struct Splice {
     new_len: usize,
 }
 
-/// The routes' edges an update replaced, in the edges' order.
+/// The routes' edges an update replaced, in the edges' order. Looked up for every finding and
+/// tree index of the posture: by position (binary search), not by going through them all (an
+/// update of a policy under a thousand routes has a thousand).
 #[derive(Default)]
-struct Splices(Vec<Splice>);
+struct Splices {
+    list: Vec<Splice>,
+    /// How many edges the splices before each one added (or, negative, removed).
+    before: Vec<isize>,
+    /// How many edges all of them added.
+    shift: isize,
+}
 
 impl Splices {
+    /// The route's edges now at `new_start..new_start + new_len` replaced `old_len` edges there
+    /// (`new_start` counted after the splices recorded before, which come before it).
+    fn push(&mut self, new_start: usize, old_len: usize, new_len: usize) {
+        self.before.push(self.shift);
+        self.list.push(Splice {
+            old_start: new_start.wrapping_add_signed(-self.shift),
+            old_len,
+            new_start,
+            new_len,
+        });
+        self.shift += new_len as isize - old_len as isize;
+    }
+
+    /// How many splices start at or before the edge that was at `i`.
+    fn starting_by(&self, i: usize) -> usize {
+        self.list.partition_point(|s| s.old_start <= i)
+    }
+
     /// Where the edge that was at `i` is now (`None` when it was replaced by none).
     fn now_at(&self, i: usize) -> Option<usize> {
-        let mut delta = 0isize;
-        for s in &self.0 {
-            if i < s.old_start {
-                break;
-            }
-            if i < s.old_start + s.old_len {
-                let k = i - s.old_start;
-                return (k < s.new_len).then_some(s.new_start + k);
-            }
-            delta += s.new_len as isize - s.old_len as isize;
+        let k = self.starting_by(i);
+        if let Some(s) = k.checked_sub(1).map(|last| &self.list[last])
+            && i < s.old_start + s.old_len
+        {
+            let offset = i - s.old_start;
+            return (offset < s.new_len).then_some(s.new_start + offset);
         }
+        let delta = self.before.get(k).copied().unwrap_or(self.shift);
         Some(i.wrapping_add_signed(delta))
     }
 
+    /// Whether the edge that was at `i` was replaced.
     fn inside(&self, i: usize) -> bool {
-        self.0
-            .iter()
-            .any(|s| (s.old_start..s.old_start + s.old_len).contains(&i))
+        let k = self.starting_by(i);
+        k.checked_sub(1)
+            .is_some_and(|last| i < self.list[last].old_start + self.list[last].old_len)
     }
 
     /// Whether any edge after a replaced route moved.
     fn shifted(&self) -> bool {
-        self.0.iter().any(|s| s.new_len != s.old_len)
+        self.shift != 0 || self.list.iter().any(|s| s.new_len != s.old_len)
     }
 }
 
@@ -371,17 +395,7 @@ impl Incremental {
                     *end = end.wrapping_add(new_len).wrapping_sub(old_len);
                 }
             }
-            let shift: isize = splices
-                .0
-                .iter()
-                .map(|s| s.new_len as isize - s.old_len as isize)
-                .sum();
-            splices.0.push(Splice {
-                old_start: range.start.wrapping_add_signed(-shift),
-                old_len,
-                new_start: range.start,
-                new_len,
-            });
+            splices.push(range.start, old_len, new_len);
         }
 
         // Policy reports. A loser's report shows its winner's ancestors: it is reported again
@@ -454,7 +468,7 @@ impl Incremental {
             .collect();
         let policies_again: HashSet<u32> = policies.iter().map(|&q| q as u32).collect();
         let mut raised = Collector::new(snapshot);
-        for s in &splices.0 {
+        for s in &splices.list {
             for i in s.new_start..s.new_start + s.new_len {
                 raised.edge(i, &posture.edges[i]);
             }

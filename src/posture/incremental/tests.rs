@@ -645,3 +645,53 @@ fn a_burst_of_changes_gives_what_a_full_evaluation_gives() {
         serde_json::to_value(&full).unwrap()
     );
 }
+
+/// The replaced ranges are found by position as going through them all in order finds them:
+/// where each old edge is now, and whether it was replaced, for routes that gained, lost or
+/// kept their edges (some had none).
+#[test]
+fn splices_find_old_edges_as_a_pass_over_them_does() {
+    let mut rng = Rng(3);
+    for _ in 0..50 {
+        // Routes' edge counts before and after, the replaced routes in order.
+        let counts: Vec<usize> = (0..40).map(|_| rng.below(4)).collect();
+        let old_total: usize = counts.iter().sum();
+        let mut splices = super::Splices::default();
+        let mut naive: Vec<(usize, usize, usize, usize)> = Vec::new();
+        let (mut old_start, mut shift) = (0usize, 0isize);
+        for &n in &counts {
+            if rng.chance(40) {
+                let new_len = rng.below(4);
+                let new_start = old_start.wrapping_add_signed(shift);
+                splices.push(new_start, n, new_len);
+                naive.push((old_start, n, new_start, new_len));
+                shift += new_len as isize - n as isize;
+            }
+            old_start += n;
+        }
+        let naive_now_at = |i: usize| -> Option<usize> {
+            let mut delta = 0isize;
+            for &(os, ol, ns, nl) in &naive {
+                if i < os {
+                    break;
+                }
+                if i < os + ol {
+                    return (i - os < nl).then_some(ns + i - os);
+                }
+                delta += nl as isize - ol as isize;
+            }
+            Some(i.wrapping_add_signed(delta))
+        };
+        for i in 0..old_total + 2 {
+            assert_eq!(splices.now_at(i), naive_now_at(i), "edge {i}");
+            let inside = naive
+                .iter()
+                .any(|&(os, ol, _, _)| (os..os + ol).contains(&i));
+            assert_eq!(splices.inside(i), inside, "edge {i}");
+        }
+        assert_eq!(
+            splices.shifted(),
+            naive.iter().any(|&(_, ol, _, nl)| ol != nl)
+        );
+    }
+}
