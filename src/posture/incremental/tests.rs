@@ -574,6 +574,26 @@ fn a_policy_under_many_routes_is_evaluated_in_full() {
     );
 }
 
+/// The first `n` routes of `objects` (the last `routes` objects) moved to Service y, which no
+/// policy covers, as changes to put in place.
+fn routes_moved_to_y(
+    objects: &mut [Value],
+    routes: usize,
+    n: usize,
+) -> Vec<(Object, Origin, Option<Arc<str>>)> {
+    let first_route = objects.len() - routes;
+    (0..n)
+        .map(|k| {
+            let i = first_route + k;
+            objects[i]["spec"]["rules"][0]["backendRefs"][0]["name"] = json!("y");
+            let (object, raw) = Decoded::new(objects[i].clone(), Origin::default())
+                .only_object()
+                .unwrap();
+            (object, Origin::default(), raw)
+        })
+        .collect()
+}
+
 /// A burst of changes is put in place together and evaluated once (more than
 /// `EVALUATE_ALL_CHANGES`), or one by one (fewer): both give the posture of a full evaluation.
 /// A change that cannot be put in place is given back, and the engine still holds a posture
@@ -584,18 +604,7 @@ fn a_burst_of_changes_gives_what_a_full_evaluation_gives() {
     for burst in [5, super::EVALUATE_ALL_CHANGES + 1] {
         let mut objects = one_service_under_many_routes(routes);
         let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
-        let first_route = objects.len() - routes;
-        let changes = (0..burst)
-            .map(|k| {
-                let i = first_route + k;
-                // Route k now goes to Service y, which no policy covers.
-                objects[i]["spec"]["rules"][0]["backendRefs"][0]["name"] = json!("y");
-                let (object, raw) = Decoded::new(objects[i].clone(), Origin::default())
-                    .only_object()
-                    .unwrap();
-                (object, Origin::default(), raw)
-            })
-            .collect();
+        let changes = routes_moved_to_y(&mut objects, routes, burst);
         let applied = engine.replace_all(changes, now(1)).unwrap();
         assert!(applied.routes >= burst, "{burst}: {applied:?}");
         assert_eq!(applied.in_full, burst > super::EVALUATE_ALL_CHANGES);
@@ -617,16 +626,7 @@ fn a_burst_of_changes_gives_what_a_full_evaluation_gives() {
     let mut objects = one_service_under_many_routes(routes);
     let mut engine = Incremental::new(snapshot_of(&objects), now(0), Options::default());
     let first_route = objects.len() - routes;
-    let mut changes: Vec<_> = (0..super::EVALUATE_ALL_CHANGES + 1)
-        .map(|k| {
-            let i = first_route + k;
-            objects[i]["spec"]["rules"][0]["backendRefs"][0]["name"] = json!("y");
-            let (object, raw) = Decoded::new(objects[i].clone(), Origin::default())
-                .only_object()
-                .unwrap();
-            (object, Origin::default(), raw)
-        })
-        .collect();
+    let mut changes = routes_moved_to_y(&mut objects, routes, super::EVALUATE_ALL_CHANGES + 1);
     let (object, raw) = Decoded::new(route("new", "a", "x"), Origin::default())
         .only_object()
         .unwrap();
