@@ -110,16 +110,25 @@ pub(crate) fn findings(
     };
     // A cluster where a kind cannot be read in each of hundreds of namespaces has as many
     // entries, mostly with one of a few texts: the edges are counted once per text, and only
-    // the unknown ones are read.
-    let unknown: Vec<&Edge> = edges.iter().filter(|e| e.mode == Mode::Unknown).collect();
+    // the unknown ones are read (found once, and only when something is unreadable: this runs
+    // on every incremental update).
+    let mut unknown: Option<Vec<&Edge>> = None;
     let mut affected_by: std::collections::HashMap<&str, usize> = Default::default();
     for (kind, why) in &cluster.unreadable {
-        let affected = *affected_by.entry(why.as_str()).or_insert_with(|| {
-            unknown
-                .iter()
-                .filter(|e| e.reasons.iter().any(|r| r.contains(why.as_str())))
-                .count()
-        });
+        let affected = match affected_by.get(why.as_str()) {
+            Some(&n) => n,
+            None => {
+                let unknown = unknown.get_or_insert_with(|| {
+                    edges.iter().filter(|e| e.mode == Mode::Unknown).collect()
+                });
+                let n = unknown
+                    .iter()
+                    .filter(|e| e.reasons.iter().any(|r| r.contains(why.as_str())))
+                    .count();
+                affected_by.insert(why.as_str(), n);
+                n
+            }
+        };
         push(
             "cluster-unreadable",
             kind.clone(),

@@ -19,6 +19,34 @@ pub enum Replaced {
 }
 
 impl Snapshot {
+    /// Whether [`Snapshot::replace`] would take `object` in place (and change nothing else).
+    pub fn can_replace(&self, object: &Object) -> bool {
+        self.place_of(object).is_some()
+    }
+
+    /// The position of the object `object` is a new version of, when it can take its place.
+    fn place_of(&self, object: &Object) -> Option<usize> {
+        match object {
+            Object::Route(new) => {
+                let key = |r: &Route| (r.kind, r.meta.namespace.clone(), r.meta.name.clone());
+                self.routes.binary_search_by_key(&key(new), |r| key(r)).ok()
+            }
+            Object::Policy(new) => {
+                let key = |p: &BackendTlsPolicy| {
+                    (
+                        p.meta.creation_timestamp,
+                        p.meta.namespace.clone(),
+                        p.meta.name.clone(),
+                    )
+                };
+                self.policies
+                    .binary_search_by_key(&key(new), |p| key(p))
+                    .ok()
+            }
+            _ => None,
+        }
+    }
+
     /// Puts `object` in the place of the object with the same key, when that keeps the
     /// snapshot exactly as [`super::SnapshotBuilder`] would build it with the new version: a
     /// route, or a policy with the same creation time (its place in Envoy Gateway's order).
@@ -30,27 +58,15 @@ impl Snapshot {
         origin: Origin,
         raw: Option<Arc<str>>,
     ) -> Result<Replaced, Object> {
+        let Some(position) = self.place_of(&object) else {
+            return Err(object);
+        };
         let replaced = match object {
             Object::Route(new) => {
-                let key = |r: &Route| (r.kind, r.meta.namespace.clone(), r.meta.name.clone());
-                let Ok(position) = self.routes.binary_search_by_key(&key(&new), |r| key(r)) else {
-                    return Err(Object::Route(new));
-                };
                 let old = std::mem::replace(&mut self.routes[position], new);
                 Replaced::Route { position, old }
             }
             Object::Policy(new) => {
-                let key = |p: &BackendTlsPolicy| {
-                    (
-                        p.meta.creation_timestamp,
-                        p.meta.namespace.clone(),
-                        p.meta.name.clone(),
-                    )
-                };
-                let Ok(position) = self.policies.binary_search_by_key(&key(&new), |p| key(p))
-                else {
-                    return Err(Object::Policy(new));
-                };
                 self.unindex_policy_targets(position);
                 let old = std::mem::replace(&mut self.policies[position], new);
                 self.index_policy_targets(position);

@@ -189,10 +189,18 @@ async fn evaluate_changes(
     let evaluated = tokio::task::spawn_blocking(move || {
         let now = jiff::Timestamp::now();
         let (mut engine, changes) = match (work, engine) {
-            (Work::Snapshot(snapshot, changes), old) => {
+            (Work::Snapshot(mut snapshot, changes), old) => {
                 // Freed before the new one is built: both at once would double the peak.
                 drop(old);
-                (Incremental::new(*snapshot, now, options), changes)
+                // The changes that came after it are put in the snapshot before it is
+                // evaluated, not evaluated again after.
+                for c in changes {
+                    if let Err(object) = snapshot.replace(c.object, c.origin, c.raw) {
+                        tracing::warn!(object = %object.key(), "change not taken in place");
+                        return (None, None);
+                    }
+                }
+                (Incremental::new(*snapshot, now, options), Vec::new())
             }
             (Work::Changed(changes), Some(engine)) => (engine, changes),
             (Work::Changed(_), None) => return (None, None),

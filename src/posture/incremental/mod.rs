@@ -259,13 +259,20 @@ impl Incremental {
     /// Puts `changes` in place one after the other and evaluates again what each touches, as
     /// [`Incremental::replace`] does; more than [`EVALUATE_ALL_CHANGES`] of them (a burst, such
     /// as a GitOps sync or a controller writing every status after a restart) are all put in
-    /// place first and the whole snapshot is evaluated once, which then costs less. What cannot
-    /// be put in place is given back, with the changes before it applied and evaluated.
+    /// place first and the whole snapshot is evaluated once, which then costs less. When one
+    /// of them cannot be put in place, it is given back and nothing changes.
     pub fn replace_all(
         &mut self,
-        changes: Vec<(Object, Origin, Option<Arc<str>>)>,
+        mut changes: Vec<(Object, Origin, Option<Arc<str>>)>,
         now: jiff::Timestamp,
     ) -> Result<Applied, Object> {
+        // A change's place does not depend on the others (each keeps its object's key).
+        if let Some(i) = changes
+            .iter()
+            .position(|(object, ..)| !self.snapshot.can_replace(object))
+        {
+            return Err(changes.swap_remove(i).0);
+        }
         if changes.len() <= EVALUATE_ALL_CHANGES {
             let mut applied = Applied {
                 routes: 0,
@@ -283,13 +290,8 @@ impl Incremental {
         // The old objects live until the evaluation is done (see `replace`).
         let mut replaced = Vec::with_capacity(changes.len());
         for (object, origin, raw) in changes {
-            match self.snapshot.replace(object, origin, raw) {
-                Ok(old) => replaced.push(old),
-                Err(object) => {
-                    self.evaluate_all(now);
-                    return Err(object);
-                }
-            }
+            let old = self.snapshot.replace(object, origin, raw);
+            replaced.push(old.map_err(|_| ()).expect("each change was checked to fit"));
         }
         let applied = self.evaluate_all(now);
         drop(replaced);
