@@ -472,8 +472,14 @@ impl App {
         self.modes.borrow().1.clone()
     }
 
-    /// The positions of the edges whose `(gateway, edge key)` is `id`, in order.
-    fn edges_with_id(&self, id: &(String, String)) -> Vec<usize> {
+    /// The position of the first edge of Gateway `gateway` with edge key `key` (the edge a
+    /// detail or probe view is about).
+    pub fn edge_position(&self, gateway: &str, key: &str) -> Option<usize> {
+        self.edges_with_id(gateway, key).first().copied()
+    }
+
+    /// The positions of the edges of Gateway `gateway` with edge key `key`, in order.
+    fn edges_with_id(&self, gateway: &str, key: &str) -> Vec<usize> {
         if self.edges_by_id.borrow().0 != self.edges_version {
             let mut by_id: foldhash::HashMap<u64, Vec<usize>> = Default::default();
             for (i, e) in self.posture.edges.iter().enumerate() {
@@ -488,11 +494,11 @@ impl App {
         self.edges_by_id
             .borrow()
             .1
-            .get(&edge_id_hash(&id.0, &id.1))
+            .get(&edge_id_hash(gateway, key))
             .map_or(&[][..], Vec::as_slice)
             .iter()
             .copied()
-            .filter(|&i| *edges[i].gateway == *id.0 && *edges[i].key == *id.1)
+            .filter(|&i| *edges[i].gateway == *gateway && *edges[i].key == *key)
             .collect()
     }
 
@@ -880,7 +886,7 @@ impl App {
     fn start_probes(&mut self, ids: &[(String, String)]) -> Vec<Effect> {
         let mut requests = Vec::new();
         for id in ids {
-            let Some(&at) = self.edges_with_id(id).first() else {
+            let Some(at) = self.edge_position(&id.0, &id.1) else {
                 continue;
             };
             let e = &self.posture.edges[at];
@@ -940,7 +946,7 @@ impl App {
         let Some(ProbeState::Done(report)) = self.probes.get(id) else {
             return vec![];
         };
-        let at = self.edges_with_id(id);
+        let at = self.edges_with_id(&id.0, &id.1);
         let by_index = at.iter().map(|&i| (i, (**report).clone())).collect();
         self.posture.add_probes(by_index, self.now);
         self.posture_changed();
@@ -973,11 +979,8 @@ impl App {
             ViewKind::Tree => self.tree.selected_object(&self.posture),
             ViewKind::Detail => match &self.view().detail {
                 Some(DetailTarget::Edge { gateway, key }) => self
-                    .posture
-                    .edges
-                    .iter()
-                    .find(|e| &*e.gateway == gateway.as_str() && *e.key == **key)
-                    .map(|e| e.backend.to_string()),
+                    .edge_position(gateway, key)
+                    .map(|i| self.posture.edges[i].backend.to_string()),
                 Some(DetailTarget::Object(o)) => Some(o.clone()),
                 None => None,
             },

@@ -116,7 +116,7 @@ impl Splices {
 
     /// Whether any edge after a replaced route moved.
     fn shifted(&self) -> bool {
-        self.shift != 0 || self.list.iter().any(|s| s.new_len != s.old_len)
+        self.list.iter().any(|s| s.new_len != s.old_len)
     }
 }
 

@@ -15,12 +15,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let t = app.theme;
     let (title, lines) = match &app.view().detail {
-        Some(DetailTarget::Edge { gateway, key }) => match app
-            .posture
-            .edges
-            .iter()
-            .position(|e| &*e.gateway == gateway.as_str() && *e.key == **key)
-        {
+        Some(DetailTarget::Edge { gateway, key }) => match app.edge_position(gateway, key) {
             Some(i) => {
                 let e = &app.posture.edges[i];
                 let title = format!(" {} → {} ", e.route, e.backend);

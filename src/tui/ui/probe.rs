@@ -14,11 +14,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let Some(DetailTarget::Edge { gateway, key }) = &app.view().detail else {
         return;
     };
-    let edge = app
-        .posture
-        .edges
-        .iter()
-        .position(|e| &*e.gateway == gateway.as_str() && *e.key == **key);
+    let edge = app.edge_position(gateway, key);
     let title = edge
         .map(|i| format!(" Probe: {} ", app.posture.edges[i].backend))
         .unwrap_or_else(|| " Probe ".into());
