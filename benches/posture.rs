@@ -111,6 +111,7 @@ fn main() {
     );
     drop(snap);
     doubling_in_alternation();
+    growth_from_half_l_to_4l();
     divan::main();
 }
 
@@ -156,6 +157,55 @@ fn in_alternation(title: &str, l: Snapshot, l2: Snapshot) {
         "{title}, evaluated in turn ({rounds} rounds): L {ml:.1} ms, 2L {ml2:.1} ms (medians), ratio {:.2} (target <= 2)",
         ml2 / ml
     );
+}
+
+/// How the time grows beyond one doubling: L/2, L, 2×L and 4×L evaluated in turn, round after
+/// round (as [`in_alternation`]). Prints each size's median, its time per edge and the ratio to
+/// the size before: a join that grows faster than the cluster shows as a time per edge that
+/// grows with each doubling, where one ratio alone can be the machine's noise.
+fn growth_from_half_l_to_4l() {
+    let sizes = [
+        ("L/2", Size::L.scaled(1, 2)),
+        ("L", Size::L),
+        ("2L", Size::L.scaled(2, 1)),
+        ("4L", Size::L.scaled(4, 1)),
+    ];
+    let snaps: Vec<Snapshot> = sizes
+        .iter()
+        .map(|(_, size)| snapshot_of(synth::generate(*size, 1)))
+        .collect();
+    let time = |snap: &Snapshot| {
+        let start = std::time::Instant::now();
+        let posture = posture::evaluate(snap, now(), &Options::default());
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        (ms, posture.edges.len())
+    };
+    let rounds = 9;
+    let mut at: Vec<Vec<f64>> = vec![Vec::new(); snaps.len()];
+    let mut edges = vec![0; snaps.len()];
+    // The first round grows the heap to each size's and is not counted.
+    for round in 0..=rounds {
+        for (k, snap) in snaps.iter().enumerate() {
+            let (ms, n) = time(snap);
+            edges[k] = n;
+            if round > 0 {
+                at[k].push(ms);
+            }
+        }
+    }
+    let mut before: Option<f64> = None;
+    for (((name, _), times), edges) in sizes.iter().zip(&mut at).zip(edges) {
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let ratio = before.map_or(String::new(), |b| {
+            format!(", {:.2}x the size before (target <= 2)", median / b)
+        });
+        println!(
+            "posture recompute {name:>3}, evaluated in turn ({rounds} rounds): {median:6.1} ms (median), {:.3} us per edge ({edges} edges){ratio}",
+            median * 1000.0 / edges as f64
+        );
+        before = Some(median);
+    }
 }
 
 fn now() -> jiff::Timestamp {

@@ -63,13 +63,20 @@ impl Size {
 
     /// Twice as many of everything (for "doubling the input at most doubles the time").
     pub fn doubled(self) -> Size {
+        self.scaled(2, 1)
+    }
+
+    /// `times / per` as many of everything (at least one of each), backendRefs per route
+    /// unchanged: the sizes between and beyond S, M and L that show how time grows.
+    pub fn scaled(self, times: usize, per: usize) -> Size {
+        let of = |n: usize| (n * times / per).max(1);
         Size {
-            routes: self.routes * 2,
-            services: self.services * 2,
-            policies: self.policies * 2,
-            gateways: self.gateways * 2,
-            backends: self.backends * 2,
-            namespaces: self.namespaces * 2,
+            routes: of(self.routes),
+            services: of(self.services),
+            policies: of(self.policies),
+            gateways: of(self.gateways),
+            backends: of(self.backends),
+            namespaces: of(self.namespaces),
             ..self
         }
     }
@@ -352,6 +359,17 @@ pub fn to_json_list(objects: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaled_sizes_keep_the_mix() {
+        assert_eq!(Size::L.scaled(1, 2).doubled(), Size::L);
+        let four = Size::L.scaled(4, 1);
+        assert_eq!((four.routes, four.services, four.policies), (40_000, 80_000, 20_000));
+        assert_eq!(four.backend_refs_per_route, 3);
+        // At least one of each, however small.
+        let tiny = Size::S.scaled(1, 1_000);
+        assert_eq!((tiny.routes, tiny.gateways, tiny.namespaces), (1, 1, 1));
+    }
 
     #[test]
     fn deterministic_and_sized() {
