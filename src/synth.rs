@@ -364,7 +364,10 @@ mod tests {
     fn scaled_sizes_keep_the_mix() {
         assert_eq!(Size::L.scaled(1, 2).doubled(), Size::L);
         let four = Size::L.scaled(4, 1);
-        assert_eq!((four.routes, four.services, four.policies), (40_000, 80_000, 20_000));
+        assert_eq!(
+            (four.routes, four.services, four.policies),
+            (40_000, 80_000, 20_000)
+        );
         assert_eq!(four.backend_refs_per_route, 3);
         // At least one of each, however small.
         let tiny = Size::S.scaled(1, 1_000);
