@@ -6,7 +6,7 @@
 //! UI, which recomputes the posture over and over. A one-shot `lastmile check` reads the
 //! cluster, evaluates once and exits: every page the read or the evaluation freed stayed
 //! counted in its peak RSS, which at L was about 50 MiB more than with the pages returned at
-//! once (docs/PERFORMANCE.md).
+//! once (docs/performance-history.md).
 //!
 //! The terminal UI is the other way round: it evaluates a new posture on every change, and
 //! each evaluation frees what the one before built. mimalloc's arenas handed those pages back
