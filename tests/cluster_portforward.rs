@@ -4,7 +4,7 @@
 #[path = "support/apiserver/mod.rs"]
 mod apiserver;
 
-use apiserver::{ServerConfig, TestApiServer};
+use apiserver::{Fault, ServerConfig, TestApiServer};
 use lastmile::probe::dial::ServiceForwarder;
 use lastmile::probe::{self, Dial, Identity, ProbeRequest, TrustSource};
 use lastmile::source::cluster::{self, ClusterTarget, PortForwarder};
@@ -139,6 +139,8 @@ async fn probes_a_service_through_the_api_server() {
             .all(|r| r.path == "/api/v1/namespaces/app/pods/shop-7d9f/portforward"),
         "only the ready pod is used: {forwards:?}"
     );
+    // The Service and its pods are looked up once for the probe, not once per tunnel.
+    assert_eq!(lookups(&server), (1, 1), "{:?}", server.requests());
     for r in server.requests() {
         assert!(
             matches!(
@@ -175,4 +177,86 @@ async fn a_service_without_ready_pods_is_a_clear_failure() {
     let report = probe::probe(&req).await;
     let failure = format!("{:?}", report.failure);
     assert!(failure.contains("no ready pod"), "{failure}");
+}
+
+/// GETs of the Service and LISTs of pods the server answered or refused so far.
+fn lookups(server: &TestApiServer) -> (usize, usize) {
+    let requests = server.requests();
+    let count = |verb: &str, resource: &str| {
+        requests
+            .iter()
+            .filter(|r| r.verb == verb && r.resource == resource)
+            .count()
+    };
+    (count("get", "services"), count("list", "pods"))
+}
+
+/// A probe of `shop:443` through the API server at `server`, with `timeout`.
+async fn shop_probe(server: &TestApiServer, timeout: Duration) -> probe::ProbeReport {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.write_kubeconfig(dir.path(), "test");
+    let conn = cluster::connect(&ClusterTarget {
+        kubeconfig: Some(kubeconfig),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let req = ProbeRequest {
+        address: "shop.app.svc:443".into(),
+        sni: Some("shop.example.com".into()),
+        trust: None,
+        identity: None,
+        timeout,
+        legacy: false,
+        dial: Dial::Via(PortForwarder::new(conn.client).forward("app", "shop", 443)),
+    };
+    probe::probe(&req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_api_server_is_asked_again() {
+    // A sweep asks for many tunnels at once; API priority and fairness answers some with 429.
+    let server = TestApiServer::start(ServerConfig::default());
+    server.seed_yaml(OBJECTS);
+    let (backend, _) = tls_backend().await;
+    server.portforward_target("app", "shop-7d9f", 8443, backend);
+    let throttled = |retry_after| Fault::Status {
+        code: 429,
+        retry_after,
+    };
+    server.fault_times("list", "pods", throttled(Some(1)), 1);
+    server.fault_times("portforward", "pods/portforward", throttled(None), 2);
+    let report = shop_probe(&server, Duration::from_secs(10)).await;
+    assert_eq!(report.failure, None, "{report:?}");
+    assert_eq!(report.version.as_deref(), Some("TLSv1.3"));
+    // The refused list was sent again, once; the upgrade three times in all.
+    assert_eq!(lookups(&server), (1, 2));
+    let forwards = server
+        .requests()
+        .iter()
+        .filter(|r| r.verb == "portforward")
+        .count();
+    assert!(forwards >= 3, "{forwards} port-forward requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_that_keeps_throttling_is_named_in_the_failure() {
+    let server = TestApiServer::start(ServerConfig::default());
+    server.seed_yaml(OBJECTS);
+    server.fault(
+        "list",
+        "pods",
+        Fault::Status {
+            code: 429,
+            retry_after: None,
+        },
+    );
+    let report = shop_probe(&server, Duration::from_secs(10)).await;
+    let failure = format!("{:?}", report.failure);
+    assert!(
+        failure.contains("pods of Service app/shop") && failure.contains("throttled it 5 times"),
+        "{failure}"
+    );
+    // Asked five times, then given up: the probe did not wait for its own timeout.
+    assert_eq!(lookups(&server), (1, 5));
 }

@@ -1,6 +1,12 @@
 //! The port-forward probe transport: from a Service port to a ready pod behind the Service's
 //! selector and the Service's targetPort, through the API server (`pods/portforward`), so a
 //! laptop outside the cluster can probe a backend.
+//!
+//! A probe opens several tunnels (the handshake, the plaintext follow-up, the legacy hellos):
+//! the Service and its pod are looked up once per probe, and every tunnel goes to that pod. A
+//! sweep asks the API server for many tunnels at once, and its priority and fairness may answer
+//! 429 (or 503/504) to some: those requests are asked again after the server's Retry-After
+//! (bounded, a few times; the probe's own timeout bounds the whole).
 
 use crate::probe::dial::{BoxedIo, Connector, DialFuture, ServiceForwarder};
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -10,6 +16,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Makes port-forward connectors with one client.
@@ -31,6 +38,7 @@ impl ServiceForwarder for PortForwarder {
             namespace: namespace.to_string(),
             service: service.to_string(),
             port,
+            resolved: tokio::sync::OnceCell::new(),
         })
     }
 }
@@ -40,18 +48,86 @@ struct ServicePortForward {
     namespace: String,
     service: String,
     port: u16,
+    /// The pod and container port, once found (a failure is not kept: the next tunnel asks
+    /// again).
+    resolved: tokio::sync::OnceCell<(String, u16)>,
 }
 
 fn other(msg: String) -> io::Error {
     io::Error::other(msg)
 }
 
+/// A throttled request without a Retry-After is asked again after this, doubled each time.
+const THROTTLED_FIRST_WAIT: Duration = Duration::from_millis(250);
+/// No wait for a throttled request is longer than this, whatever the server asks.
+const THROTTLED_LONGEST_WAIT: Duration = Duration::from_secs(5);
+/// A throttled request is sent at most this many times.
+const THROTTLED_TRIES: u32 = 5;
+
+/// How long the API server asks to wait before `e`'s request is sent again, when it throttled
+/// it (429 TooManyRequests, 503, 504); `tries` requests were sent so far.
+fn throttled_wait(e: &kube::Error, tries: u32) -> Option<Duration> {
+    use kube::client::UpgradeConnectionError::ProtocolSwitch;
+    let backoff = THROTTLED_FIRST_WAIT * 2u32.pow(tries.saturating_sub(1));
+    let wait = match e {
+        kube::Error::Api(s) if matches!(s.code, 429 | 503 | 504) => s
+            .details
+            .as_ref()
+            .map(|d| d.retry_after_seconds)
+            .filter(|&n| n > 0)
+            .map_or(backoff, |n| Duration::from_secs(n.into())),
+        // The port-forward upgrade's answer is not read as a Status: only its code is known.
+        kube::Error::UpgradeConnection(ProtocolSwitch(code))
+            if matches!(code.as_u16(), 429 | 503 | 504) =>
+        {
+            backoff
+        }
+        _ => return None,
+    };
+    Some(wait.min(THROTTLED_LONGEST_WAIT))
+}
+
+/// `call`'s answer, sent again while the API server throttles it (see [`throttled_wait`]),
+/// at most [`THROTTLED_TRIES`] times. A last throttled answer says how often it was asked.
+async fn unless_throttled<T, F, Fut>(mut call: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = kube::Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => match throttled_wait(&e, tries) {
+                Some(wait) if tries < THROTTLED_TRIES => {
+                    tokio::time::sleep(wait).await;
+                    tries += 1;
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "{e} (the API server throttled it {tries} times in a row)"
+                    ));
+                }
+                None => return Err(e.to_string()),
+            },
+        }
+    }
+}
+
 impl ServicePortForward {
+    /// The pod and container port that `Service:port` leads to, looked up on first use.
+    async fn resolved(&self) -> io::Result<(String, u16)> {
+        self.resolved
+            .get_or_try_init(|| self.resolve())
+            .await
+            .cloned()
+    }
+
     /// The pod and container port that `Service:port` leads to.
     async fn resolve(&self) -> io::Result<(String, u16)> {
         let (ns, name) = (&self.namespace, &self.service);
-        let svc = Api::<Service>::namespaced(self.client.clone(), ns)
-            .get(name)
+        let services = Api::<Service>::namespaced(self.client.clone(), ns);
+        let svc = unless_throttled(|| services.get(name))
             .await
             .map_err(|e| other(format!("Service {ns}/{name}: {e}")))?;
         let spec = svc.spec.unwrap_or_default();
@@ -72,8 +148,9 @@ impl ServicePortForward {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(",");
-        let pods = Api::<Pod>::namespaced(self.client.clone(), ns)
-            .list(&ListParams::default().labels(&labels))
+        let pods = Api::<Pod>::namespaced(self.client.clone(), ns);
+        let list = ListParams::default().labels(&labels);
+        let pods = unless_throttled(|| pods.list(&list))
             .await
             .map_err(|e| other(format!("pods of Service {ns}/{name}: {e}")))?;
         let ready = pods
@@ -114,10 +191,11 @@ impl ServicePortForward {
     }
 
     async fn open(&self) -> io::Result<BoxedIo> {
-        let (pod, port) = self.resolve().await?;
+        let (pod, port) = self.resolved().await?;
         let ns = &self.namespace;
-        let mut pf = Api::<Pod>::namespaced(self.client.clone(), ns)
-            .portforward(&pod, &[port])
+        let pods = Api::<Pod>::namespaced(self.client.clone(), ns);
+        let ports = [port];
+        let mut pf = unless_throttled(|| pods.portforward(&pod, &ports))
             .await
             .map_err(|e| other(format!("port-forward to pod {ns}/{pod}:{port}: {e}")))?;
         let stream = pf
