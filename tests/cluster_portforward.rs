@@ -91,12 +91,19 @@ async fn tls_backend() -> (SocketAddr, Vec<u8>) {
     (addr, ca.pem().into_bytes())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn probes_a_service_through_the_api_server() {
+/// The test API server with [`OBJECTS`], its ready pod's port 8443 forwarded to a TLS
+/// listener; the PEM of that listener's CA.
+async fn shop_server() -> (TestApiServer, Vec<u8>) {
     let server = TestApiServer::start(ServerConfig::default());
     server.seed_yaml(OBJECTS);
     let (backend, ca_pem) = tls_backend().await;
     server.portforward_target("app", "shop-7d9f", 8443, backend);
+    (server, ca_pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_a_service_through_the_api_server() {
+    let (server, ca_pem) = shop_server().await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = server.write_kubeconfig(dir.path(), "test");
     let conn = cluster::connect(&ClusterTarget {
@@ -157,24 +164,7 @@ async fn a_service_without_ready_pods_is_a_clear_failure() {
     let server = TestApiServer::start(ServerConfig::default());
     server.seed_yaml(OBJECTS);
     server.delete("v1", "Pod", "app", "shop-7d9f");
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = server.write_kubeconfig(dir.path(), "test");
-    let conn = cluster::connect(&ClusterTarget {
-        kubeconfig: Some(kubeconfig),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let req = ProbeRequest {
-        address: "shop.app.svc:443".into(),
-        sni: Some("shop.example.com".into()),
-        trust: None,
-        identity: None,
-        timeout: Duration::from_secs(3),
-        legacy: false,
-        dial: Dial::Via(PortForwarder::new(conn.client).forward("app", "shop", 443)),
-    };
-    let report = probe::probe(&req).await;
+    let report = shop_probe(&server, Duration::from_secs(3)).await;
     let failure = format!("{:?}", report.failure);
     assert!(failure.contains("no ready pod"), "{failure}");
 }
@@ -216,10 +206,7 @@ async fn shop_probe(server: &TestApiServer, timeout: Duration) -> probe::ProbeRe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_api_server_is_asked_again() {
     // A sweep asks for many tunnels at once; API priority and fairness answers some with 429.
-    let server = TestApiServer::start(ServerConfig::default());
-    server.seed_yaml(OBJECTS);
-    let (backend, _) = tls_backend().await;
-    server.portforward_target("app", "shop-7d9f", 8443, backend);
+    let (server, _) = shop_server().await;
     let throttled = |retry_after| Fault::Status {
         code: 429,
         retry_after,
