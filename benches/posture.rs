@@ -135,23 +135,13 @@ fn doubling_in_alternation() {
 
 /// [`doubling_in_alternation`] of two snapshots, printed under `title`.
 fn in_alternation(title: &str, l: Snapshot, l2: Snapshot) {
-    let time = |snap: &Snapshot| {
-        let start = std::time::Instant::now();
-        let posture = posture::evaluate(snap, now(), &Options::default());
-        let ms = start.elapsed().as_secs_f64() * 1000.0;
-        drop(posture);
-        ms
-    };
+    let time = |snap: &Snapshot| timed_evaluation(snap).0;
     // One of each first: the heap grows to its size for both.
     time(&l);
     time(&l2);
     let rounds = 15;
     let (mut at_l, mut at_l2): (Vec<f64>, Vec<f64>) =
         (0..rounds).map(|_| (time(&l), time(&l2))).unzip();
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let (ml, ml2) = (median(&mut at_l), median(&mut at_l2));
     println!(
         "{title}, evaluated in turn ({rounds} rounds): L {ml:.1} ms, 2L {ml2:.1} ms (medians), ratio {:.2} (target <= 2)",
@@ -174,19 +164,13 @@ fn growth_from_half_l_to_4l() {
         .iter()
         .map(|(_, size)| snapshot_of(synth::generate(*size, 1)))
         .collect();
-    let time = |snap: &Snapshot| {
-        let start = std::time::Instant::now();
-        let posture = posture::evaluate(snap, now(), &Options::default());
-        let ms = start.elapsed().as_secs_f64() * 1000.0;
-        (ms, posture.edges.len())
-    };
     let rounds = 9;
     let mut at: Vec<Vec<f64>> = vec![Vec::new(); snaps.len()];
     let mut edges = vec![0; snaps.len()];
     // The first round grows the heap to each size's and is not counted.
     for round in 0..=rounds {
         for (k, snap) in snaps.iter().enumerate() {
-            let (ms, n) = time(snap);
+            let (ms, n) = timed_evaluation(snap);
             edges[k] = n;
             if round > 0 {
                 at[k].push(ms);
@@ -195,8 +179,7 @@ fn growth_from_half_l_to_4l() {
     }
     let mut before: Option<f64> = None;
     for (((name, _), times), edges) in sizes.iter().zip(&mut at).zip(edges) {
-        times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
+        let median = median(times);
         let ratio = before.map_or(String::new(), |b| {
             format!(", {:.2}x the size before (target <= 2)", median / b)
         });
@@ -206,6 +189,20 @@ fn growth_from_half_l_to_4l() {
         );
         before = Some(median);
     }
+}
+
+/// Milliseconds one evaluation of `snap` takes (the posture freed after the clock stops), and
+/// its number of edges.
+fn timed_evaluation(snap: &Snapshot) -> (f64, usize) {
+    let start = std::time::Instant::now();
+    let posture = posture::evaluate(snap, now(), &Options::default());
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    (ms, posture.edges.len())
+}
+
+fn median(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 fn now() -> jiff::Timestamp {

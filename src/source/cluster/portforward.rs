@@ -8,6 +8,7 @@
 //! 429 (or 503/504) to some: those requests are asked again after the server's Retry-After
 //! (bounded, a few times; the probe's own timeout bounds the whole).
 
+use super::watch::{QuickBackoff, THROTTLED_CODES, throttled};
 use crate::probe::dial::{BoxedIo, Connector, DialFuture, ServiceForwarder};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams};
@@ -57,34 +58,26 @@ fn other(msg: String) -> io::Error {
     io::Error::other(msg)
 }
 
-/// A throttled request without a Retry-After is asked again after this, doubled each time.
-const THROTTLED_FIRST_WAIT: Duration = Duration::from_millis(250);
 /// No wait for a throttled request is longer than this, whatever the server asks.
 const THROTTLED_LONGEST_WAIT: Duration = Duration::from_secs(5);
 /// A throttled request is sent at most this many times.
 const THROTTLED_TRIES: u32 = 5;
 
-/// How long the API server asks to wait before `e`'s request is sent again, when it throttled
-/// it (429 TooManyRequests, 503, 504); `tries` requests were sent so far.
-fn throttled_wait(e: &kube::Error, tries: u32) -> Option<Duration> {
+/// How long to wait before `e`'s request is sent again, when the API server throttled it: its
+/// Retry-After, else the next of `backoff`'s waits.
+fn throttled_wait(e: &kube::Error, backoff: &mut QuickBackoff) -> Option<Duration> {
     use kube::client::UpgradeConnectionError::ProtocolSwitch;
-    let backoff = THROTTLED_FIRST_WAIT * 2u32.pow(tries.saturating_sub(1));
-    let wait = match e {
-        kube::Error::Api(s) if matches!(s.code, 429 | 503 | 504) => s
-            .details
-            .as_ref()
-            .map(|d| d.retry_after_seconds)
-            .filter(|&n| n > 0)
-            .map_or(backoff, |n| Duration::from_secs(n.into())),
+    let asked = match e {
         // The port-forward upgrade's answer is not read as a Status: only its code is known.
         kube::Error::UpgradeConnection(ProtocolSwitch(code))
-            if matches!(code.as_u16(), 429 | 503 | 504) =>
+            if THROTTLED_CODES.contains(&code.as_u16()) =>
         {
-            backoff
+            None
         }
-        _ => return None,
+        e => throttled(e)?,
     };
-    Some(wait.min(THROTTLED_LONGEST_WAIT))
+    let next = backoff.next().unwrap_or(THROTTLED_LONGEST_WAIT);
+    Some(asked.unwrap_or(next).min(THROTTLED_LONGEST_WAIT))
 }
 
 /// `call`'s answer, sent again while the API server throttles it (see [`throttled_wait`]),
@@ -95,10 +88,11 @@ where
     Fut: Future<Output = kube::Result<T>>,
 {
     let mut tries = 1;
+    let mut backoff = QuickBackoff::default();
     loop {
         match call().await {
             Ok(v) => return Ok(v),
-            Err(e) => match throttled_wait(&e, tries) {
+            Err(e) => match throttled_wait(&e, &mut backoff) {
                 Some(wait) if tries < THROTTLED_TRIES => {
                     tokio::time::sleep(wait).await;
                     tries += 1;

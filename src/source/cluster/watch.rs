@@ -84,6 +84,25 @@ impl kube::runtime::utils::Backoff for QuickBackoff {
     }
 }
 
+/// The codes with which the API server asks to come back later: 429 TooManyRequests (its
+/// priority and fairness), 503 and 504.
+pub(super) const THROTTLED_CODES: [u16; 3] = [429, 503, 504];
+
+/// Whether the API server answered `e`'s request with a Status asking to come back later, and
+/// the wait its Retry-After asks for when it sent one.
+pub(super) fn throttled(e: &kube::Error) -> Option<Option<Duration>> {
+    match e {
+        kube::Error::Api(s) if THROTTLED_CODES.contains(&s.code) => Some(
+            s.details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|&n| n > 0)
+                .map(|n| Duration::from_secs(n.into())),
+        ),
+        _ => None,
+    }
+}
+
 fn classify(e: &watcher::Error) -> Failure {
     let (verb, ke) = match e {
         watcher::Error::InitialListFailed(ke) => ("list", ke),
@@ -120,14 +139,9 @@ fn classify(e: &watcher::Error) -> Failure {
         },
         kube::Error::Api(s) if s.code == 404 => Failure::NotServed(s.message.clone()),
         kube::Error::Api(s) if s.code == 410 => Failure::Expired,
-        kube::Error::Api(s) if matches!(s.code, 429 | 503 | 504) => Failure::Throttled {
+        kube::Error::Api(s) if THROTTLED_CODES.contains(&s.code) => Failure::Throttled {
             message: format!("{} ({} {})", s.message, s.code, s.reason),
-            retry_after: s
-                .details
-                .as_ref()
-                .map(|d| d.retry_after_seconds)
-                .filter(|&n| n > 0)
-                .map(|n| Duration::from_secs(n.into())),
+            retry_after: throttled(ke).flatten(),
         },
         kube::Error::Api(s) => Failure::Other(format!("{} ({} {})", s.message, s.code, s.reason)),
         kube::Error::SerdeError(e) => Failure::Other(format!("malformed response: {e}")),
